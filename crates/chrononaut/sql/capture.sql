@@ -1,0 +1,186 @@
+-- Capture functions and triggers for ONE tracked table.
+--
+-- `track` fills this template and runs it in the same transaction as the rest of the tracking
+-- DDL. Each table gets its own functions so that every query below is static SQL that PL/pgSQL
+-- plans once per session (dynamic SQL would be re-planned on every statement).
+--
+-- Design (see BENCHMARKS.md for what each choice costs):
+--   * INSERT: no row trigger at all. `version` defaults to 0; one statement-level trigger with a
+--     transition table writes the history rows in a single INSERT ... SELECT.
+--   * UPDATE: a tiny generic BEFORE row trigger bumps `version`, fired only when the WHEN clause
+--     (generated below) sees a tracked or hidden column change; one statement-level trigger
+--     writes the history of the rows that changed.
+--   * DELETE: one statement-level trigger writes the last state with version + 1.
+--
+-- Placeholders (every identifier is quoted by the library, every literal escaped):
+--   {{table}}            the tracked table, schema-qualified and quoted
+--   {{activity}}         the activity table, schema-qualified and quoted
+--   {{table_name}}       the history's table_name as a SQL literal
+--   {{fn_insert}} {{fn_update}} {{fn_delete}}   the capture functions, qualified and quoted
+--   {{settings}}         extra SET clauses for the functions (TimeZone UTC when needed)
+--   {{strict}}           true / false
+--   {{ctx}} {{rec}} {{ts}} {{cnt}}              PL/pgSQL variable names that no column uses
+--   {{n}} {{o}} {{s}} {{v}} {{h}}              table aliases that no column uses
+--   {{key_n}} {{key_o}}   jsonb_build_object of the primary-key columns of alias n / o
+--   {{data_n}} {{data_o}} the snapshot of alias n / o (hidden and untracked columns removed)
+--   {{hidden_set_n}}      text[] of the hidden columns of n that are not NULL (insert)
+--   {{hidden_changed}}    text[] of the hidden columns that differ between o and n (update)
+--   {{changed_o_n}}       true when a tracked or hidden column differs between o and n
+--   {{pk_join_o_n}}       o's primary key equals n's
+--   {{o_missing}}         no old row has n's primary key (the key itself changed)
+--   {{pk_cols_n}}         n's primary-key columns as pk_1, pk_2, ...
+--   {{pk_join_t_v}}       the tracked table (alias t) matches v.pk_1, v.pk_2, ...
+--   {{changed_at_n}}      the history time of an insert/update: the statement's clock, or the
+--                         row's `changed` column for tables tracked with --record-changes
+--   {{when_changed}}      the BEFORE UPDATE trigger's WHEN condition (OLD vs NEW)
+--   {{record_changes_trigger}}  the change_info trigger, or nothing
+
+CREATE OR REPLACE FUNCTION {{fn_insert}}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp {{settings}}
+AS $chrononaut$
+DECLARE
+    {{ctx}} record;
+    {{rec}} jsonb;
+    {{ts}} timestamptz := clock_timestamp();
+BEGIN
+    {{ctx}} := chrononaut.current_context();
+    IF {{ctx}}.suppressed THEN
+        RETURN NULL;
+    END IF;
+    IF {{strict}} AND NOT {{ctx}}.has_extra AND EXISTS (SELECT 1 FROM chrononaut_new) THEN
+        RAISE EXCEPTION 'strict mode: % refuses changes without change info', {{table_name}}
+            USING ERRCODE = 'CN001',
+                  HINT = 'give a rationale or other extra change info in the change context';
+    END IF;
+    {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);
+
+    -- A key that already has history (deleted earlier, now inserted again) continues its
+    -- version sequence after the last recorded version; a new key starts at 0. The row's
+    -- `version` column is set to match when it differs (rare: re-inserts, explicit versions).
+    WITH {{s}} AS (
+        SELECT {{key_n}} AS key, {{data_n}} AS data, {{hidden_set_n}} AS hidden,
+               {{changed_at_n}} AS changed_at, {{n}}.version AS row_version, {{pk_cols_n}}
+        FROM chrononaut_new AS {{n}}
+    ), {{v}} AS (
+        SELECT {{s}}.*,
+               COALESCE((SELECT max(a.version) + 1 FROM {{activity}} AS a
+                         WHERE a.key = {{s}}.key AND a.table_name = {{table_name}}), 0) AS version
+        FROM {{s}}
+    ), {{h}} AS (
+        INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation)
+        SELECT {{table_name}}, {{v}}.changed_at, {{v}}.version, {{v}}.key,
+               {{v}}.data || jsonb_build_object('version', {{v}}.version),
+               {{ctx}}.user_info,
+               {{ctx}}.extra_info
+                   || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
+                           ELSE chrononaut.record_extra({{rec}}, {{v}}.key) END
+                   || CASE WHEN cardinality({{v}}.hidden) > 0
+                           THEN jsonb_build_object('hidden_cols_changed', {{v}}.hidden)
+                           ELSE '{}'::jsonb END,
+               'insert'
+        FROM {{v}}
+    )
+    UPDATE {{table}} AS t SET version = {{v}}.version
+    FROM {{v}}
+    WHERE {{v}}.row_version IS DISTINCT FROM {{v}}.version AND {{pk_join_t_v}};
+    RETURN NULL;
+END
+$chrononaut$;
+
+CREATE OR REPLACE FUNCTION {{fn_update}}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp {{settings}}
+AS $chrononaut$
+DECLARE
+    {{ctx}} record;
+    {{rec}} jsonb;
+    {{ts}} timestamptz := clock_timestamp();
+    {{cnt}} bigint;
+BEGIN
+    {{ctx}} := chrononaut.current_context();
+    IF {{ctx}}.suppressed THEN
+        RETURN NULL;
+    END IF;
+    {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);
+
+    -- Rows whose tracked or hidden columns changed (their version was bumped by the BEFORE
+    -- trigger); a row whose primary key changed has no old row with its key and is recorded.
+    INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation)
+    SELECT {{table_name}}, {{changed_at_n}}, {{n}}.version, {{key_n}}, {{data_n}},
+           {{ctx}}.user_info,
+           {{ctx}}.extra_info
+               || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
+                       ELSE chrononaut.record_extra({{rec}}, {{key_n}}) END
+               || CASE WHEN cardinality({{hidden_changed}}) > 0
+                       THEN jsonb_build_object('hidden_cols_changed', {{hidden_changed}})
+                       ELSE '{}'::jsonb END,
+           'update'
+    FROM chrononaut_new AS {{n}}
+    LEFT JOIN chrononaut_old AS {{o}} ON {{pk_join_o_n}}
+    WHERE {{o_missing}} OR ({{changed_o_n}});
+    GET DIAGNOSTICS {{cnt}} = ROW_COUNT;
+    IF {{strict}} AND {{cnt}} > 0 AND NOT {{ctx}}.has_extra THEN
+        RAISE EXCEPTION 'strict mode: % refuses changes without change info', {{table_name}}
+            USING ERRCODE = 'CN001',
+                  HINT = 'give a rationale or other extra change info in the change context';
+    END IF;
+    RETURN NULL;
+END
+$chrononaut$;
+
+CREATE OR REPLACE FUNCTION {{fn_delete}}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp {{settings}}
+AS $chrononaut$
+DECLARE
+    {{ctx}} record;
+    {{rec}} jsonb;
+    {{ts}} timestamptz := clock_timestamp();
+BEGIN
+    {{ctx}} := chrononaut.current_context();
+    IF {{ctx}}.suppressed THEN
+        RETURN NULL;
+    END IF;
+    IF {{strict}} AND NOT {{ctx}}.has_extra AND EXISTS (SELECT 1 FROM chrononaut_old) THEN
+        RAISE EXCEPTION 'strict mode: % refuses changes without change info', {{table_name}}
+            USING ERRCODE = 'CN001',
+                  HINT = 'give a rationale or other extra change info in the change context';
+    END IF;
+    {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);
+
+    -- The last state, as version + 1 (NULL, never versioned, -> 1).
+    INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation)
+    SELECT {{table_name}}, {{ts}}, COALESCE({{o}}.version, 0) + 1, {{key_o}},
+           {{data_o}} || jsonb_build_object('version', COALESCE({{o}}.version, 0) + 1),
+           {{ctx}}.user_info,
+           {{ctx}}.extra_info
+               || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
+                       ELSE chrononaut.record_extra({{rec}}, {{key_o}}) END,
+           'delete'
+    FROM chrononaut_old AS {{o}};
+    RETURN NULL;
+END
+$chrononaut$;
+
+CREATE TRIGGER zz_chrononaut_version
+    BEFORE UPDATE ON {{table}}
+    FOR EACH ROW WHEN ({{when_changed}})
+    EXECUTE FUNCTION chrononaut.bump_version();
+
+CREATE TRIGGER chrononaut_capture_insert
+    AFTER INSERT ON {{table}}
+    REFERENCING NEW TABLE AS chrononaut_new
+    FOR EACH STATEMENT EXECUTE FUNCTION {{fn_insert}}();
+
+CREATE TRIGGER chrononaut_capture_update
+    AFTER UPDATE ON {{table}}
+    REFERENCING OLD TABLE AS chrononaut_old NEW TABLE AS chrononaut_new
+    FOR EACH STATEMENT EXECUTE FUNCTION {{fn_update}}();
+
+CREATE TRIGGER chrononaut_capture_delete
+    AFTER DELETE ON {{table}}
+    REFERENCING OLD TABLE AS chrononaut_old
+    FOR EACH STATEMENT EXECUTE FUNCTION {{fn_delete}}();
+
+{{record_changes_trigger}}

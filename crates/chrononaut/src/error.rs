@@ -1,0 +1,108 @@
+//! The one error type of the library.
+
+/// SQLSTATE raised by a strict-mode table when a write carries no extra change info.
+pub const SQLSTATE_STRICT: &str = "CN001";
+/// SQLSTATE raised when something tries to UPDATE, DELETE or TRUNCATE history.
+pub const SQLSTATE_APPEND_ONLY: &str = "CN002";
+/// SQLSTATE raised when the transaction-local context settings are malformed.
+pub const SQLSTATE_BAD_CONTEXT: &str = "CN004";
+/// PostgreSQL's `insufficient_privilege`.
+pub const SQLSTATE_PERMISSION: &str = "42501";
+
+/// Everything that can go wrong in chrononaut.
+///
+/// Errors raised by the capture triggers carry SQLSTATEs of chrononaut's own (class `CN`) and
+/// come back as the typed variants below, whichever statement of yours fired the trigger:
+///
+/// ```no_run
+/// # async fn f(pool: sqlx::PgPool) -> Result<(), chrononaut::Error> {
+/// let result = sqlx::query("UPDATE invoices SET amount = 10 WHERE id = 1")
+///     .execute(&pool)
+///     .await
+///     .map_err(chrononaut::Error::from);
+/// if let Err(chrononaut::Error::StrictMode(message)) = result {
+///     eprintln!("give a rationale: {message}");
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// chrononaut's schema is not installed in this database (run `chrononaut init`).
+    #[error("chrononaut is not installed in this database; run `chrononaut init` first")]
+    NotInstalled,
+    /// The database holds a newer chrononaut schema than this library knows.
+    #[error(
+        "the database has chrononaut schema version {found}, newer than this library's {supported}; upgrade chrononaut"
+    )]
+    SchemaTooNew {
+        /// Version found in the database.
+        found: i32,
+        /// Newest version this library installs.
+        supported: i32,
+    },
+    /// An existing `chrononaut_activity` table lacks a column chrononaut needs, or has it with
+    /// another type.
+    #[error("existing activity table is not compatible: {0}")]
+    IncompatibleActivityTable(String),
+    /// The named table does not exist (or is not a table).
+    #[error("unknown table: {0}")]
+    UnknownTable(String),
+    /// The table has no primary key, so its records cannot be identified.
+    #[error("table {0} has no primary key; chrononaut needs one to identify records")]
+    NoPrimaryKey(String),
+    /// A column named in the options does not exist in the table.
+    #[error("table {table} has no column {column:?}")]
+    UnknownColumn {
+        /// The table.
+        table: String,
+        /// The column that was named.
+        column: String,
+    },
+    /// Tracking options that contradict each other or the table (a column both hidden and
+    /// untracked, a primary-key column untracked, a `version` column of the wrong type, ...).
+    #[error("invalid tracking options: {0}")]
+    InvalidOptions(String),
+    /// The activity table (or chrononaut's own tables) cannot be tracked.
+    #[error("{0} is chrononaut's own table and cannot be tracked")]
+    CannotTrackOwnTable(String),
+    /// The table is not tracked.
+    #[error("table {0} is not tracked")]
+    NotTracked(String),
+    /// The change context cannot be applied (extra info that is not a JSON object, ...), or the
+    /// database found the context settings malformed.
+    #[error("invalid change context: {0}")]
+    InvalidContext(String),
+    /// A strict-mode table refused a write that carried no extra change info.
+    #[error("{0}")]
+    StrictMode(String),
+    /// Something tried to change or delete history without the escape that allows it.
+    #[error("{0}")]
+    AppendOnly(String),
+    /// The database refused for lack of privilege (an escape used by a non-member of
+    /// `chrononaut_admin`, a write to the activity table by an application role, ...).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &err {
+            let message = db.message().to_owned();
+            match db.code().as_deref() {
+                Some(SQLSTATE_STRICT) => return Error::StrictMode(message),
+                Some(SQLSTATE_APPEND_ONLY) => return Error::AppendOnly(message),
+                Some(SQLSTATE_BAD_CONTEXT) => return Error::InvalidContext(message),
+                Some(SQLSTATE_PERMISSION) => return Error::PermissionDenied(message),
+                _ => {}
+            }
+        }
+        Error::Database(err)
+    }
+}
+
+/// Result with chrononaut's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,114 @@
+//! # chrononaut
+//!
+//! History, audit logging, record locking and time travel for PostgreSQL tables.
+//!
+//! Changes are captured by PostgreSQL triggers that chrononaut installs on each tracked table,
+//! so every writer is recorded (this library, other Rust code, psql, a Python service), in the
+//! same transaction as the change. Each version of a record is one row of the
+//! `chrononaut_activity` table, in the format of the Python library chrononaut, with who made
+//! the change, from which address and why.
+//!
+//! ```no_run
+//! use chrononaut::{ChangeContext, Chrononaut, TrackOptions};
+//!
+//! # async fn run() -> Result<(), chrononaut::Error> {
+//! let pool = sqlx::PgPool::connect("postgres://localhost/app").await?;
+//! let chrononaut = Chrononaut::new();
+//! let mut conn = pool.acquire().await?;
+//! chrononaut.install(&mut conn).await?;
+//! chrononaut
+//!     .track(&mut conn, "invoices", &TrackOptions::new().hidden(["card_number"]))
+//!     .await?;
+//!
+//! let ctx = ChangeContext::new().user("alice@example.com").rationale("refund");
+//! let mut tx = chrononaut.begin(&pool, &ctx).await?;
+//! sqlx::query("UPDATE invoices SET amount = 0 WHERE id = 1").execute(&mut *tx).await?;
+//! tx.commit().await?;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod context;
+mod error;
+mod ident;
+mod install;
+mod sql;
+mod track;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+pub use context::{ChangeContext, ContextProvider};
+pub use error::{
+    Error, Result, SQLSTATE_APPEND_ONLY, SQLSTATE_BAD_CONTEXT, SQLSTATE_PERMISSION, SQLSTATE_STRICT,
+};
+pub use install::{InstallOptions, InstallReport, SCHEMA_VERSION};
+pub use track::{TableStatus, TrackOptions, TrackedTable};
+
+/// The entry point: installs the schema, tracks tables and opens transactions with a change
+/// context. Cheap to clone; holds no connection.
+#[derive(Clone, Default)]
+pub struct Chrononaut {
+    providers: Vec<ContextProvider>,
+}
+
+impl std::fmt::Debug for Chrononaut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chrononaut")
+            .field("providers", &self.providers.len())
+            .finish()
+    }
+}
+
+impl Chrononaut {
+    /// A handle with no context providers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a context provider: its fields go into `extra_info` of every change made through a
+    /// context applied by this handle (explicit context fields win).
+    ///
+    /// ```
+    /// let chrononaut = chrononaut::Chrononaut::new().with_context_provider(|| {
+    ///     let mut extra = serde_json::Map::new();
+    ///     extra.insert("service".into(), "billing".into());
+    ///     extra
+    /// });
+    /// # let _ = chrononaut;
+    /// ```
+    pub fn with_context_provider<F>(mut self, provider: F) -> Self
+    where
+        F: Fn() -> Map<String, Value> + Send + Sync + 'static,
+    {
+        self.providers.push(Arc::new(provider));
+        self
+    }
+
+    fn provided(&self) -> Map<String, Value> {
+        let mut all = Map::new();
+        for provider in &self.providers {
+            all.extend(provider());
+        }
+        all
+    }
+
+    /// Begins a transaction on `pool` with `ctx` applied (one extra round trip).
+    pub async fn begin(
+        &self,
+        pool: &PgPool,
+        ctx: &ChangeContext,
+    ) -> Result<Transaction<'static, Postgres>> {
+        let mut tx = pool.begin().await?;
+        self.apply(&mut tx, ctx).await?;
+        Ok(tx)
+    }
+
+    /// Applies `ctx` (plus the providers' fields) to the transaction open on `conn`. A later
+    /// call in the same transaction replaces the earlier context.
+    pub async fn apply(&self, conn: &mut PgConnection, ctx: &ChangeContext) -> Result<()> {
+        ctx.apply_with(conn, &self.provided()).await
+    }
+}

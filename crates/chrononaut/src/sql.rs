@@ -1,0 +1,30 @@
+//! The SQL the library runs, loaded from the `.sql` files under `crates/chrononaut/sql/`.
+
+pub(crate) const INSTALL: &str = include_str!("../sql/install.sql");
+pub(crate) const CAPTURE: &str = include_str!("../sql/capture.sql");
+pub(crate) const RECORD_CHANGES: &str = include_str!("../sql/record_changes.sql");
+pub(crate) const UNTRACK: &str = include_str!("../sql/untrack.sql");
+
+pub(crate) const RESOLVE_TABLE: &str = include_str!("../sql/queries/resolve_table.sql");
+pub(crate) const TABLE_COLUMNS: &str = include_str!("../sql/queries/table_columns.sql");
+pub(crate) const PRIMARY_KEY: &str = include_str!("../sql/queries/primary_key.sql");
+pub(crate) const APPLY_CONTEXT: &str = include_str!("../sql/queries/apply_context.sql");
+pub(crate) const INSTALLED: &str = include_str!("../sql/queries/installed.sql");
+pub(crate) const META_EXISTS: &str = include_str!("../sql/queries/meta_exists.sql");
+pub(crate) const ACTIVITY_COLUMNS: &str = include_str!("../sql/queries/activity_columns.sql");
+pub(crate) const STATUS: &str = include_str!("../sql/queries/status.sql");
+pub(crate) const HISTORY_COUNTS: &str = include_str!("../sql/queries/history_counts.sql");
+
+/// Fills `{{name}}` placeholders of a template. Values must already be quoted SQL.
+pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_owned();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    debug_assert!(
+        !out.contains("{{"),
+        "unfilled placeholder in template: {}",
+        out.lines().find(|l| l.contains("{{")).unwrap_or_default()
+    );
+    out
+}

@@ -151,13 +151,13 @@ impl Chrononaut {
                     supported: SCHEMA_VERSION,
                 });
             }
-            if let Some(wanted) = &options.activity_schema {
-                if *wanted != found.activity_schema {
-                    return Err(Error::InvalidOptions(format!(
-                        "the activity table is already in schema {:?}; moving it to {wanted:?} is not supported",
-                        found.activity_schema
-                    )));
-                }
+            if let Some(wanted) = &options.activity_schema
+                && *wanted != found.activity_schema
+            {
+                return Err(Error::InvalidOptions(format!(
+                    "the activity table is already in schema {:?}; moving it to {wanted:?} is not supported",
+                    found.activity_schema
+                )));
             }
         }
         let schema = options
@@ -205,12 +205,12 @@ fn check_activity_columns(existing: &[(String, String)]) -> Result<()> {
             Some(_) => {}
         }
     }
-    if let Some((_, found)) = existing.iter().find(|(n, _)| n == "operation") {
-        if found != "text" {
-            return Err(Error::IncompatibleActivityTable(format!(
-                "column operation has type {found}, expected text"
-            )));
-        }
+    if let Some((_, found)) = existing.iter().find(|(n, _)| n == "operation")
+        && found != "text"
+    {
+        return Err(Error::IncompatibleActivityTable(format!(
+            "column operation has type {found}, expected text"
+        )));
     }
     Ok(())
 }

@@ -250,26 +250,26 @@ fn validate(
             "column {both:?} cannot be both hidden and untracked"
         )));
     }
-    if let Some(version) = cols.iter().find(|c| c.name == "version") {
-        if version.type_name != "integer" {
-            return Err(Error::InvalidOptions(format!(
-                "{} already has a column version of type {}; chrononaut needs integer",
-                table.qualified, version.type_name
-            )));
-        }
+    if let Some(version) = cols.iter().find(|c| c.name == "version")
+        && version.type_name != "integer"
+    {
+        return Err(Error::InvalidOptions(format!(
+            "{} already has a column version of type {}; chrononaut needs integer",
+            table.qualified, version.type_name
+        )));
     }
     if opts.record_changes {
         for (name, wanted) in [
             ("change_info", "jsonb"),
             ("changed", "timestamp with time zone"),
         ] {
-            if let Some(c) = cols.iter().find(|c| c.name == name) {
-                if c.type_name != wanted {
-                    return Err(Error::InvalidOptions(format!(
-                        "record-changes needs {name} of type {wanted}, but {} has {}",
-                        table.qualified, c.type_name
-                    )));
-                }
+            if let Some(c) = cols.iter().find(|c| c.name == name)
+                && c.type_name != wanted
+            {
+                return Err(Error::InvalidOptions(format!(
+                    "record-changes needs {name} of type {wanted}, but {} has {}",
+                    table.qualified, c.type_name
+                )));
             }
         }
     }

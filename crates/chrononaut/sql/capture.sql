@@ -13,27 +13,27 @@
 --   * DELETE: one statement-level trigger writes the last state with version + 1.
 --
 -- Placeholders (every identifier is quoted by the library, every literal escaped):
---   {{table}}            the tracked table, schema-qualified and quoted
---   {{activity}}         the activity table, schema-qualified and quoted
---   {{table_name}}       the history's table_name as a SQL literal
---   {{fn_insert}} {{fn_update}} {{fn_delete}}   the capture functions, qualified and quoted
---   {{settings}}         extra SET clauses for the functions (TimeZone UTC when needed)
---   {{strict}}           true / false
---   {{ctx}} {{rec}} {{ts}} {{cnt}}              PL/pgSQL variable names that no column uses
---   {{n}} {{o}} {{s}} {{v}} {{h}}              table aliases that no column uses
---   {{key_n}} {{key_o}}   jsonb_build_object of the primary-key columns of alias n / o
---   {{data_n}} {{data_o}} the snapshot of alias n / o (hidden and untracked columns removed)
---   {{hidden_set_n}}      text[] of the hidden columns of n that are not NULL (insert)
---   {{hidden_changed}}    text[] of the hidden columns that differ between o and n (update)
---   {{changed_o_n}}       true when a tracked or hidden column differs between o and n
---   {{pk_join_o_n}}       o's primary key equals n's
---   {{o_missing}}         no old row has n's primary key (the key itself changed)
---   {{pk_cols_n}}         n's primary-key columns as pk_1, pk_2, ...
---   {{pk_join_t_v}}       the tracked table (alias t) matches v.pk_1, v.pk_2, ...
---   {{changed_at_n}}      the history time of an insert/update: the statement's clock, or the
+--   <table>            the tracked table, schema-qualified and quoted
+--   <activity>         the activity table, schema-qualified and quoted
+--   <table_name>       the history's table_name as a SQL literal
+--   <fn_insert> <fn_update> <fn_delete>   the capture functions, qualified and quoted
+--   <settings>         extra SET clauses for the functions (TimeZone UTC when needed)
+--   <strict>           true / false
+--   <ctx> <rec> <ts> <cnt>              PL/pgSQL variable names that no column uses
+--   <n> <o> <s> <v> <h>              table aliases that no column uses
+--   <key_n> <key_o>   jsonb_build_object of the primary-key columns of alias n / o
+--   <data_n> <data_o> the snapshot of alias n / o (hidden and untracked columns removed)
+--   <hidden_set_n>      text[] of the hidden columns of n that are not NULL (insert)
+--   <hidden_changed>    text[] of the hidden columns that differ between o and n (update)
+--   <changed_o_n>       true when a tracked or hidden column differs between o and n
+--   <pk_join_o_n>       o's primary key equals n's
+--   <o_missing>         no old row has n's primary key (the key itself changed)
+--   <pk_cols_n>         n's primary-key columns as pk_1, pk_2, ...
+--   <pk_join_t_v>       the tracked table (alias t) matches v.pk_1, v.pk_2, ...
+--   <changed_at_n>      the history time of an insert/update: the statement's clock, or the
 --                         row's `changed` column for tables tracked with --record-changes
---   {{when_changed}}      the BEFORE UPDATE trigger's WHEN condition (OLD vs NEW)
---   {{record_changes_trigger}}  the change_info trigger, or nothing
+--   <when_changed>      the BEFORE UPDATE trigger's WHEN condition (OLD vs NEW)
+--   <record_changes_trigger>  the change_info trigger, or nothing
 
 CREATE OR REPLACE FUNCTION {{fn_insert}}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER

@@ -6,8 +6,8 @@
 -- upgrades in place and never loses a row.
 --
 -- Placeholders, substituted by the library with quoted identifiers before this reaches SQL:
---   {{activity_schema}}  quoted schema of the activity table (default "public")
---   {{activity_schema_literal}}  the same schema name as a SQL string literal
+--   <activity_schema>  quoted schema of the activity table (default "public")
+--   <activity_schema_literal>  the same schema name as a SQL string literal
 --
 -- Transaction-local settings read by the triggers (set them with
 -- `SELECT set_config('chrononaut.user_id', 'alice', true)` from any client):

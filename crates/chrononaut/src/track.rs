@@ -429,7 +429,7 @@ fn capture_ddl(
         ts.clone()
     };
     let settings = if cols.iter().any(|c| c.zoned || c.naive_ts) {
-        "\nSET TimeZone = 'UTC'"
+        "SET TimeZone = 'UTC'"
     } else {
         ""
     };
@@ -636,7 +636,7 @@ async fn track_resolved(
 ) -> Result<TrackedTable> {
     let own: bool = sqlx::query_scalar(
         "SELECT $1::int8::oid IN ('chrononaut.meta'::regclass, 'chrononaut.tracked'::regclass, \
-         pg_catalog.to_regclass(pg_catalog.quote_ident($2) || '.chrononaut_activity'))",
+         COALESCE(pg_catalog.to_regclass(pg_catalog.quote_ident($2) || '.chrononaut_activity'), 0))",
     )
     .bind(table.oid)
     .bind(&installed.activity_schema)

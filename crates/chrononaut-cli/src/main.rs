@@ -1,1 +1,255 @@
-fn main() {}
+//! `chrononaut`: history, audit logging and time travel for PostgreSQL tables, from the shell.
+
+mod demo;
+
+use std::process::ExitCode;
+
+use chrononaut::{Chrononaut, InstallOptions, TrackOptions};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use sqlx::{Connection, PgConnection};
+
+/// History, audit logging and time travel for PostgreSQL tables.
+#[derive(Parser, Debug)]
+#[command(name = "chrononaut", version, about)]
+struct Cli {
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create or upgrade chrononaut's schema (idempotent).
+    Init {
+        /// Schema of the activity table (first install only).
+        #[arg(long)]
+        schema: Option<String>,
+        /// Print the DDL instead of running it.
+        #[arg(long)]
+        print_sql: bool,
+    },
+    /// Track a table: record every insert, update and delete of it.
+    Track {
+        /// The table (`name`, `schema.name`, `"Mixed Case"`).
+        table: String,
+        /// Columns whose changes are noted but whose values are never stored.
+        #[arg(long, value_delimiter = ',')]
+        hidden: Vec<String>,
+        /// Columns that are not recorded; changing only these creates no version.
+        #[arg(long, value_delimiter = ',')]
+        untracked: Vec<String>,
+        /// Add and fill change_info / changed columns on the table itself.
+        #[arg(long)]
+        record_changes: bool,
+        /// Refuse writes that carry no extra change info (e.g. a rationale).
+        #[arg(long, conflicts_with = "no_strict")]
+        strict: bool,
+        /// Never strict, whatever the database-wide default.
+        #[arg(long)]
+        no_strict: bool,
+    },
+    /// Stop tracking a table; its history stays.
+    Untrack {
+        /// The table.
+        table: String,
+    },
+    /// List tracked tables, their options and history counts.
+    Status,
+    /// Set the database-wide strict default for tables tracked without --strict/--no-strict.
+    StrictDefault {
+        /// on or off
+        #[arg(value_parser = ["on", "off"])]
+        value: String,
+    },
+    /// Show what chrononaut records, in a schema of its own (chrononaut_demo).
+    Demo,
+}
+
+/// A CLI failure: one line for stderr.
+#[derive(Debug)]
+struct Failure(String);
+
+impl From<chrononaut::Error> for Failure {
+    fn from(e: chrononaut::Error) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Failure(chrononaut::Error::from(e).to_string())
+    }
+}
+
+impl From<chrononaut_testdb::Error> for Failure {
+    fn from(e: chrononaut_testdb::Error) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+type CliResult<T> = Result<T, Failure>;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message)) => {
+            // one line, whatever the database said
+            let line = message.lines().next().unwrap_or("failed").to_owned();
+            eprintln!("chrononaut: error: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn connect(url: Option<&str>) -> CliResult<PgConnection> {
+    let url = url.ok_or_else(|| {
+        Failure("no database given: set DATABASE_URL or pass --database-url".into())
+    })?;
+    PgConnection::connect(url)
+        .await
+        .map_err(|e| Failure(format!("cannot connect to the database: {e}")))
+}
+
+fn print_json<T: Serialize>(value: &T) -> CliResult<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+async fn run(cli: Cli) -> CliResult<()> {
+    let ch = Chrononaut::new();
+    let url = cli.database_url.as_deref();
+    match cli.command {
+        Command::Init { schema, print_sql } => {
+            let mut options = InstallOptions::new();
+            if let Some(schema) = schema {
+                options = options.activity_schema(schema);
+            }
+            if print_sql {
+                print!("{}", ch.install_sql(&options));
+                return Ok(());
+            }
+            let mut conn = connect(url).await?;
+            let report = ch.install_with(&mut conn, &options).await?;
+            if cli.json {
+                return print_json(&report);
+            }
+            match report.previous_version {
+                None if report.adopted_existing_table => println!(
+                    "installed chrononaut schema v{}, adopting the existing {} with its rows",
+                    report.schema_version, report.activity_table
+                ),
+                None => println!(
+                    "installed chrononaut schema v{}; history goes to {}",
+                    report.schema_version, report.activity_table
+                ),
+                Some(v) if v == report.schema_version => println!(
+                    "chrononaut schema v{} is already installed; history goes to {}",
+                    v, report.activity_table
+                ),
+                Some(v) => println!(
+                    "upgraded chrononaut schema v{v} -> v{}",
+                    report.schema_version
+                ),
+            }
+        }
+        Command::Track {
+            table,
+            hidden,
+            untracked,
+            record_changes,
+            strict,
+            no_strict,
+        } => {
+            let mut options = TrackOptions::new()
+                .hidden(hidden.into_iter().filter(|c| !c.is_empty()))
+                .untracked(untracked.into_iter().filter(|c| !c.is_empty()))
+                .record_changes(record_changes);
+            if strict {
+                options = options.strict(true);
+            } else if no_strict {
+                options = options.strict(false);
+            }
+            let mut conn = connect(url).await?;
+            let tracked = ch.track(&mut conn, &table, &options).await?;
+            if cli.json {
+                return print_json(&tracked);
+            }
+            println!(
+                "tracking {} (key: {}; history table_name {:?})",
+                tracked.table,
+                tracked.primary_key.join(", "),
+                tracked.history_name
+            );
+            print_options(&tracked.options, tracked.strict_effective);
+        }
+        Command::Untrack { table } => {
+            let mut conn = connect(url).await?;
+            ch.untrack(&mut conn, &table).await?;
+            if cli.json {
+                return print_json(&serde_json::json!({"untracked": table}));
+            }
+            println!("stopped tracking {table}; its history is kept");
+        }
+        Command::Status => {
+            let mut conn = connect(url).await?;
+            let tables = ch.status(&mut conn).await?;
+            if cli.json {
+                return print_json(&tables);
+            }
+            if tables.is_empty() {
+                println!("no tracked tables; track one with `chrononaut track TABLE`");
+            }
+            for t in tables {
+                println!("{}  ({} history rows)", t.table, t.history_rows);
+                print_options(&t.options, t.strict_effective);
+            }
+        }
+        Command::StrictDefault { value } => {
+            let mut conn = connect(url).await?;
+            let on = value == "on";
+            ch.set_strict_default(&mut conn, on).await?;
+            if cli.json {
+                return print_json(&serde_json::json!({"strict_default": on}));
+            }
+            println!("strict default is now {value}");
+        }
+        Command::Demo => demo::run(&ch, url, cli.json).await?,
+    }
+    Ok(())
+}
+
+fn print_options(options: &TrackOptions, strict: bool) {
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    println!("  hidden:         {}", list(&options.hidden));
+    println!("  untracked:      {}", list(&options.untracked));
+    println!(
+        "  record changes: {}",
+        if options.record_changes { "yes" } else { "no" }
+    );
+    let origin = if options.strict.is_some() {
+        ""
+    } else {
+        " (database default)"
+    };
+    println!(
+        "  strict:         {}{origin}",
+        if strict { "yes" } else { "no" }
+    );
+}

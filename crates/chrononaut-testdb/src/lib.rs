@@ -238,7 +238,7 @@ fn redact(url: &str) -> String {
 ///
 /// `postgres://u:p@h:5432/db?sslmode=disable` with `other` gives
 /// `postgres://u:p@h:5432/other?sslmode=disable`; a URL without a path gets one.
-fn with_database(url: &str, db: &str) -> String {
+pub fn with_database(url: &str, db: &str) -> String {
     let start = url.find("://").map_or(0, |i| i + 3);
     let rest = &url[start..];
     // The authority ends at the first '/', '?' or '#' (these must be

@@ -1,0 +1,264 @@
+//! `chrononaut demo`: a short, self-contained tour of what chrononaut records.
+//!
+//! Runs in a schema of its own (`chrononaut_demo`). With no database given, it uses a database
+//! of its own (`chrononaut_demo`) on the local server, or on a throwaway server it starts.
+
+use chrononaut::{ChangeContext, Chrononaut, InstallOptions, TrackOptions};
+use serde_json::{Value, json};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Row};
+
+use crate::{CliResult, Failure, print_json};
+
+const SCHEMA: &str = "chrononaut_demo";
+const SETUP: &str = include_str!("../sql/demo_setup.sql");
+const HISTORY: &str = include_str!("../sql/demo_history.sql");
+
+async fn demo_pool(url: Option<&str>) -> CliResult<(PgPool, String)> {
+    let url = match url {
+        Some(url) => url.to_owned(),
+        None => {
+            let server = chrononaut_testdb::server_url().await?;
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&server)
+                .await?;
+            let exists: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'chrononaut_demo')",
+            )
+            .fetch_one(&admin)
+            .await?;
+            if !exists {
+                sqlx::query("CREATE DATABASE chrononaut_demo")
+                    .execute(&admin)
+                    .await?;
+            }
+            admin.close().await;
+            chrononaut_testdb::with_database(&server, "chrononaut_demo")
+        }
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect(&url)
+        .await
+        .map_err(|e| Failure(format!("cannot connect to the database: {e}")))?;
+    Ok((pool, url))
+}
+
+async fn write(
+    ch: &Chrononaut,
+    pool: &PgPool,
+    ctx: &ChangeContext,
+    statements: &[&'static str],
+) -> CliResult<()> {
+    let mut tx = ch.begin(pool, ctx).await?;
+    for statement in statements {
+        sqlx::query(*statement).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn run(ch: &Chrononaut, url: Option<&str>, json_out: bool) -> CliResult<()> {
+    let (pool, _url) = demo_pool(url).await?;
+    let say = |line: &str| {
+        if !json_out {
+            println!("{line}");
+        }
+    };
+    let mut conn = pool.acquire().await?;
+
+    // Install into the demo schema unless chrononaut is already installed here.
+    let report = match ch
+        .install_with(&mut conn, &InstallOptions::new().activity_schema(SCHEMA))
+        .await
+    {
+        Ok(report) => report,
+        // installed earlier with the activity table elsewhere: use that installation
+        Err(chrononaut::Error::InvalidOptions(_)) => ch.install(&mut conn).await?,
+        Err(other) => return Err(other.into()),
+    };
+    say(&format!(
+        "1. chrononaut schema v{} installed; history goes to {}",
+        report.schema_version, report.activity_table
+    ));
+
+    if ch
+        .untrack(&mut conn, "chrononaut_demo.products")
+        .await
+        .is_ok()
+    {
+        say("   (removed the products table of an earlier demo run; its history stays)");
+    }
+    sqlx::raw_sql(SETUP).execute(&mut *conn).await?;
+    let started: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
+        .fetch_one(&mut *conn)
+        .await?;
+    let tracked = ch
+        .track(
+            &mut conn,
+            "chrononaut_demo.products",
+            &TrackOptions::new()
+                .hidden(["cost_price"])
+                .untracked(["views"]),
+        )
+        .await?;
+    drop(conn);
+    say(&format!(
+        "2. tracking {} (hidden: cost_price; untracked: views)",
+        tracked.table
+    ));
+
+    let alice = ChangeContext::new()
+        .user("alice@example.com")
+        .remote_addr("10.0.0.1");
+    let bob = ChangeContext::new()
+        .user("bob@example.com")
+        .remote_addr("10.0.0.2");
+
+    write(
+        ch,
+        &pool,
+        &alice.clone().rationale("initial catalogue"),
+        &[
+            "INSERT INTO chrononaut_demo.products (id, name, price, cost_price) VALUES \
+         (1, 'Flux capacitor', 1210.00, 800.00), (2, 'Hoverboard', 350.00, 120.00), \
+         (3, 'Self-lacing shoes', 199.00, 60.00)",
+        ],
+    )
+    .await?;
+    say("3. alice adds three products (rationale: initial catalogue)");
+
+    write(
+        ch,
+        &pool,
+        &bob.clone().rationale("yearly price review"),
+        &["UPDATE chrononaut_demo.products SET price = round(price * 1.10, 2), updated_at = now()"],
+    )
+    .await?;
+    say("4. bob raises every price by 10% in one UPDATE (rationale: yearly price review)");
+
+    write(
+        ch,
+        &pool,
+        &ChangeContext::new(),
+        &["UPDATE chrononaut_demo.products SET views = views + 1 WHERE id = 2"],
+    )
+    .await?;
+    say("5. a page-view counter changes: views is untracked, so no version is made");
+
+    write(
+        ch,
+        &pool,
+        &alice.clone().rationale("new supplier"),
+        &["UPDATE chrononaut_demo.products SET cost_price = 95.00 WHERE id = 2"],
+    )
+    .await?;
+    say(
+        "6. alice changes a cost price: cost_price is hidden, the change is noted, the value is not stored",
+    );
+
+    write(
+        ch,
+        &pool,
+        &bob.clone().rationale("discontinued"),
+        &["DELETE FROM chrononaut_demo.products WHERE id = 3"],
+    )
+    .await?;
+    say("7. bob deletes product 3 (rationale: discontinued)");
+
+    let rows = sqlx::query(sqlx::AssertSqlSafe(
+        HISTORY.replace("{{activity}}", &report.activity_table),
+    ))
+    .fetch_all(&pool)
+    .await?;
+    let started_at = started.to_rfc3339();
+    let mut history = Vec::new();
+    for row in &rows {
+        let entry = json!({
+            "version": row.try_get::<i32, _>("version")?,
+            "operation": row.try_get::<Option<String>, _>("operation")?,
+            "key": row.try_get::<Value, _>("key")?,
+            "data": row.try_get::<Value, _>("data")?,
+            "user_info": row.try_get::<Value, _>("user_info")?,
+            "extra_info": row.try_get::<Value, _>("extra_info")?,
+            "at": row.try_get::<String, _>("at")?,
+        });
+        history.push(entry);
+    }
+    // Only this run's history (an earlier run's stays in the append-only table).
+    let this_run: Vec<Value> = {
+        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {} WHERE table_name = 'chrononaut_demo.products' AND changed >= $1::timestamptz",
+            report.activity_table
+        )))
+        .bind(&started_at)
+        .fetch_one(&pool)
+        .await?;
+        let skip = history
+            .len()
+            .saturating_sub(usize::try_from(count).unwrap_or(0));
+        history.into_iter().skip(skip).collect()
+    };
+    pool.close().await;
+
+    if json_out {
+        return print_json(&json!({"table": tracked.table, "history": this_run}));
+    }
+    println!();
+    println!(
+        "What chrononaut recorded in {} ({} versions):",
+        report.activity_table,
+        this_run.len()
+    );
+    println!(
+        "{:<13} {:>3}  {:<7} {:<9} {:<18} {:<9} {:<20} DATA",
+        "TIME (UTC)", "VER", "OP", "KEY", "USER", "FROM", "EXTRA INFO"
+    );
+    for h in &this_run {
+        let text = |v: &Value| match v {
+            Value::Null => "-".to_owned(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let mut extra = h["extra_info"].clone();
+        let rationale = extra
+            .as_object_mut()
+            .and_then(|m| m.remove("rationale"))
+            .map(|r| text(&r))
+            .unwrap_or_else(|| "-".into());
+        let hidden = h["extra_info"]["hidden_cols_changed"]
+            .as_array()
+            .map(|a| {
+                format!(
+                    " +hidden {}",
+                    a.iter().map(text).collect::<Vec<_>>().join(",")
+                )
+            })
+            .unwrap_or_default();
+        let mut data = h["data"].clone();
+        if let Some(m) = data.as_object_mut() {
+            m.remove("version");
+            m.remove("updated_at");
+        }
+        println!(
+            "{:<13} {:>3}  {:<7} {:<9} {:<18} {:<9} {:<20} {}",
+            text(&h["at"]),
+            text(&h["version"]),
+            text(&h["operation"]),
+            text(&h["key"]),
+            text(&h["user_info"]["user_id"]),
+            text(&h["user_info"]["remote_addr"]),
+            format!("{rationale}{hidden}"),
+            data
+        );
+    }
+    println!();
+    println!(
+        "Note: the views change made no version, cost_price never appears in data, and the\n\
+         bulk UPDATE gave each row its own version. Explore with psql: SELECT * FROM {};",
+        report.activity_table
+    );
+    Ok(())
+}

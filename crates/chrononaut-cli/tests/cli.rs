@@ -1,0 +1,190 @@
+//! The `chrononaut` binary against a real PostgreSQL: output, JSON and one-line errors.
+
+use std::process::{Command, Output};
+
+use chrononaut_testdb::TestDb;
+use serde_json::Value;
+
+fn chrononaut(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chrononaut"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("run chrononaut")
+}
+
+fn ok(url: &str, args: &[&str]) -> String {
+    let out = chrononaut(url, args);
+    assert!(
+        out.status.success(),
+        "chrononaut {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a failing command; returns its single stderr line.
+fn fails(url: &str, args: &[&str]) -> String {
+    let out = chrononaut(url, args);
+    assert!(!out.status.success(), "chrononaut {args:?} should fail");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err:?}"
+    );
+    assert!(err.starts_with("chrononaut: error: "), "{err}");
+    err
+}
+
+async fn psql(db: &TestDb, sql: &str) {
+    let pool = db.pool().await.expect("pool");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&pool)
+        .await
+        .expect("sql");
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn init_track_status_untrack() {
+    let db = TestDb::new().await.expect("db");
+    let url = db.url.as_str();
+
+    assert!(ok(url, &["init"]).starts_with("installed chrononaut schema v1"));
+    assert!(ok(url, &["init"]).contains("already installed"));
+    let report: Value = serde_json::from_str(&ok(url, &["init", "--json"])).expect("json");
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["previous_version"], 1);
+
+    psql(&db, "CREATE SCHEMA shop; CREATE TABLE shop.\"Orders\" (id int PRIMARY KEY, total int, note text, secret text); \
+               CREATE TABLE nokey (a int)").await;
+    let out = ok(
+        url,
+        &[
+            "track",
+            "shop.\"Orders\"",
+            "--hidden",
+            "secret",
+            "--untracked",
+            "note",
+            "--strict",
+        ],
+    );
+    assert!(
+        out.starts_with("tracking shop.\"Orders\" (key: id"),
+        "{out}"
+    );
+    assert!(out.contains("strict:         yes"), "{out}");
+
+    let tracked: Value = serde_json::from_str(&ok(
+        url,
+        &["track", "shop.\"Orders\"", "--hidden", "secret", "--json"],
+    ))
+    .expect("json");
+    assert_eq!(tracked["history_name"], "shop.\"Orders\"");
+    assert_eq!(tracked["options"]["hidden"], serde_json::json!(["secret"]));
+    assert_eq!(tracked["options"]["untracked"], serde_json::json!([]));
+    assert_eq!(tracked["strict_effective"], false);
+
+    psql(
+        &db,
+        "INSERT INTO shop.\"Orders\" VALUES (1, 10, 'n', 's'), (2, 20, 'n', 's')",
+    )
+    .await;
+    let status: Value = serde_json::from_str(&ok(url, &["status", "--json"])).expect("json");
+    assert_eq!(status[0]["table"], "shop.\"Orders\"");
+    assert_eq!(status[0]["history_rows"], 2);
+    assert!(ok(url, &["status"]).contains("shop.\"Orders\"  (2 history rows)"));
+
+    let err = fails(url, &["track", "missing_table"]);
+    assert!(err.contains("unknown table: missing_table"), "{err}");
+    let err = fails(url, &["track", "nokey"]);
+    assert!(err.contains("has no primary key"), "{err}");
+    let err = fails(url, &["track", "shop.\"Orders\"", "--hidden", "nope"]);
+    assert!(err.contains("has no column \"nope\""), "{err}");
+    let err = fails(
+        url,
+        &[
+            "track",
+            "shop.\"Orders\"",
+            "--hidden",
+            "note",
+            "--untracked",
+            "note",
+        ],
+    );
+    assert!(err.contains("both hidden and untracked"), "{err}");
+    let err = fails(url, &["track", "chrononaut_activity"]);
+    assert!(err.contains("chrononaut's own table"), "{err}");
+
+    assert!(ok(url, &["untrack", "shop.\"Orders\""]).contains("history is kept"));
+    let err = fails(url, &["untrack", "shop.\"Orders\""]);
+    assert!(err.contains("is not tracked"), "{err}");
+    assert!(ok(url, &["status"]).contains("no tracked tables"));
+}
+
+#[tokio::test]
+async fn errors_are_one_line() {
+    let db = TestDb::new().await.expect("db");
+    // not installed yet
+    let err = fails(&db.url, &["status"]);
+    assert!(err.contains("run `chrononaut init` first"), "{err}");
+    // unreachable server
+    let err = fails("postgres://postgres@127.0.0.1:1/none", &["status"]);
+    assert!(err.contains("cannot connect"), "{err}");
+    // no database at all
+    let out = Command::new(env!("CARGO_BIN_EXE_chrononaut"))
+        .arg("status")
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("set DATABASE_URL"));
+}
+
+#[test]
+fn print_sql_needs_no_database() {
+    let out = Command::new(env!("CARGO_BIN_EXE_chrononaut"))
+        .args(["init", "--print-sql", "--schema", "audit"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let sql = String::from_utf8_lossy(&out.stdout);
+    assert!(sql.contains("CREATE TABLE IF NOT EXISTS \"audit\".chrononaut_activity"));
+    assert!(!sql.contains("{{"), "unfilled placeholder");
+}
+
+#[tokio::test]
+async fn demo_records_and_prints_history() {
+    let db = TestDb::new().await.expect("db");
+    let out = ok(&db.url, &["demo"]);
+    assert!(out.contains("What chrononaut recorded"), "{out}");
+    let json: Value = serde_json::from_str(&ok(&db.url, &["demo", "--json"])).expect("json");
+    let history = json["history"].as_array().expect("history array");
+    // 3 inserts, 3 bulk updates, 1 hidden change, 1 delete; the untracked change makes none
+    assert_eq!(history.len(), 8, "{json}");
+    let ops: Vec<&str> = history
+        .iter()
+        .filter_map(|h| h["operation"].as_str())
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "insert", "insert", "insert", "update", "update", "update", "update", "delete"
+        ]
+    );
+    assert!(
+        history
+            .iter()
+            .all(|h| h["data"].get("cost_price").is_none())
+    );
+    assert!(history.iter().all(|h| h["data"].get("views").is_none()));
+    assert_eq!(history[7]["user_info"]["user_id"], "bob@example.com");
+    assert_eq!(history[7]["extra_info"]["rationale"], "discontinued");
+    assert_eq!(
+        history[6]["extra_info"]["hidden_cols_changed"],
+        serde_json::json!(["cost_price"])
+    );
+}

@@ -58,6 +58,9 @@ BEGIN
     -- A key that already has history (deleted earlier, now inserted again) continues its
     -- version sequence after the last recorded version; a new key starts at 0. The row's
     -- `version` column is set to match when it differs (rare: re-inserts, explicit versions).
+    -- That fix-up UPDATE is marked (chrononaut.fixup = this table) so that the update capture
+    -- does not record it as a change of its own.
+    PERFORM pg_catalog.set_config('chrononaut.fixup', TG_RELID::text, true);
     WITH {{s}} AS (
         SELECT {{key_n}} AS key, {{data_n}} AS data, {{hidden_set_n}} AS hidden,
                {{changed_at_n}} AS changed_at, {{n}}.version AS row_version, {{pk_cols_n}}
@@ -84,6 +87,7 @@ BEGIN
     UPDATE {{table}} AS t SET version = {{v}}.version
     FROM {{v}}
     WHERE {{v}}.row_version IS DISTINCT FROM {{v}}.version AND {{pk_join_t_v}};
+    PERFORM pg_catalog.set_config('chrononaut.fixup', '', true);
     RETURN NULL;
 END
 $chrononaut$;
@@ -98,6 +102,9 @@ DECLARE
     {{ts}} timestamptz := clock_timestamp();
     {{cnt}} bigint;
 BEGIN
+    IF current_setting('chrononaut.fixup', true) = TG_RELID::text THEN
+        RETURN NULL;  -- the insert capture's own version fix-up, already recorded
+    END IF;
     {{ctx}} := chrononaut.current_context();
     IF {{ctx}}.suppressed THEN
         RETURN NULL;
@@ -105,7 +112,12 @@ BEGIN
     {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);
 
     -- Rows whose tracked or hidden columns changed (their version was bumped by the BEFORE
-    -- trigger); a row whose primary key changed has no old row with its key and is recorded.
+    -- trigger). Old and new rows are paired by primary key, which pairs them wrongly when the
+    -- statement changed keys (UPDATE ... SET id = id + 1): a row is then recorded when no old
+    -- row has its key, or when its version differs from the old row's with its key (the BEFORE
+    -- trigger bumped it), so a moved row is not lost even when its data equals its neighbour's.
+    -- A version set explicitly (UPDATE ... SET version = ...) is recorded too, which keeps the
+    -- row's version equal to its latest history version.
     INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation)
     SELECT {{table_name}}, {{changed_at_n}}, {{n}}.version, {{key_n}}, {{data_n}},
            {{ctx}}.user_info,
@@ -118,7 +130,7 @@ BEGIN
            'update'
     FROM chrononaut_new AS {{n}}
     LEFT JOIN chrononaut_old AS {{o}} ON {{pk_join_o_n}}
-    WHERE {{o_missing}} OR ({{changed_o_n}});
+    WHERE {{o_missing}} OR {{n}}.version IS DISTINCT FROM {{o}}.version OR ({{changed_o_n}});
     GET DIAGNOSTICS {{cnt}} = ROW_COUNT;
     IF {{strict}} AND {{cnt}} > 0 AND NOT {{ctx}}.has_extra THEN
         RAISE EXCEPTION 'strict mode: % refuses changes without change info', {{table_name}}

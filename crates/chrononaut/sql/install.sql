@@ -23,6 +23,8 @@
 --                                    (members of chrononaut_admin only)
 --   chrononaut.allow_delete_history  'on': allow DELETE/TRUNCATE of the activity table
 --                                    (members of chrononaut_admin only)
+--   chrononaut.fixup                 internal: set by an insert capture while it corrects the
+--                                    `version` of re-inserted rows
 
 CREATE SCHEMA IF NOT EXISTS chrononaut;
 CREATE SCHEMA IF NOT EXISTS {{activity_schema}};

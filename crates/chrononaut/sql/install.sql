@@ -133,6 +133,10 @@ CREATE TRIGGER chrononaut_append_only
 -- Returns suppressed = true when versioning is suppressed (after checking the privilege),
 -- the user_info object, the extra_info object (providers' fields overlaid by explicit ones),
 -- whether explicit change info is present (strict mode), and the per-record extras (or NULL).
+-- Malformed settings raise CN004 naming the setting. The shape is checked before the cast so
+-- that no exception block (a subtransaction per captured statement) is needed; text that
+-- starts right but is not valid JSON still fails in the cast (22P02, reported by the library
+-- as an invalid context).
 CREATE OR REPLACE FUNCTION chrononaut.current_context(
     OUT suppressed boolean,
     OUT user_info jsonb,
@@ -143,8 +147,11 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    auto     jsonb := COALESCE(NULLIF(current_setting('chrononaut.extra_auto', true), '')::jsonb, '{}');
-    explicit jsonb := COALESCE(NULLIF(current_setting('chrononaut.extra', true), '')::jsonb, '{}');
+    auto_text     text := NULLIF(current_setting('chrononaut.extra_auto', true), '');
+    explicit_text text := NULLIF(current_setting('chrononaut.extra', true), '');
+    records_text  text := NULLIF(current_setting('chrononaut.record_extra', true), '');
+    auto     jsonb := '{}';
+    explicit jsonb := '{}';
 BEGIN
     suppressed := current_setting('chrononaut.suppress', true) = 'on';
     IF suppressed THEN
@@ -154,14 +161,34 @@ BEGIN
         END IF;
         RETURN;
     END IF;
-    IF jsonb_typeof(auto) <> 'object' OR jsonb_typeof(explicit) <> 'object' THEN
-        RAISE EXCEPTION 'malformed chrononaut context: chrononaut.extra and chrononaut.extra_auto must be JSON objects'
-            USING ERRCODE = 'CN004';
+    IF explicit_text IS NOT NULL THEN
+        IF explicit_text !~ '^\s*\{' THEN
+            RAISE EXCEPTION 'malformed chrononaut context: chrononaut.extra must be a JSON object, got %',
+                left(explicit_text, 40) USING ERRCODE = 'CN004';
+        END IF;
+        explicit := explicit_text::jsonb;
     END IF;
-    record_extra := NULLIF(current_setting('chrononaut.record_extra', true), '')::jsonb;
-    IF record_extra IS NOT NULL AND jsonb_typeof(record_extra) <> 'array' THEN
-        RAISE EXCEPTION 'malformed chrononaut context: chrononaut.record_extra must be a JSON array'
-            USING ERRCODE = 'CN004';
+    IF auto_text IS NOT NULL THEN
+        IF auto_text !~ '^\s*\{' THEN
+            RAISE EXCEPTION 'malformed chrononaut context: chrononaut.extra_auto must be a JSON object, got %',
+                left(auto_text, 40) USING ERRCODE = 'CN004';
+        END IF;
+        auto := auto_text::jsonb;
+    END IF;
+    IF records_text IS NOT NULL THEN
+        IF records_text !~ '^\s*\[' THEN
+            RAISE EXCEPTION 'malformed chrononaut context: chrononaut.record_extra must be a JSON array, got %',
+                left(records_text, 40) USING ERRCODE = 'CN004';
+        END IF;
+        record_extra := records_text::jsonb;
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements(record_extra) AS r(entry)
+                   WHERE jsonb_typeof(r.entry) IS DISTINCT FROM 'object'
+                      OR jsonb_typeof(r.entry -> 'table') IS DISTINCT FROM 'string'
+                      OR jsonb_typeof(r.entry -> 'key') IS DISTINCT FROM 'object'
+                      OR jsonb_typeof(r.entry -> 'extra') IS DISTINCT FROM 'object') THEN
+            RAISE EXCEPTION 'malformed chrononaut context: chrononaut.record_extra entries must be {"table": text, "key": {...}, "extra": {...}}'
+                USING ERRCODE = 'CN004';
+        END IF;
     END IF;
     user_info := jsonb_build_object(
         'user_id', NULLIF(current_setting('chrononaut.user_id', true), ''),
@@ -170,9 +197,14 @@ BEGIN
     has_extra := explicit <> '{}' OR jsonb_array_length(COALESCE(record_extra, '[]')) > 0;
 END $$;
 
--- The entries of chrononaut.record_extra that name the table `relid` (any spelling that
--- to_regclass accepts), as an array of {"key": ..., "extra": ...}; NULL when there are none.
--- Called once per captured statement, so the per-row look-up below scans only this table's.
+-- The entries of chrononaut.record_extra that name the table `relid`, as an array of
+-- {"key": ..., "extra": ...}; NULL when there are none. Called once per captured statement,
+-- so the per-row look-up below scans only this table's. An entry names the table by
+--   * "relid": the table's oid, added by the library, which resolves "table" with the
+--     session's search_path when it applies the context (the capture functions run with a
+--     pinned search_path, where an unqualified name would not resolve);
+--   * else "table" as a schema-qualified name, or as the history table_name (the bare name
+--     for a table in public), for clients that set the setting by hand.
 CREATE OR REPLACE FUNCTION chrononaut.record_extra_for(entries jsonb, relid oid)
 RETURNS jsonb
 LANGUAGE sql STABLE
@@ -180,7 +212,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT jsonb_agg(r.entry)
     FROM jsonb_array_elements(entries) AS r(entry)
-    WHERE pg_catalog.to_regclass(r.entry ->> 'table') = relid
+    WHERE CASE WHEN r.entry ? 'relid' THEN (r.entry ->> 'relid')::oid = relid
+               ELSE r.entry ->> 'table' = (
+                        SELECT CASE WHEN n.nspname = 'public' THEN c.relname::text
+                                    ELSE format('%I.%I', n.nspname, c.relname) END
+                        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE c.oid = relid)
+                    OR (strpos(r.entry ->> 'table', '.') > 0
+                        AND pg_catalog.to_regclass(r.entry ->> 'table') = relid) END
 $$;
 
 -- The extra info that `entries` (from record_extra_for) give the record `key`, or '{}'.

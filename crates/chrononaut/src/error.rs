@@ -6,6 +6,8 @@ pub const SQLSTATE_STRICT: &str = "CN001";
 pub const SQLSTATE_APPEND_ONLY: &str = "CN002";
 /// SQLSTATE raised when the transaction-local context settings are malformed.
 pub const SQLSTATE_BAD_CONTEXT: &str = "CN004";
+/// PostgreSQL's `invalid_text_representation` (a malformed JSON context setting).
+const SQLSTATE_INVALID_TEXT: &str = "22P02";
 /// PostgreSQL's `insufficient_privilege`.
 pub const SQLSTATE_PERMISSION: &str = "42501";
 
@@ -97,6 +99,22 @@ impl From<sqlx::Error> for Error {
                 Some(SQLSTATE_APPEND_ONLY) => return Error::AppendOnly(message),
                 Some(SQLSTATE_BAD_CONTEXT) => return Error::InvalidContext(message),
                 Some(SQLSTATE_PERMISSION) => return Error::PermissionDenied(message),
+                // A context setting that looks like JSON but is not: the cast in
+                // chrononaut.current_context() fails (checked there without an exception
+                // block, which would cost a subtransaction per captured statement).
+                Some(SQLSTATE_INVALID_TEXT) => {
+                    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                        && pg
+                            .r#where()
+                            .is_some_and(|w| w.contains("chrononaut.current_context()"))
+                    {
+                        return Error::InvalidContext(format!(
+                            "malformed chrononaut context: chrononaut.extra, chrononaut.extra_auto or \
+                             chrononaut.record_extra is not valid JSON ({message}{})",
+                            pg.detail().map(|d| format!(": {d}")).unwrap_or_default()
+                        ));
+                    }
+                }
                 _ => {}
             }
         }

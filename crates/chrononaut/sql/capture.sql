@@ -175,6 +175,12 @@ BEGIN
 END
 $chrononaut$;
 
+-- The capture functions run as their owner (they write history that the table's writers may
+-- not write themselves). Firing a trigger needs no EXECUTE privilege, but creating one does:
+-- without this REVOKE anyone could attach a capture function to a table of their own and
+-- write forged history (and, through the re-insert fix-up, update this table) as the owner.
+REVOKE EXECUTE ON FUNCTION {{fn_insert}}(), {{fn_update}}(), {{fn_delete}}() FROM PUBLIC;
+
 CREATE TRIGGER zz_chrononaut_version
     BEFORE UPDATE ON {{table}}
     FOR EACH ROW WHEN ({{when_changed}})

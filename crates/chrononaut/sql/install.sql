@@ -255,6 +255,9 @@ AS $$
 DECLARE
     ctx record;
 BEGIN
+    IF current_setting('chrononaut.fixup', true) = TG_RELID::text THEN
+        RETURN NEW;  -- the insert capture correcting `version`: keep what the insert recorded
+    END IF;
     ctx := chrononaut.current_context();
     IF ctx.suppressed THEN
         RETURN NEW;
@@ -265,6 +268,19 @@ BEGIN
     END IF;
     NEW.changed := clock_timestamp();
     RETURN NEW;
+END $$;
+
+-- Capture functions made by an earlier install may still be executable by PUBLIC (see
+-- capture.sql for why they must not be).
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+             WHERE p.pronamespace = 'chrononaut'::regnamespace AND p.proname LIKE 'capture\_%'
+    LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
 END $$;
 
 INSERT INTO chrononaut.meta (key, value) VALUES ('schema_version', '1')

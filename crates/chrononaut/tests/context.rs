@@ -540,3 +540,32 @@ async fn record_changes_mode_fills_change_info_and_changed() {
         json!([true, true])
     );
 }
+
+#[tokio::test]
+async fn record_changes_row_matches_history_after_a_re_insert() {
+    let t = common::setup().await;
+    t.exec("CREATE TABLE rr (id int PRIMARY KEY, v text)").await;
+    t.track("rr", &TrackOptions::new().record_changes(true))
+        .await;
+    t.exec("INSERT INTO rr (id, v) VALUES (1, 'a'); DELETE FROM rr;")
+        .await;
+    let ctx = ChangeContext::new().user("carol");
+    write(
+        &t.ch,
+        &t.pool,
+        &ctx,
+        "INSERT INTO rr (id, v) VALUES (1, 'b')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        t.json(
+            "SELECT jsonb_build_object('version', r.version, 'change_info', r.change_info, \
+             'same_time', r.changed = a.changed, 'history_user', a.user_info) \
+             FROM rr r JOIN chrononaut_activity a ON a.version = r.version AND a.operation = 'insert'"
+        )
+        .await,
+        json!({"version": 2, "change_info": {"user_id": "carol", "remote_addr": null},
+               "same_time": true, "history_user": {"user_id": "carol", "remote_addr": null}})
+    );
+}

@@ -250,6 +250,21 @@ async fn application_role_writes_are_recorded_but_it_cannot_write_history() {
     .await;
     assert!(matches!(r, Err(Error::PermissionDenied(_))), "{r:?}");
     assert_eq!(t.activity_count().await, 4);
+    // an install over functions left executable (by an older version) revokes that too
+    t.exec(&format!(
+        "GRANT EXECUTE ON FUNCTION {capture_fn}() TO PUBLIC"
+    ))
+    .await;
+    let mut conn = t.pool.acquire().await.unwrap();
+    t.ch.install(&mut conn).await.unwrap();
+    drop(conn);
+    let can: bool = sqlx::query_scalar("SELECT has_function_privilege($1, $2 || '()', 'EXECUTE')")
+        .bind(&app)
+        .bind(&capture_fn)
+        .fetch_one(&t.pool)
+        .await
+        .unwrap();
+    assert!(!can);
 
     pool.close().await;
     t.drop_roles().await;

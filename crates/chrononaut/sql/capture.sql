@@ -19,7 +19,7 @@
 --   <fn_insert> <fn_update> <fn_delete>   the capture functions, qualified and quoted
 --   <settings>         extra SET clauses for the functions (TimeZone UTC when needed)
 --   <strict>           true / false
---   <ctx> <rec> <ts> <cnt>              PL/pgSQL variable names that no column uses
+--   <ctx> <rec> <ts> <cnt> <fix>              PL/pgSQL variable names that no column uses
 --   <n> <o> <s> <v> <h>              table aliases that no column uses
 --   <key_n> <key_o>   jsonb_build_object of the primary-key columns of alias n / o
 --   <data_n> <data_o> the snapshot of alias n / o (hidden and untracked columns removed)
@@ -101,10 +101,13 @@ DECLARE
     {{rec}} jsonb;
     {{ts}} timestamptz := clock_timestamp();
     {{cnt}} bigint;
+    {{fix}} boolean;
 BEGIN
-    IF current_setting('chrononaut.fixup', true) = TG_RELID::text THEN
-        RETURN NULL;  -- the insert capture's own version fix-up, already recorded
-    END IF;
+    -- The insert capture's own version fix-up (a nested UPDATE that changes only `version`,
+    -- already recorded) is recognised by its flag AND its trigger depth, and even then only
+    -- rows whose tracked content is unchanged are skipped: a client that sets the flag itself
+    -- cannot hide a real change.
+    {{fix}} := current_setting('chrononaut.fixup', true) = TG_RELID::text AND pg_trigger_depth() > 1;
     {{ctx}} := chrononaut.current_context();
     IF {{ctx}}.suppressed THEN
         RETURN NULL;
@@ -130,7 +133,8 @@ BEGIN
            'update'
     FROM chrononaut_new AS {{n}}
     LEFT JOIN chrononaut_old AS {{o}} ON {{pk_join_o_n}}
-    WHERE {{o_missing}} OR {{n}}.version IS DISTINCT FROM {{o}}.version OR ({{changed_o_n}});
+    WHERE {{o_missing}} OR ({{changed_o_n}})
+       OR (NOT {{fix}} AND {{n}}.version IS DISTINCT FROM {{o}}.version);
     GET DIAGNOSTICS {{cnt}} = ROW_COUNT;
     IF {{strict}} AND {{cnt}} > 0 AND NOT {{ctx}}.has_extra THEN
         RAISE EXCEPTION 'strict mode: % refuses changes without change info', {{table_name}}

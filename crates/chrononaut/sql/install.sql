@@ -255,7 +255,7 @@ AS $$
 DECLARE
     ctx record;
 BEGIN
-    IF current_setting('chrononaut.fixup', true) = TG_RELID::text THEN
+    IF current_setting('chrononaut.fixup', true) = TG_RELID::text AND pg_trigger_depth() > 1 THEN
         RETURN NEW;  -- the insert capture correcting `version`: keep what the insert recorded
     END IF;
     ctx := chrononaut.current_context();

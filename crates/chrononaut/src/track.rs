@@ -288,11 +288,12 @@ fn capture_ddl(
 ) -> String {
     let taken: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
     let var = |base: &str| fresh_name(base, &taken);
-    let (ctx, rec, ts, cnt) = (
+    let (ctx, rec, ts, cnt, fix) = (
         var("chrononaut_ctx"),
         var("chrononaut_rec"),
         var("chrononaut_ts"),
         var("chrononaut_cnt"),
+        var("chrononaut_fix"),
     );
     let (n, o, s, v, h) = ("cn_n", "cn_o", "cn_s", "cn_v", "cn_h");
 
@@ -454,6 +455,7 @@ fn capture_ddl(
             ("rec", &rec),
             ("ts", &ts),
             ("cnt", &cnt),
+            ("fix", &fix),
             ("key_n", &key_expr(n)),
             ("key_o", &key_expr(o)),
             ("data_n", &data_expr(n)),

@@ -269,3 +269,27 @@ async fn application_role_writes_are_recorded_but_it_cannot_write_history() {
     pool.close().await;
     t.drop_roles().await;
 }
+
+/// The flag the insert capture sets around its version fix-up cannot be used by a client to
+/// hide a change: a real change is recorded even with the flag set by hand.
+#[tokio::test]
+async fn forged_fixup_flag_hides_no_change() {
+    let t = common::setup().await;
+    t.exec("CREATE TABLE f (id int PRIMARY KEY, v text)").await;
+    t.track("f", &chrononaut::TrackOptions::new()).await;
+    t.exec("INSERT INTO f VALUES (1, 'a')").await;
+    let oid = t.scalar_i64("SELECT 'f'::regclass::oid::int8").await;
+    t.exec(&format!(
+        "BEGIN; SELECT set_config('chrononaut.fixup', '{oid}', true); \
+         UPDATE f SET v = 'b' WHERE id = 1; COMMIT;"
+    ))
+    .await;
+    let h = t.history("f").await;
+    assert_eq!(h.len(), 2, "{h:?}");
+    assert_eq!(
+        h[1]["data"],
+        serde_json::json!({"id": 1, "v": "b", "version": 1})
+    );
+    t.assert_row_versions("f", "f", "jsonb_build_object('id', t.id)")
+        .await;
+}

@@ -1,6 +1,7 @@
 //! `chrononaut`: history, audit logging and time travel for PostgreSQL tables, from the shell.
 
 mod demo;
+mod history;
 
 use std::process::ExitCode;
 
@@ -71,6 +72,12 @@ enum Command {
     },
     /// Show what chrononaut records, in a schema of its own (chrononaut_demo).
     Demo,
+    /// The versions of a record (or, without KEY, a table's recent activity).
+    Log(history::LogArgs),
+    /// A record as it was: the latest version, version N or the version at a time.
+    Show(history::ShowArgs),
+    /// What changed in a record between two versions or times.
+    Diff(history::DiffArgs),
 }
 
 /// A CLI failure: one line for stderr.
@@ -225,6 +232,9 @@ async fn run(cli: Cli) -> CliResult<()> {
             println!("strict default is now {value}");
         }
         Command::Demo => demo::run(&ch, url, cli.json).await?,
+        Command::Log(args) => history::log(&ch, url, cli.json, args).await?,
+        Command::Show(args) => history::show(&ch, url, cli.json, args).await?,
+        Command::Diff(args) => history::diff(&ch, url, cli.json, args).await?,
     }
     Ok(())
 }

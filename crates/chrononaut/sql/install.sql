@@ -87,6 +87,17 @@ END $$;
 -- The Python library's index; also serves the "history of this key" look-ups of the triggers.
 CREATE INDEX IF NOT EXISTS ix_chrononaut_activity_key_table_name
     ON {{activity_schema}}.chrononaut_activity (key, table_name);
+-- History reads: the versions of one record in time order, "the version in force at t" (a
+-- backward scan that stops after one row), diffs, whole-table "as of t". The Python index
+-- above cannot order by time: "as of t" on a record with 50k versions reads all of them.
+-- This is chrononaut's only other index: every index costs every history write.
+-- On an adopted activity table with many rows, building it here blocks history writes for the
+-- duration of the build; create it beforehand, outside a transaction, with
+--   CREATE INDEX CONCURRENTLY ix_chrononaut_activity_table_key_changed
+--       ON chrononaut_activity (table_name, key, changed, version);
+-- and this statement then finds it and does nothing.
+CREATE INDEX IF NOT EXISTS ix_chrononaut_activity_table_key_changed
+    ON {{activity_schema}}.chrononaut_activity (table_name, key, changed, version);
 
 -- Nobody but the owner writes history directly; the capture functions run as the owner.
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {{activity_schema}}.chrononaut_activity FROM PUBLIC;

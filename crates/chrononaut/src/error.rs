@@ -85,6 +85,67 @@ pub enum Error {
     /// `chrononaut_admin`, a write to the activity table by an application role, ...).
     #[error("{0}")]
     PermissionDenied(String),
+    /// A record key that does not fit the table's primary key (a column missing or unknown,
+    /// a value of the wrong type, not a JSON object).
+    #[error("invalid key for {table}: {message}")]
+    InvalidKey {
+        /// The table.
+        table: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A snapshot column that is hidden: its changes are noted, its values never stored
+    /// (the Python library's `HiddenAttributeError`).
+    #[error("column {column:?} of {table} is hidden: its values are not recorded")]
+    HiddenColumn {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+    /// A snapshot column that is untracked (the Python library's `UntrackedAttributeError`).
+    #[error("column {column:?} of {table} is untracked: it is not recorded")]
+    UntrackedColumn {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+    /// The record has no version with this number.
+    #[error("{table} {key} has no version {version}")]
+    VersionNotFound {
+        /// The table.
+        table: String,
+        /// The record's key, as JSON.
+        key: String,
+        /// The version asked for.
+        version: i32,
+    },
+    /// The record has no history (at all, or at the time asked for).
+    #[error("{table} {key} has no history{when}")]
+    NoHistory {
+        /// The table.
+        table: String,
+        /// The record's key, as JSON.
+        key: String,
+        /// Empty, or " at <time>".
+        when: String,
+    },
+    /// A diff whose `to` lies before its `from`.
+    #[error("diffs must be chronological: {0}")]
+    NotChronological(String),
+    /// A snapshot or row that does not deserialize into the requested type.
+    #[error("cannot deserialize {what}: {message}")]
+    Deserialize {
+        /// What was deserialized (table, key and version).
+        what: String,
+        /// serde's message.
+        message: String,
+    },
+    /// A restore that cannot be done faithfully (a hidden or untracked column of a deleted
+    /// record that is NOT NULL without default, ...). Nothing was written.
+    #[error("cannot restore: {0}")]
+    CannotRestore(String),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(sqlx::Error),

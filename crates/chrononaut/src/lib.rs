@@ -29,9 +29,12 @@
 #![warn(missing_docs)]
 
 mod context;
+mod diff;
 mod error;
+mod history;
 mod ident;
 mod install;
+mod snapshot;
 mod sql;
 mod track;
 
@@ -41,10 +44,13 @@ use serde_json::{Map, Value};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 pub use context::{ChangeContext, ContextProvider};
+pub use diff::{Change, Diff, DiffEnd};
 pub use error::{
     Error, Result, SQLSTATE_APPEND_ONLY, SQLSTATE_BAD_CONTEXT, SQLSTATE_PERMISSION, SQLSTATE_STRICT,
 };
+pub use history::{RecordHistory, VersionFilter};
 pub use install::{InstallOptions, InstallReport, SCHEMA_VERSION};
+pub use snapshot::{Operation, Snapshot, SnapshotMeta};
 pub use track::{TableStatus, TrackOptions, TrackedTable};
 
 /// The entry point: installs the schema, tracks tables and opens transactions with a change

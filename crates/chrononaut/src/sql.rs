@@ -13,6 +13,13 @@ pub(crate) const INSTALLED: &str = include_str!("../sql/queries/installed.sql");
 pub(crate) const META_EXISTS: &str = include_str!("../sql/queries/meta_exists.sql");
 pub(crate) const ACTIVITY_COLUMNS: &str = include_str!("../sql/queries/activity_columns.sql");
 pub(crate) const STATUS: &str = include_str!("../sql/queries/status.sql");
+pub(crate) const KEY_COLUMNS: &str = include_str!("../sql/history/key_columns.sql");
+pub(crate) const TRACKED_OPTIONS: &str = include_str!("../sql/history/tracked_options.sql");
+pub(crate) const VERSIONS: &str = include_str!("../sql/history/versions.sql");
+pub(crate) const VERSION_NUMBER: &str = include_str!("../sql/history/version_number.sql");
+pub(crate) const VERSION_AT: &str = include_str!("../sql/history/version_at.sql");
+pub(crate) const CHANGED_SINCE: &str = include_str!("../sql/history/changed_since.sql");
+pub(crate) const TABLE_LOG: &str = include_str!("../sql/history/table_log.sql");
 pub(crate) const HISTORY_COUNTS: &str = include_str!("../sql/queries/history_counts.sql");
 
 /// Fills `{{name}}` placeholders of a template. Values must already be quoted SQL.

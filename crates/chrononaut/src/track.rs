@@ -106,11 +106,12 @@ pub struct TableStatus {
 }
 
 /// A resolved table.
-struct Table {
-    oid: i64,
-    qualified: String,
-    quoted: String,
-    history_name: String,
+#[derive(Debug)]
+pub(crate) struct Table {
+    pub(crate) oid: i64,
+    pub(crate) qualified: String,
+    pub(crate) quoted: String,
+    pub(crate) history_name: String,
 }
 
 struct Column {
@@ -143,7 +144,7 @@ impl Column {
     }
 }
 
-async fn resolve(conn: &mut PgConnection, name: &str) -> Result<Table> {
+pub(crate) async fn resolve(conn: &mut PgConnection, name: &str) -> Result<Table> {
     let literal = quote_ident(name);
     let row = sqlx::query(sql::RESOLVE_TABLE)
         .bind(name)
@@ -193,7 +194,7 @@ async fn columns(conn: &mut PgConnection, oid: i64) -> Result<Vec<Column>> {
         .collect()
 }
 
-async fn primary_key(conn: &mut PgConnection, oid: i64) -> Result<Vec<String>> {
+pub(crate) async fn primary_key(conn: &mut PgConnection, oid: i64) -> Result<Vec<String>> {
     let names: Vec<String> = sqlx::query_scalar(sql::PRIMARY_KEY)
         .bind(oid)
         .fetch_all(&mut *conn)

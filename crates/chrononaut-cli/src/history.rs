@@ -1,0 +1,573 @@
+//! `log`, `show`, `diff`: reading history from the shell.
+
+use std::io::IsTerminal;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrononaut::{Change, Chrononaut, Diff, Operation, RecordHistory, Snapshot, VersionFilter};
+use clap::Args;
+use serde_json::{Map, Value, json};
+use sqlx::PgConnection;
+
+use crate::{CliResult, Failure, connect, print_json};
+
+/// `chrononaut log TABLE [KEY]`.
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// The table.
+    pub table: String,
+    /// The record: `id=5`, `org=acme,num=7` or a JSON object. Without it: the table's recent
+    /// activity.
+    pub key: Option<String>,
+    /// Show at most this many versions (the latest ones).
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+}
+
+/// `chrononaut show TABLE KEY`.
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// The table.
+    pub table: String,
+    /// The record: `id=5`, `org=acme,num=7` or a JSON object.
+    pub key: String,
+    /// This version (default: the latest).
+    #[arg(long, conflicts_with = "at")]
+    pub version: Option<i32>,
+    /// The version in force at this time (RFC 3339, or `YYYY-MM-DD HH:MM[:SS]` in UTC).
+    #[arg(long, value_parser = parse_time)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// `chrononaut diff TABLE KEY [FROM] [TO]`.
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The table.
+    pub table: String,
+    /// The record: `id=5`, `org=acme,num=7` or a JSON object.
+    pub key: String,
+    /// From: a version number or a time (default: the version before the latest).
+    #[arg(value_parser = parse_point)]
+    pub from: Option<Point>,
+    /// To: a version number or a time (default: the latest version).
+    #[arg(value_parser = parse_point)]
+    pub to: Option<Point>,
+    /// Also list hidden columns that changed in between (never their values).
+    #[arg(long)]
+    pub include_hidden: bool,
+}
+
+/// A version number or a time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Point {
+    Version(i32),
+    Time(DateTime<Utc>),
+}
+
+fn parse_point(text: &str) -> Result<Point, String> {
+    if let Ok(n) = text.trim().parse::<i32>() {
+        return Ok(Point::Version(n));
+    }
+    parse_time(text).map(Point::Time).map_err(|_| {
+        format!(
+            "{text:?} is neither a version number nor a time (RFC 3339 or YYYY-MM-DD HH:MM[:SS])"
+        )
+    })
+}
+
+/// RFC 3339, or `YYYY-MM-DD HH:MM[:SS[.f]]` / `YYYY-MM-DDTHH:MM[:SS]` / `YYYY-MM-DD` in UTC.
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(t.and_utc());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        && let Some(t) = d.and_hms_opt(0, 0, 0)
+    {
+        return Ok(t.and_utc());
+    }
+    Err(format!(
+        "{text:?} is not a time: use RFC 3339 (2024-05-01T12:00:00Z) or YYYY-MM-DD HH:MM[:SS] (UTC)"
+    ))
+}
+
+/// `id=5`, `org=acme,num=7` (values as text; the library converts them to the column types)
+/// or a JSON object.
+pub fn parse_key(text: &str) -> CliResult<Value> {
+    let text = text.trim();
+    if text.starts_with('{') {
+        return serde_json::from_str(text)
+            .map_err(|e| Failure(format!("key {text:?} is not valid JSON: {e}")));
+    }
+    let mut key = Map::new();
+    for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+        let (name, value) = part.split_once('=').ok_or_else(|| {
+            Failure(format!(
+                "key {text:?}: expected column=value[,column=value...] or a JSON object"
+            ))
+        })?;
+        key.insert(
+            name.trim().to_owned(),
+            Value::String(value.trim().to_owned()),
+        );
+    }
+    if key.is_empty() {
+        return Err(Failure(
+            "the key is empty: give column=value or a JSON object".into(),
+        ));
+    }
+    Ok(Value::Object(key))
+}
+
+/// ANSI styles, on only when stdout is a terminal and NO_COLOR is unset.
+pub struct Style {
+    on: bool,
+}
+
+impl Style {
+    pub fn detect() -> Self {
+        Self {
+            on: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    pub fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+    pub fn red(&self, text: &str) -> String {
+        self.paint("31", text)
+    }
+    pub fn green(&self, text: &str) -> String {
+        self.paint("32", text)
+    }
+    pub fn yellow(&self, text: &str) -> String {
+        self.paint("33", text)
+    }
+    pub fn dim(&self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    fn operation(&self, op: Option<Operation>) -> String {
+        match op {
+            Some(Operation::Insert) => self.green("insert"),
+            Some(Operation::Update) => self.yellow("update"),
+            Some(Operation::Delete) => self.red("delete"),
+            None => "-".to_owned(),
+        }
+    }
+}
+
+/// `2024-05-01 12:00:00.123456` (UTC, microseconds: a time printed here can be given back to
+/// `--at` and finds the same version).
+pub fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+}
+
+/// A JSON value for humans: strings bare, everything else as JSON.
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Prints rows as aligned columns; `styled` cells may hold ANSI codes (width from `plain`).
+fn table(style: &Style, header: &[&str], rows: &[Vec<(String, String)>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, (plain, _)) in row.iter().enumerate() {
+            widths[i] = widths[i].max(plain.chars().count());
+        }
+    }
+    let line = |cells: Vec<(String, String)>| {
+        let last = cells.len().saturating_sub(1);
+        let mut out = String::new();
+        for (i, (plain, styled)) in cells.into_iter().enumerate() {
+            out.push_str(&styled);
+            if i < last {
+                out.push_str(&" ".repeat(widths[i] - plain.chars().count() + 2));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(
+        header
+            .iter()
+            .map(|h| (h.to_string(), style.bold(h)))
+            .collect(),
+    );
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+fn plain(text: impl Into<String>) -> (String, String) {
+    let t = text.into();
+    (t.clone(), t)
+}
+
+fn or_dash(v: Option<&str>) -> String {
+    v.map_or_else(|| "-".to_owned(), str::to_owned)
+}
+
+/// The columns a version changed compared to the one before it (hidden ones marked).
+fn changed_columns(prev: Option<&Snapshot>, cur: &Snapshot) -> (Vec<String>, Vec<String>) {
+    let diff = Diff::compare(prev, Some(cur));
+    (
+        diff.changes.keys().cloned().collect(),
+        cur.meta().hidden_cols_changed(),
+    )
+}
+
+async fn record(
+    ch: &Chrononaut,
+    conn: &mut PgConnection,
+    table: &str,
+    key: &str,
+) -> CliResult<RecordHistory> {
+    let key = parse_key(key)?;
+    Ok(ch.record(conn, table, key).await?)
+}
+
+pub async fn log(
+    ch: &Chrononaut,
+    url: Option<&str>,
+    json_out: bool,
+    args: LogArgs,
+) -> CliResult<()> {
+    let mut conn = connect(url).await?;
+    let style = Style::detect();
+    let Some(key) = &args.key else {
+        let rows = ch
+            .table_log(&mut conn, &args.table, args.limit, None)
+            .await?;
+        if json_out {
+            return print_json(&rows);
+        }
+        if rows.is_empty() {
+            println!("no history for {}", args.table);
+            return Ok(());
+        }
+        let body: Vec<Vec<(String, String)>> = rows
+            .iter()
+            .map(|s| {
+                let m = s.meta();
+                vec![
+                    plain(time(m.changed)),
+                    plain(key_text(&m.key)),
+                    plain(m.version.to_string()),
+                    (
+                        m.operation.map_or("-", Operation::as_str).to_owned(),
+                        style.operation(m.operation),
+                    ),
+                    plain(or_dash(m.user_id())),
+                    plain(or_dash(m.remote_addr())),
+                    plain(or_dash(m.rationale())),
+                ]
+            })
+            .collect();
+        table(
+            &style,
+            &[
+                "TIME (UTC)",
+                "KEY",
+                "VERSION",
+                "OPERATION",
+                "USER",
+                "ADDRESS",
+                "RATIONALE",
+            ],
+            &body,
+        );
+        return Ok(());
+    };
+    let rec = record(ch, &mut conn, &args.table, key).await?;
+    // one more than shown, for the changed columns of the oldest shown
+    let mut versions = rec
+        .versions(
+            &mut conn,
+            &VersionFilter::new()
+                .newest_first()
+                .limit(args.limit.saturating_add(1)),
+        )
+        .await?;
+    versions.reverse();
+    let skip = usize::from(versions.len() as i64 > args.limit);
+    let mut entries = Vec::new();
+    for i in skip..versions.len() {
+        let prev = i.checked_sub(1).map(|p| &versions[p]);
+        let (columns, hidden) = changed_columns(prev, &versions[i]);
+        entries.push((&versions[i], columns, hidden));
+    }
+    if json_out {
+        let out: Vec<Value> = entries
+            .iter()
+            .map(|(s, columns, hidden)| {
+                let m = s.meta();
+                json!({
+                    "version": m.version,
+                    "changed": m.changed,
+                    "operation": m.operation,
+                    "user_id": m.user_id(),
+                    "remote_addr": m.remote_addr(),
+                    "rationale": m.rationale(),
+                    "changed_columns": columns,
+                    "hidden_changed": hidden,
+                    "extra_info": m.extra_info,
+                })
+            })
+            .collect();
+        return print_json(&out);
+    }
+    if entries.is_empty() {
+        println!("no history for {} {}", rec.table(), key_text(rec.key()));
+        return Ok(());
+    }
+    let body: Vec<Vec<(String, String)>> = entries
+        .iter()
+        .map(|(s, columns, hidden)| {
+            let m = s.meta();
+            let mut changed = columns.join(", ");
+            if !hidden.is_empty() {
+                if !changed.is_empty() {
+                    changed.push_str(", ");
+                }
+                changed.push_str(
+                    &hidden
+                        .iter()
+                        .map(|h| format!("{h} (hidden)"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                );
+            }
+            vec![
+                plain(m.version.to_string()),
+                plain(time(m.changed)),
+                (
+                    m.operation.map_or("-", Operation::as_str).to_owned(),
+                    style.operation(m.operation),
+                ),
+                plain(or_dash(m.user_id())),
+                plain(or_dash(m.remote_addr())),
+                plain(or_dash(m.rationale())),
+                plain(if changed.is_empty() {
+                    "-".to_owned()
+                } else {
+                    changed
+                }),
+            ]
+        })
+        .collect();
+    table(
+        &style,
+        &[
+            "VERSION",
+            "TIME (UTC)",
+            "OPERATION",
+            "USER",
+            "ADDRESS",
+            "RATIONALE",
+            "CHANGED",
+        ],
+        &body,
+    );
+    Ok(())
+}
+
+/// `{"id":5}` → `id=5`; composite keys `org=acme,num=7`.
+pub fn key_text(key: &Value) -> String {
+    match key {
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k}={}", value_text(v)))
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
+}
+
+pub async fn show(
+    ch: &Chrononaut,
+    url: Option<&str>,
+    json_out: bool,
+    args: ShowArgs,
+) -> CliResult<()> {
+    let mut conn = connect(url).await?;
+    let rec = record(ch, &mut conn, &args.table, &args.key).await?;
+    let snapshot = match (args.version, args.at) {
+        (Some(n), _) => rec.version(&mut conn, n).await?,
+        (None, Some(at)) => rec.version_at(&mut conn, at).await?.ok_or_else(|| {
+            Failure(format!(
+                "{} {} did not exist at {} (no version recorded at or before it)",
+                rec.table(),
+                key_text(rec.key()),
+                time(at)
+            ))
+        })?,
+        (None, None) => rec.latest(&mut conn).await?.ok_or_else(|| {
+            Failure(format!(
+                "{} {} has no history",
+                rec.table(),
+                key_text(rec.key())
+            ))
+        })?,
+    };
+    if json_out {
+        return print_json(&snapshot);
+    }
+    print_snapshot(&Style::detect(), rec.table(), &snapshot);
+    Ok(())
+}
+
+pub fn print_snapshot(style: &Style, table: &str, s: &Snapshot) {
+    let m = s.meta();
+    println!(
+        "{} {} version {} ({}) at {} UTC",
+        style.bold(table),
+        style.bold(&key_text(&m.key)),
+        m.version,
+        style.operation(m.operation),
+        time(m.changed)
+    );
+    if s.is_deleted() {
+        println!("{}", style.red("deleted; its last state:"));
+    }
+    println!(
+        "user: {}  address: {}",
+        or_dash(m.user_id()),
+        or_dash(m.remote_addr())
+    );
+    if let Some(r) = m.rationale() {
+        println!("rationale: {r}");
+    }
+    let mut extra = m.extra_info.as_object().cloned().unwrap_or_default();
+    extra.remove("rationale");
+    if !extra.is_empty() {
+        println!("extra: {}", Value::Object(extra));
+    }
+    let width = s
+        .data()
+        .keys()
+        .chain(s.hidden_columns())
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (k, v) in s.data() {
+        println!("  {k:width$}  {}", value_text(v));
+    }
+    for h in s.hidden_columns() {
+        println!("  {h:width$}  {}", style.dim("(hidden)"));
+    }
+}
+
+pub async fn diff(
+    ch: &Chrononaut,
+    url: Option<&str>,
+    json_out: bool,
+    args: DiffArgs,
+) -> CliResult<()> {
+    let mut conn = connect(url).await?;
+    let rec = record(ch, &mut conn, &args.table, &args.key).await?;
+    let c = &mut conn;
+    let hidden = args.include_hidden;
+    let diff = match (args.from, args.to) {
+        (None, None) => {
+            let to = rec.latest(c).await?.ok_or_else(|| {
+                Failure(format!(
+                    "{} {} has no history",
+                    rec.table(),
+                    key_text(rec.key())
+                ))
+            })?;
+            match rec.previous_version(c).await? {
+                Some(from) => rec.diff(c, &from, Some(&to), hidden).await?,
+                None => rec.diff_versions(c, to.version(), None, hidden).await?,
+            }
+        }
+        (Some(Point::Version(a)), None) => rec.diff_versions(c, a, None, hidden).await?,
+        (Some(Point::Version(a)), Some(Point::Version(b))) => {
+            rec.diff_versions(c, a, Some(b), hidden).await?
+        }
+        (Some(Point::Time(a)), None) => rec.diff_timestamps(c, a, None, hidden).await?,
+        (Some(Point::Time(a)), Some(Point::Time(b))) => {
+            rec.diff_timestamps(c, a, Some(b), hidden).await?
+        }
+        (Some(Point::Version(a)), Some(Point::Time(b))) => {
+            let from = rec.version(c, a).await?;
+            let to = rec
+                .version_at(c, b)
+                .await?
+                .ok_or_else(|| Failure(format!("no version at or before {}", time(b))))?;
+            rec.diff(c, &from, Some(&to), hidden).await?
+        }
+        (Some(Point::Time(a)), Some(Point::Version(b))) => {
+            let to = rec.version(c, b).await?;
+            match rec.version_at(c, a).await? {
+                Some(from) => rec.diff(c, &from, Some(&to), hidden).await?,
+                None => {
+                    rec.diff_timestamps(c, a, Some(to.changed()), hidden)
+                        .await?
+                }
+            }
+        }
+        (None, Some(_)) => return Err(Failure("give FROM as well as TO".into())),
+    };
+    if json_out {
+        return print_json(&json!({
+            "table": rec.table(),
+            "key": rec.key(),
+            "from": diff.from,
+            "to": diff.to,
+            "changes": diff.changes,
+        }));
+    }
+    let style = Style::detect();
+    let end = |e: &Option<chrononaut::DiffEnd>| match e {
+        None => "(nothing)".to_owned(),
+        Some(e) => format!(
+            "version {} ({}{})",
+            e.version,
+            time(e.changed),
+            if e.deleted { ", deleted" } else { "" }
+        ),
+    };
+    println!(
+        "{} {}: {} -> {}",
+        style.bold(rec.table()),
+        style.bold(&key_text(rec.key())),
+        end(&diff.from),
+        end(&diff.to)
+    );
+    if diff.is_empty() {
+        println!("  no changes");
+    }
+    for (column, change) in &diff.changes {
+        match change {
+            Change::Value { from, to } => println!(
+                "  {column}: {} -> {}",
+                style.red(&value_text(from)),
+                style.green(&value_text(to))
+            ),
+            Change::Hidden => println!("  {column}: {}", style.dim("changed (value hidden)")),
+            _ => println!("  {column}: changed"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! `log`, `show`, `diff`, `at`, `restore` of the `chrononaut` binary: exact text (plain, as
+//! piped) and JSON.
+
+use std::process::{Command, Output};
+
+use chrononaut_testdb::TestDb;
+use serde_json::{Value, json};
+
+fn chrononaut(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chrononaut"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("run chrononaut")
+}
+
+fn ok(url: &str, args: &[&str]) -> String {
+    let out = chrononaut(url, args);
+    assert!(
+        out.status.success(),
+        "chrononaut {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ok_json(url: &str, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let text = ok(url, &all);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+}
+
+fn fails(url: &str, args: &[&str]) -> String {
+    let out = chrononaut(url, args);
+    assert!(!out.status.success(), "chrononaut {args:?} should fail");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err:?}"
+    );
+    assert!(err.starts_with("chrononaut: error: "), "{err}");
+    err
+}
+
+async fn sql(db: &TestDb, sql: &str) {
+    let pool = db.pool().await.expect("pool");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    pool.close().await;
+}
+
+/// A tracked table whose history has fixed times (written by hand, as a Python writer or an
+/// import would), so that the output can be compared as text.
+async fn fixture(db: &TestDb) {
+    ok(&db.url, &["init"]);
+    sql(
+        db,
+        "CREATE TABLE account (id int PRIMARY KEY, owner text, balance int, secret text);",
+    )
+    .await;
+    ok(&db.url, &["track", "account", "--hidden", "secret"]);
+    sql(
+        db,
+        r#"INSERT INTO chrononaut_activity (table_name, changed, version, key, data, user_info, extra_info, operation) VALUES
+        ('account', '2024-05-01 09:00:00+00', 0, '{"id": 1}', '{"id": 1, "owner": "Doc", "balance": 100, "version": 0}',
+         '{"user_id": "alice", "remote_addr": "192.0.2.1"}', '{"rationale": "opened", "hidden_cols_changed": ["secret"]}', 'insert'),
+        ('account', '2024-05-02 10:30:00+00', 1, '{"id": 1}', '{"id": 1, "owner": "Doc", "balance": 250, "version": 1}',
+         '{"user_id": "bob", "remote_addr": null}', '{"rationale": "deposit"}', 'update'),
+        ('account', '2024-05-03 11:00:00.5+00', 2, '{"id": 1}', '{"id": 1, "owner": "Emmett", "balance": 250, "version": 2}',
+         '{"user_id": null, "remote_addr": null}', '{"hidden_cols_changed": ["secret"]}', NULL),
+        ('account', '2024-05-02 12:00:00+00', 0, '{"id": 2}', '{"id": 2, "owner": "Marty", "balance": 5, "version": 0}',
+         '{"user_id": "alice", "remote_addr": null}', '{}', 'insert'),
+        ('account', '2024-05-04 08:00:00+00', 1, '{"id": 2}', '{"id": 2, "owner": "Marty", "balance": 5, "version": 1}',
+         '{"user_id": "alice", "remote_addr": null}', '{"rationale": "closed"}', 'delete')"#,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn log_show_diff_text() {
+    let db = TestDb::new().await.expect("db");
+    fixture(&db).await;
+    let url = db.url.as_str();
+
+    assert_eq!(
+        ok(url, &["log", "account", "id=1"]),
+        "\
+VERSION  TIME (UTC)                  OPERATION  USER   ADDRESS    RATIONALE  CHANGED
+0        2024-05-01 09:00:00.000000  insert     alice  192.0.2.1  opened     balance, id, owner, secret (hidden)
+1        2024-05-02 10:30:00.000000  update     bob    -          deposit    balance
+2        2024-05-03 11:00:00.500000  -          -      -          -          owner, secret (hidden)
+"
+    );
+    // --limit keeps the latest; the oldest shown still knows what it changed
+    assert_eq!(
+        ok(url, &["log", "account", "{\"id\": 1}", "--limit", "1"]),
+        "\
+VERSION  TIME (UTC)                  OPERATION  USER  ADDRESS  RATIONALE  CHANGED
+2        2024-05-03 11:00:00.500000  -          -     -        -          owner, secret (hidden)
+"
+    );
+    assert_eq!(
+        ok(url, &["log", "account"]),
+        "\
+TIME (UTC)                  KEY   VERSION  OPERATION  USER   ADDRESS    RATIONALE
+2024-05-04 08:00:00.000000  id=2  1        delete     alice  -          closed
+2024-05-03 11:00:00.500000  id=1  2        -          -      -          -
+2024-05-02 12:00:00.000000  id=2  0        insert     alice  -          -
+2024-05-02 10:30:00.000000  id=1  1        update     bob    -          deposit
+2024-05-01 09:00:00.000000  id=1  0        insert     alice  192.0.2.1  opened
+"
+    );
+
+    assert_eq!(
+        ok(url, &["show", "account", "id=1", "--version", "1"]),
+        "\
+public.account id=1 version 1 (update) at 2024-05-02 10:30:00.000000 UTC
+user: bob  address: -
+rationale: deposit
+  balance  250
+  id       1
+  owner    Doc
+  version  1
+  secret   (hidden)
+"
+    );
+    assert_eq!(
+        ok(url, &["show", "account", "id=2", "--at", "2024-05-05"]),
+        "\
+public.account id=2 version 1 (delete) at 2024-05-04 08:00:00.000000 UTC
+deleted; its last state:
+user: alice  address: -
+rationale: closed
+  balance  5
+  id       2
+  owner    Marty
+  version  1
+  secret   (hidden)
+"
+    );
+    let at = ok(
+        url,
+        &["show", "account", "id=1", "--at", "2024-05-02 11:00"],
+    );
+    assert!(at.starts_with("public.account id=1 version 1 "), "{at}");
+    fails(
+        url,
+        &["show", "account", "id=1", "--at", "2024-04-30T00:00:00Z"],
+    );
+
+    // default: the version before the latest -> the latest
+    assert_eq!(
+        ok(url, &["diff", "account", "id=1"]),
+        "\
+public.account id=1: version 1 (2024-05-02 10:30:00.000000) -> version 2 (2024-05-03 11:00:00.500000)
+  owner: Doc -> Emmett
+"
+    );
+    assert_eq!(
+        ok(url, &["diff", "account", "id=1", "0", "--include-hidden"]),
+        "\
+public.account id=1: version 0 (2024-05-01 09:00:00.000000) -> version 2 (2024-05-03 11:00:00.500000)
+  balance: 100 -> 250
+  owner: Doc -> Emmett
+  secret: changed (value hidden)
+"
+    );
+    assert_eq!(
+        ok(
+            url,
+            &[
+                "diff",
+                "account",
+                "id=1",
+                "2024-04-01",
+                "2024-05-01T09:00:00Z"
+            ]
+        ),
+        "\
+public.account id=1: (nothing) -> version 0 (2024-05-01 09:00:00.000000)
+  balance: null -> 100
+  id: null -> 1
+  owner: null -> Doc
+"
+    );
+    assert_eq!(
+        ok(url, &["diff", "account", "id=1", "1", "1"]),
+        "\
+public.account id=1: version 1 (2024-05-02 10:30:00.000000) -> version 1 (2024-05-02 10:30:00.000000)
+  no changes
+"
+    );
+    let e = fails(url, &["diff", "account", "id=1", "2", "0"]);
+    assert!(e.contains("chronological"), "{e}");
+    let e = fails(url, &["diff", "account", "id=1", "7"]);
+    assert!(e.contains("has no version 7"), "{e}");
+    let e = fails(url, &["log", "account", "nope=1"]);
+    assert!(e.contains("not a primary-key column"), "{e}");
+    let e = fails(url, &["log", "account", "id"]);
+    assert!(e.contains("column=value"), "{e}");
+    let out = chrononaut(url, &["show", "account", "id=1", "--at", "yesterday"]);
+    assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn log_show_diff_json() {
+    let db = TestDb::new().await.expect("db");
+    fixture(&db).await;
+    let url = db.url.as_str();
+
+    let log = ok_json(url, &["log", "account", "id=1"]);
+    assert_eq!(log.as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        log[0],
+        json!({"version": 0, "changed": "2024-05-01T09:00:00Z", "operation": "insert",
+               "user_id": "alice", "remote_addr": "192.0.2.1", "rationale": "opened",
+               "changed_columns": ["balance", "id", "owner"], "hidden_changed": ["secret"],
+               "extra_info": {"rationale": "opened", "hidden_cols_changed": ["secret"]}})
+    );
+    assert_eq!(log[2]["operation"], Value::Null);
+    let table_log = ok_json(url, &["log", "account", "--limit", "2"]);
+    assert_eq!(table_log[0]["key"], json!({"id": 2}));
+    assert_eq!(table_log[0]["operation"], "delete");
+    assert_eq!(table_log.as_array().map(Vec::len), Some(2));
+
+    let show = ok_json(url, &["show", "account", "id=1"]);
+    assert_eq!(
+        show,
+        json!({"id": show["id"], "table": "account", "key": {"id": 1}, "version": 2,
+               "changed": "2024-05-03T11:00:00.500Z", "operation": null,
+               "user_info": {"user_id": null, "remote_addr": null},
+               "extra_info": {"hidden_cols_changed": ["secret"]},
+               "data": {"id": 1, "owner": "Emmett", "balance": 250, "version": 2}})
+    );
+    let diff = ok_json(
+        url,
+        &["diff", "account", "id=1", "0", "2", "--include-hidden"],
+    );
+    assert_eq!(
+        diff,
+        json!({"table": "public.account", "key": {"id": 1},
+               "from": {"version": 0, "changed": "2024-05-01T09:00:00Z", "deleted": false},
+               "to": {"version": 2, "changed": "2024-05-03T11:00:00.500Z", "deleted": false},
+               "changes": {"balance": {"kind": "value", "from": 100, "to": 250},
+                           "owner": {"kind": "value", "from": "Doc", "to": "Emmett"},
+                           "secret": {"kind": "hidden"}}})
+    );
+}
+
+/// History recorded live by the triggers, read back through the CLI.
+#[tokio::test]
+async fn live_history_with_context() {
+    let db = TestDb::new().await.expect("db");
+    let url = db.url.as_str();
+    ok(url, &["init"]);
+    sql(&db, "CREATE SCHEMA shop; CREATE TABLE shop.line (org text, num int, qty int, PRIMARY KEY (org, num))").await;
+    ok(url, &["track", "shop.line"]);
+    sql(
+        &db,
+        "INSERT INTO shop.line VALUES ('acme', 7, 1); \
+         BEGIN; SELECT set_config('chrononaut.user_id', 'carol', true), \
+                       set_config('chrononaut.extra', '{\"rationale\": \"more\"}', true); \
+         UPDATE shop.line SET qty = 3 WHERE org = 'acme'; COMMIT;",
+    )
+    .await;
+    let log = ok_json(url, &["log", "shop.line", "org=acme,num=7"]);
+    assert_eq!(log.as_array().map(Vec::len), Some(2));
+    assert_eq!(log[1]["user_id"], "carol");
+    assert_eq!(log[1]["rationale"], "more");
+    assert_eq!(log[1]["changed_columns"], json!(["qty"]));
+    let text = ok(
+        url,
+        &["diff", "shop.line", "{\"org\": \"acme\", \"num\": 7}"],
+    );
+    assert!(text.ends_with("  qty: 1 -> 3\n"), "{text}");
+    assert!(
+        text.starts_with("shop.line num=7,org=acme: version 0 ("),
+        "{text}"
+    );
+}

@@ -1,0 +1,518 @@
+//! Reading history: the versions of one record, versions at a time, diffs, a table's log.
+//!
+//! Every per-record read is one query on `(table_name, key)` ordered by
+//! `(changed, version, id)`, served by the index
+//! `ix_chrononaut_activity_table_key_changed (table_name, key, changed, version)`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{PgConnection, Row};
+
+use crate::diff::{self, Change, Diff};
+use crate::error::{Error, Result};
+use crate::ident::{quote_ident, quote_literal};
+use crate::install::require_installed;
+use crate::snapshot::{Hidden, Snapshot};
+use crate::track::{Table, resolve};
+use crate::{Chrononaut, sql};
+
+/// A primary-key column as the history `key` holds it.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyColumn {
+    pub name: String,
+    pub naive_ts: bool,
+    pub zoned_ts: bool,
+}
+
+/// A table whose history is read: where its history is and what it leaves out.
+#[derive(Debug)]
+pub(crate) struct TableInfo {
+    pub table: Table,
+    /// The activity table, schema-qualified and quoted.
+    pub activity: String,
+    pub key_columns: Vec<KeyColumn>,
+    /// Hidden and untracked columns (record-changes columns count as untracked).
+    pub columns: Arc<Hidden>,
+}
+
+impl TableInfo {
+    pub(crate) fn query(&self, template: &str, dir: &str) -> String {
+        sql::fill(template, &[("activity", &self.activity), ("dir", dir)])
+    }
+
+    /// `table_name` of the history rows.
+    pub(crate) fn history_name(&self) -> &str {
+        &self.table.history_name
+    }
+}
+
+pub(crate) async fn load_table(conn: &mut PgConnection, name: &str) -> Result<TableInfo> {
+    let installed = require_installed(conn).await?;
+    let table = resolve(conn, name).await?;
+    let key_columns = sqlx::query(sql::KEY_COLUMNS)
+        .bind(table.oid)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(KeyColumn {
+                name: r.try_get("name")?,
+                naive_ts: r.try_get("naive_ts")?,
+                zoned_ts: r.try_get("zoned_ts")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if key_columns.is_empty() {
+        return Err(Error::NoPrimaryKey(table.qualified.clone()));
+    }
+    let options = sqlx::query(sql::TRACKED_OPTIONS)
+        .bind(table.oid)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let mut hidden = Hidden::default();
+    if let Some(row) = options {
+        hidden.hidden = row.try_get("hidden")?;
+        hidden.untracked = row.try_get("untracked")?;
+        if row.try_get::<bool, _>("record_changes")? {
+            hidden
+                .untracked
+                .extend(["change_info".to_owned(), "changed".to_owned()]);
+        }
+    }
+    Ok(TableInfo {
+        table,
+        activity: installed.activity(),
+        key_columns,
+        columns: Arc::new(hidden),
+    })
+}
+
+/// Turns a user's key (`{"id": "5"}`, `{"id": 5}`) into the history's `key` JSON: every
+/// primary-key column, values of the column's type, timestamps in UTC as the capture writes
+/// them.
+pub(crate) async fn normalize_key(
+    conn: &mut PgConnection,
+    info: &TableInfo,
+    key: &Value,
+) -> Result<Value> {
+    let invalid = |message: String| Error::InvalidKey {
+        table: info.table.qualified.clone(),
+        message,
+    };
+    let Value::Object(given) = key else {
+        return Err(invalid(format!("expected a JSON object, got {key}")));
+    };
+    for name in given.keys() {
+        if !info.key_columns.iter().any(|k| &k.name == name) {
+            return Err(invalid(format!(
+                "{name:?} is not a primary-key column (the key is {})",
+                key_names(info)
+            )));
+        }
+    }
+    if let Some(missing) = info
+        .key_columns
+        .iter()
+        .find(|k| given.get(&k.name).is_none_or(Value::is_null))
+    {
+        return Err(invalid(format!(
+            "no value for {:?} (the key is {})",
+            missing.name,
+            key_names(info)
+        )));
+    }
+    let pairs: Vec<String> = info
+        .key_columns
+        .iter()
+        .map(|k| {
+            let col = format!("r.{}", quote_ident(&k.name));
+            let value = if k.naive_ts {
+                format!("pg_catalog.to_jsonb((pg_catalog.to_jsonb({col}) #>> '{{}}') || '+00:00')")
+            } else if k.zoned_ts {
+                format!(
+                    "pg_catalog.to_jsonb((pg_catalog.to_jsonb({col} AT TIME ZONE 'UTC') #>> '{{}}') || '+00:00')"
+                )
+            } else {
+                format!("pg_catalog.to_jsonb({col})")
+            };
+            format!("{}, {value}", quote_literal(&k.name))
+        })
+        .collect();
+    let query = format!(
+        "SELECT pg_catalog.jsonb_build_object({}) FROM pg_catalog.jsonb_populate_record(NULL::{}, $1) AS r",
+        pairs.join(", "),
+        info.table.quoted
+    );
+    sqlx::query_scalar::<_, Value>(sqlx::AssertSqlSafe(query))
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) => invalid(db.message().to_owned()),
+            _ => Error::from(e),
+        })
+}
+
+fn key_names(info: &TableInfo) -> String {
+    info.key_columns
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Which versions [`RecordHistory::versions`] returns.
+///
+/// ```
+/// use chrononaut::VersionFilter;
+/// let since_yesterday = VersionFilter::new()
+///     .after(chrono::Utc::now() - chrono::Duration::days(1))
+///     .newest_first()
+///     .limit(20);
+/// # let _ = since_yesterday;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionFilter {
+    before: Option<DateTime<Utc>>,
+    after: Option<DateTime<Utc>>,
+    limit: Option<i64>,
+    newest_first: bool,
+}
+
+impl VersionFilter {
+    /// Every version, oldest first.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only versions recorded at or before `t` (`changed <= t`, as in the Python library).
+    pub fn before(mut self, t: DateTime<Utc>) -> Self {
+        self.before = Some(t);
+        self
+    }
+
+    /// Only versions recorded at or after `t` (`changed >= t`).
+    pub fn after(mut self, t: DateTime<Utc>) -> Self {
+        self.after = Some(t);
+        self
+    }
+
+    /// At most `n` versions (the oldest ones, or the newest with [`Self::newest_first`]).
+    pub fn limit(mut self, n: i64) -> Self {
+        self.limit = Some(n.max(0));
+        self
+    }
+
+    /// Newest first.
+    pub fn newest_first(mut self) -> Self {
+        self.newest_first = true;
+        self
+    }
+}
+
+/// The history of one record, from [`Chrononaut::record`]: a table and a primary key, resolved
+/// once; every read is one query.
+///
+/// ```no_run
+/// # async fn f(conn: &mut sqlx::PgConnection) -> Result<(), chrononaut::Error> {
+/// use chrononaut::{Chrononaut, VersionFilter};
+/// let record = Chrononaut::new()
+///     .record(conn, "accounts", serde_json::json!({"id": 1}))
+///     .await?;
+/// for v in record.versions(conn, &VersionFilter::new()).await? {
+///     println!("v{} at {}: {:?}", v.version(), v.changed(), v.get("balance"));
+/// }
+/// let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+/// let diff = record.diff_timestamps(conn, yesterday, None, true).await?;
+/// for (column, change) in &diff.changes {
+///     println!("{column}: {change:?}");
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RecordHistory {
+    info: Arc<TableInfo>,
+    key: Value,
+}
+
+impl Chrononaut {
+    /// The history of the record of `table` whose primary key is `key` (a JSON object of
+    /// every primary-key column but `version`; values may be given as strings, `{"id": "5"}`,
+    /// and are converted to the column types). The table must exist; it need not be tracked
+    /// any more, nor have been tracked by this library (history written by the Python library
+    /// reads the same).
+    pub async fn record(
+        &self,
+        conn: &mut PgConnection,
+        table: &str,
+        key: Value,
+    ) -> Result<RecordHistory> {
+        let info = load_table(conn, table).await?;
+        let key = normalize_key(conn, &info, &key).await?;
+        Ok(RecordHistory {
+            info: Arc::new(info),
+            key,
+        })
+    }
+
+    /// The latest history rows of the whole of `table`, newest first: at most `limit`, recorded
+    /// at or before `before` (`None`: now). Reads every history row of the table; for an
+    /// operator's look rather than a hot path.
+    pub async fn table_log(
+        &self,
+        conn: &mut PgConnection,
+        table: &str,
+        limit: i64,
+        before: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Snapshot>> {
+        let info = load_table(conn, table).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(info.query(sql::TABLE_LOG, "")))
+            .bind(info.history_name())
+            .bind(limit.max(0))
+            .bind(before)
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter()
+            .map(|r| Snapshot::from_row(r, &info.columns))
+            .collect()
+    }
+}
+
+impl RecordHistory {
+    /// The table, schema-qualified.
+    pub fn table(&self) -> &str {
+        &self.info.table.qualified
+    }
+
+    /// The `table_name` of its history rows.
+    pub fn history_name(&self) -> &str {
+        self.info.history_name()
+    }
+
+    /// The record's key, as the history holds it.
+    pub fn key(&self) -> &Value {
+        &self.key
+    }
+
+    /// The hidden columns of the table (never shown by value).
+    pub fn hidden_columns(&self) -> &[String] {
+        &self.info.columns.hidden
+    }
+
+    fn key_text(&self) -> String {
+        self.key.to_string()
+    }
+
+    async fn fetch(
+        &self,
+        conn: &mut PgConnection,
+        query: String,
+        bind: impl FnOnce(
+            sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        )
+            -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<Vec<Snapshot>> {
+        let q = sqlx::query(sqlx::AssertSqlSafe(query))
+            .bind(self.info.history_name())
+            .bind(&self.key);
+        let rows = bind(q).fetch_all(&mut *conn).await?;
+        rows.iter()
+            .map(|r| Snapshot::from_row(r, &self.info.columns))
+            .collect()
+    }
+
+    /// The record's versions, ordered by time then version (see [`VersionFilter`]).
+    pub async fn versions(
+        &self,
+        conn: &mut PgConnection,
+        filter: &VersionFilter,
+    ) -> Result<Vec<Snapshot>> {
+        let dir = if filter.newest_first { "DESC" } else { "ASC" };
+        let query = self.info.query(sql::VERSIONS, dir);
+        self.fetch(conn, query, |q| {
+            q.bind(filter.before).bind(filter.after).bind(filter.limit)
+        })
+        .await
+    }
+
+    /// Version `n` ([`Error::VersionNotFound`] when there is none). Where history written by
+    /// the Python library repeats a number after a re-insert, the latest such version.
+    pub async fn version(&self, conn: &mut PgConnection, n: i32) -> Result<Snapshot> {
+        let query = self.info.query(sql::VERSION_NUMBER, "");
+        self.fetch(conn, query, |q| q.bind(n))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::VersionNotFound {
+                table: self.info.table.qualified.clone(),
+                key: self.key_text(),
+                version: n,
+            })
+    }
+
+    async fn nth_at(
+        &self,
+        conn: &mut PgConnection,
+        at: DateTime<Utc>,
+        skip: i64,
+    ) -> Result<Option<Snapshot>> {
+        let query = self.info.query(sql::VERSION_AT, "");
+        Ok(self
+            .fetch(conn, query, |q| q.bind(at).bind(skip))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// The version in force at `at`: the latest recorded at or before it; `None` before the
+    /// first version. After a deletion this is the deletion's snapshot
+    /// ([`Snapshot::is_deleted`]).
+    pub async fn version_at(
+        &self,
+        conn: &mut PgConnection,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Snapshot>> {
+        self.nth_at(conn, at, 0).await
+    }
+
+    /// The latest version (`None`: no history).
+    pub async fn latest(&self, conn: &mut PgConnection) -> Result<Option<Snapshot>> {
+        self.nth_at(conn, far_future(), 0).await
+    }
+
+    /// The version before the latest (`None` with fewer than two versions).
+    pub async fn previous_version(&self, conn: &mut PgConnection) -> Result<Option<Snapshot>> {
+        self.nth_at(conn, far_future(), 1).await
+    }
+
+    /// True when a version was recorded after `since` (including changes of hidden columns
+    /// only, and changes that a later one undid — the Python library instead compares the
+    /// state at `since` with the latest and leaves both out).
+    pub async fn has_changed_since(
+        &self,
+        conn: &mut PgConnection,
+        since: DateTime<Utc>,
+    ) -> Result<bool> {
+        let query = self.info.query(sql::CHANGED_SINCE, "");
+        let changed: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(query))
+            .bind(self.info.history_name())
+            .bind(&self.key)
+            .bind(since)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(changed)
+    }
+
+    /// The changes from the snapshot `from` to `to` (`None`: the latest version), column →
+    /// (from, to); `version` and hidden columns are not compared. With `include_hidden`,
+    /// hidden columns that changed after `from` up to `to` are reported as
+    /// [`Change::Hidden`] (never their values). `to` older than `from` is
+    /// [`Error::NotChronological`]; a version diffed with itself is empty.
+    pub async fn diff(
+        &self,
+        conn: &mut PgConnection,
+        from: &Snapshot,
+        to: Option<&Snapshot>,
+        include_hidden: bool,
+    ) -> Result<Diff> {
+        let latest;
+        let to = match to {
+            Some(to) => to,
+            None => {
+                latest = self.latest(conn).await?.ok_or_else(|| Error::NoHistory {
+                    table: self.info.table.qualified.clone(),
+                    key: self.key_text(),
+                    when: String::new(),
+                })?;
+                &latest
+            }
+        };
+        self.diff_between(conn, Some(from), Some(to), include_hidden)
+            .await
+    }
+
+    /// The changes from version `from` to version `to` (`None`: the latest).
+    /// [`Error::VersionNotFound`] when either does not exist.
+    pub async fn diff_versions(
+        &self,
+        conn: &mut PgConnection,
+        from: i32,
+        to: Option<i32>,
+        include_hidden: bool,
+    ) -> Result<Diff> {
+        let from = self.version(conn, from).await?;
+        let to = match to {
+            Some(n) => Some(self.version(conn, n).await?),
+            None => None,
+        };
+        self.diff(conn, &from, to.as_ref(), include_hidden).await
+    }
+
+    /// The changes from the state at `from` to the state at `to` (`None`: now). Before the
+    /// first version the record counts as absent: every column of the later state shows as
+    /// `null` → value. `to` before `from` is [`Error::NotChronological`].
+    pub async fn diff_timestamps(
+        &self,
+        conn: &mut PgConnection,
+        from: DateTime<Utc>,
+        to: Option<DateTime<Utc>>,
+        include_hidden: bool,
+    ) -> Result<Diff> {
+        let to = to.unwrap_or_else(far_future);
+        if to < from {
+            return Err(Error::NotChronological(format!(
+                "to ({}) is before from ({})",
+                to.to_rfc3339(),
+                from.to_rfc3339()
+            )));
+        }
+        let a = self.version_at(conn, from).await?;
+        let b = self.version_at(conn, to).await?;
+        self.diff_between(conn, a.as_ref(), b.as_ref(), include_hidden)
+            .await
+    }
+
+    async fn diff_between(
+        &self,
+        conn: &mut PgConnection,
+        from: Option<&Snapshot>,
+        to: Option<&Snapshot>,
+        include_hidden: bool,
+    ) -> Result<Diff> {
+        if let (Some(a), Some(b)) = (from, to)
+            && b.sort_key() < a.sort_key()
+        {
+            return Err(Error::NotChronological(format!(
+                "version {} ({}) is older than version {} ({})",
+                b.version(),
+                b.changed().to_rfc3339(),
+                a.version(),
+                a.changed().to_rfc3339()
+            )));
+        }
+        let mut diff = diff::compare(from, to, &self.info.columns.hidden);
+        if include_hidden && let Some(to) = to {
+            let mut filter = VersionFilter::new().before(to.changed());
+            if let Some(from) = from {
+                filter = filter.after(from.changed());
+            }
+            for v in self.versions(conn, &filter).await? {
+                let after_from = from.is_none_or(|f| v.sort_key() > f.sort_key());
+                if after_from && v.sort_key() <= to.sort_key() {
+                    for column in v.meta().hidden_cols_changed() {
+                        diff.changes.entry(column).or_insert(Change::Hidden);
+                    }
+                }
+            }
+        }
+        Ok(diff)
+    }
+}
+
+/// A time after every recorded change.
+pub(crate) fn far_future() -> DateTime<Utc> {
+    // 9999-12-31T23:59:59Z: within PostgreSQL's range and every client's
+    DateTime::<Utc>::from_timestamp(253_402_300_799, 0).unwrap_or_default()
+}

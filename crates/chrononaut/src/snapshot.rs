@@ -1,0 +1,259 @@
+//! Snapshots: one version of one record, read-only.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use crate::error::{Error, Result};
+
+/// What made a version. History written by the Python library has none (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    /// The record was inserted (or snapshotted by a baseline).
+    Insert,
+    /// The record was updated.
+    Update,
+    /// The record was deleted; the snapshot holds its last state.
+    Delete,
+}
+
+impl Operation {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "insert" => Some(Self::Insert),
+            "update" => Some(Self::Update),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
+
+    /// `insert`, `update` or `delete`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Insert => "insert",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who, when, what and why of one version (the Python library's `chrononaut_meta`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotMeta {
+    /// `id` of the history row.
+    pub id: i64,
+    /// The history `table_name` (`accounts`, `billing.accounts`).
+    pub table: String,
+    /// The record's primary key as a JSON object.
+    pub key: Value,
+    /// The version number.
+    pub version: i32,
+    /// When the version was recorded.
+    pub changed: DateTime<Utc>,
+    /// What made it (`None` on history written by the Python library).
+    pub operation: Option<Operation>,
+    /// `{"user_id": ..., "remote_addr": ...}`.
+    pub user_info: Value,
+    /// Rationale and other extra change info, `hidden_cols_changed`, ...
+    pub extra_info: Value,
+}
+
+impl SnapshotMeta {
+    /// `user_info.user_id`, when known.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_info.get("user_id").and_then(Value::as_str)
+    }
+
+    /// `user_info.remote_addr`, when known.
+    pub fn remote_addr(&self) -> Option<&str> {
+        self.user_info.get("remote_addr").and_then(Value::as_str)
+    }
+
+    /// `extra_info.rationale`, when given.
+    pub fn rationale(&self) -> Option<&str> {
+        self.extra_info.get("rationale").and_then(Value::as_str)
+    }
+
+    /// The hidden columns that changed in this version (`extra_info.hidden_cols_changed`).
+    pub fn hidden_cols_changed(&self) -> Vec<String> {
+        self.extra_info
+            .get("hidden_cols_changed")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The columns a snapshot may not show, shared by the snapshots of one read.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Hidden {
+    pub hidden: Vec<String>,
+    pub untracked: Vec<String>,
+}
+
+/// One version of one record, read-only: its meta and its recorded columns.
+///
+/// Reading a column gives its value, or an error that says why there is none:
+///
+/// ```no_run
+/// # async fn f(conn: &mut sqlx::PgConnection) -> Result<(), chrononaut::Error> {
+/// use chrononaut::{Chrononaut, Error};
+/// let record = Chrononaut::new()
+///     .record(conn, "accounts", serde_json::json!({"id": 1}))
+///     .await?;
+/// if let Some(snapshot) = record.previous_version(conn).await? {
+///     println!("owner was {}", snapshot.get("owner")?);
+///     match snapshot.get("password_hash") {
+///         Err(Error::HiddenColumn { .. }) => println!("(hidden)"),
+///         other => println!("{other:?}"),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    #[serde(flatten)]
+    meta: SnapshotMeta,
+    data: Map<String, Value>,
+    #[serde(skip)]
+    columns: Arc<Hidden>,
+}
+
+impl Snapshot {
+    pub(crate) fn from_row(row: &PgRow, columns: &Arc<Hidden>) -> Result<Self> {
+        let operation: Option<String> = row.try_get("operation")?;
+        let data = match row.try_get::<Value, _>("data")? {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        Ok(Self {
+            meta: SnapshotMeta {
+                id: row.try_get("id")?,
+                table: row.try_get("table_name")?,
+                key: row.try_get("key")?,
+                version: row.try_get("version")?,
+                changed: row.try_get("changed")?,
+                operation: operation.as_deref().and_then(Operation::parse),
+                user_info: row.try_get("user_info")?,
+                extra_info: row.try_get("extra_info")?,
+            },
+            data,
+            columns: Arc::clone(columns),
+        })
+    }
+
+    /// The meta: table, key, version, time, operation, user and extra info.
+    pub fn meta(&self) -> &SnapshotMeta {
+        &self.meta
+    }
+
+    /// The version number.
+    pub fn version(&self) -> i32 {
+        self.meta.version
+    }
+
+    /// When this version was recorded.
+    pub fn changed(&self) -> DateTime<Utc> {
+        self.meta.changed
+    }
+
+    /// True when this version records the record's deletion (its data is the last state).
+    /// History written by the Python library does not say; its deletes read as `false`.
+    pub fn is_deleted(&self) -> bool {
+        self.meta.operation == Some(Operation::Delete)
+    }
+
+    /// The recorded columns, as stored (without hidden and untracked columns; with `version`).
+    pub fn data(&self) -> &Map<String, Value> {
+        &self.data
+    }
+
+    /// The value of `column` in this version.
+    ///
+    /// Errors: [`Error::UntrackedColumn`] and [`Error::HiddenColumn`] for columns the table's
+    /// options exclude (checked first, as in the Python library: a column hidden today is not
+    /// shown even where older history holds it), [`Error::UnknownColumn`] for a column this
+    /// version does not hold.
+    pub fn get(&self, column: &str) -> Result<&Value> {
+        if self.columns.untracked.iter().any(|c| c == column) {
+            return Err(Error::UntrackedColumn {
+                table: self.meta.table.clone(),
+                column: column.to_owned(),
+            });
+        }
+        if self.columns.hidden.iter().any(|c| c == column) {
+            return Err(Error::HiddenColumn {
+                table: self.meta.table.clone(),
+                column: column.to_owned(),
+            });
+        }
+        self.data.get(column).ok_or_else(|| Error::UnknownColumn {
+            table: self.meta.table.clone(),
+            column: column.to_owned(),
+        })
+    }
+
+    /// The recorded columns deserialized into `T` (hidden and untracked columns are absent:
+    /// give them `#[serde(default)]` or make them `Option`). Timestamps are RFC 3339 strings,
+    /// which chrono's serde support reads.
+    ///
+    /// ```no_run
+    /// # async fn f(conn: &mut sqlx::PgConnection) -> Result<(), chrononaut::Error> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Account { id: i32, owner: String, balance: i64 }
+    ///
+    /// let record = chrononaut::Chrononaut::new()
+    ///     .record(conn, "accounts", serde_json::json!({"id": 1}))
+    ///     .await?;
+    /// let first: Account = record.version(conn, 0).await?.deserialize()?;
+    /// # let _ = first; Ok(()) }
+    /// ```
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T> {
+        T::deserialize(Value::Object(self.data.clone())).map_err(|e| Error::Deserialize {
+            what: format!(
+                "{} {} version {}",
+                self.meta.table, self.meta.key, self.meta.version
+            ),
+            message: e.to_string(),
+        })
+    }
+
+    /// The table's hidden columns (their values are never recorded).
+    pub fn hidden_columns(&self) -> &[String] {
+        &self.columns.hidden
+    }
+
+    pub(crate) fn sort_key(&self) -> (DateTime<Utc>, i32, i64) {
+        (self.meta.changed, self.meta.version, self.meta.id)
+    }
+}
+
+impl std::fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} v{} at {}: {}",
+            self.meta.table,
+            self.meta.key,
+            self.meta.version,
+            self.meta.changed.to_rfc3339(),
+            Value::Object(self.data.clone())
+        )
+    }
+}

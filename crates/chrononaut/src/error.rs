@@ -146,6 +146,10 @@ pub enum Error {
     /// record that is NOT NULL without default, ...). Nothing was written.
     #[error("cannot restore: {0}")]
     CannotRestore(String),
+    /// Legacy history cannot be converted (missing legacy table or column, a second `--all`
+    /// over converted data without `force`, progress recorded with another id column, ...).
+    #[error("cannot convert legacy history: {0}")]
+    Conversion(String),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(sqlx::Error),

@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod context;
+mod convert;
 mod diff;
 mod error;
 mod history;
@@ -44,6 +45,7 @@ use serde_json::{Map, Value};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 pub use context::{ChangeContext, ContextProvider};
+pub use convert::{ChunkReport, ConversionProgress, ConvertOptions, Converter, Preview};
 pub use diff::{Change, Diff, DiffEnd};
 pub use error::{
     Error, Result, SQLSTATE_APPEND_ONLY, SQLSTATE_BAD_CONTEXT, SQLSTATE_PERMISSION, SQLSTATE_STRICT,

@@ -7,16 +7,15 @@
 -- Design (see BENCHMARKS.md for what each choice costs):
 --   * INSERT: no row trigger at all. `version` defaults to 0; one statement-level trigger with a
 --     transition table writes the history rows in a single INSERT ... SELECT.
---   * UPDATE: a tiny generic BEFORE row trigger bumps `version`, fired only when the WHEN clause
---     (generated below) sees a tracked or hidden column change; one statement-level trigger
---     writes the history of the rows that changed.
+--   * UPDATE: a tiny per-table BEFORE row trigger bumps `version` when a tracked or hidden
+--     column changed; one statement-level trigger writes the history of the rows that changed.
 --   * DELETE: one statement-level trigger writes the last state with version + 1.
 --
 -- Placeholders (every identifier is quoted by the library, every literal escaped):
 --   <table>            the tracked table, schema-qualified and quoted
 --   <activity>         the activity table, schema-qualified and quoted
 --   <table_name>       the history's table_name as a SQL literal
---   <fn_insert> <fn_update> <fn_delete>   the capture functions, qualified and quoted
+--   <fn_insert> <fn_update> <fn_delete> <fn_version>   the functions, qualified and quoted
 --   <settings>         extra SET clauses for the functions (TimeZone UTC when needed)
 --   <strict>           true / false
 --   <ctx> <rec> <ts> <cnt> <fix>              PL/pgSQL variable names that no column uses
@@ -32,7 +31,7 @@
 --   <pk_join_t_v>       the tracked table (alias t) matches v.pk_1, v.pk_2, ...
 --   <changed_at_n>      the history time of an insert/update: the statement's clock, or the
 --                         row's `changed` column for tables tracked with --record-changes
---   <when_changed>      the BEFORE UPDATE trigger's WHEN condition (OLD vs NEW)
+--   <when_changed>      true when a tracked or hidden column differs between OLD and NEW
 --   <record_changes_trigger>  the change_info trigger, or nothing
 
 CREATE OR REPLACE FUNCTION {{fn_insert}}() RETURNS trigger
@@ -53,7 +52,29 @@ BEGIN
             USING ERRCODE = 'CN001',
                   HINT = 'give a rationale or other extra change info in the change context';
     END IF;
-    {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);
+    IF {{ctx}}.record_extra IS NOT NULL THEN  -- rare: skip the look-up (~40 µs) otherwise
+        {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);
+    END IF;
+
+    -- Fast path, nearly always taken: new keys inserted without an explicit version get
+    -- version 0 and are written in one plain INSERT ... SELECT.
+    IF NOT EXISTS (SELECT 1 FROM chrononaut_new AS {{n}}
+                   WHERE {{n}}.version IS DISTINCT FROM 0
+                      OR EXISTS (SELECT 1 FROM {{activity}} AS a
+                                 WHERE a.table_name = {{table_name}} AND a.key = {{key_n}})) THEN
+        INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation)
+        SELECT {{table_name}}, {{changed_at_n}}, 0, {{key_n}}, {{data_n}},
+               {{ctx}}.user_info,
+               {{ctx}}.extra_info
+                   || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
+                           ELSE chrononaut.record_extra({{rec}}, {{key_n}}) END
+                   || CASE WHEN cardinality({{hidden_set_n}}) > 0
+                           THEN jsonb_build_object('hidden_cols_changed', {{hidden_set_n}})
+                           ELSE '{}'::jsonb END,
+               'insert'
+        FROM chrononaut_new AS {{n}};
+        RETURN NULL;
+    END IF;
 
     -- A key that already has history (deleted earlier, now inserted again) continues its
     -- version sequence after the last recorded version; a new key starts at 0. The row's
@@ -112,7 +133,9 @@ BEGIN
     IF {{ctx}}.suppressed THEN
         RETURN NULL;
     END IF;
-    {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);
+    IF {{ctx}}.record_extra IS NOT NULL THEN  -- rare: skip the look-up (~40 µs) otherwise
+        {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);
+    END IF;
 
     -- Rows whose tracked or hidden columns changed (their version was bumped by the BEFORE
     -- trigger). Old and new rows are paired by primary key, which pairs them wrongly when the
@@ -163,7 +186,9 @@ BEGIN
             USING ERRCODE = 'CN001',
                   HINT = 'give a rationale or other extra change info in the change context';
     END IF;
-    {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);
+    IF {{ctx}}.record_extra IS NOT NULL THEN  -- rare: skip the look-up (~40 µs) otherwise
+        {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);
+    END IF;
 
     -- The last state, as version + 1 (NULL, never versioned, -> 1).
     INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation)
@@ -185,10 +210,24 @@ $chrononaut$;
 -- write forged history (and, through the re-insert fix-up, update this table) as the owner.
 REVOKE EXECUTE ON FUNCTION {{fn_insert}}(), {{fn_update}}(), {{fn_delete}}() FROM PUBLIC;
 
+-- The version bump: a per-table function (its comparison is planned once per session; a
+-- trigger WHEN clause would be re-read from the catalog on every statement). Runs as the
+-- writer, once per updated row, so it stays minimal and has no SET clause.
+CREATE OR REPLACE FUNCTION {{fn_version}}() RETURNS trigger
+LANGUAGE plpgsql
+AS $chrononaut$
+BEGIN
+    IF ({{when_changed}})
+       AND pg_catalog.current_setting('chrononaut.suppress', true) IS DISTINCT FROM 'on' THEN
+        NEW.version := COALESCE(OLD.version, 0) OPERATOR(pg_catalog.+) 1;
+    END IF;
+    RETURN NEW;
+END
+$chrononaut$;
+
 CREATE TRIGGER zz_chrononaut_version
     BEFORE UPDATE ON {{table}}
-    FOR EACH ROW WHEN ({{when_changed}})
-    EXECUTE FUNCTION chrononaut.bump_version();
+    FOR EACH ROW EXECUTE FUNCTION {{fn_version}}();
 
 CREATE TRIGGER chrononaut_capture_insert
     AFTER INSERT ON {{table}}

@@ -119,6 +119,7 @@ struct Column {
     type_name: String,
     comparable: bool,
     naive_ts: bool,
+    tstz: bool,
     zoned: bool,
 }
 
@@ -133,14 +134,28 @@ impl Column {
         }
     }
 
-    /// `alias.col` as it goes into JSON: naive timestamps as UTC.
+    /// Whether the column's JSON form is rendered explicitly (timestamps, in UTC).
+    fn rendered(&self) -> bool {
+        self.naive_ts || self.tstz
+    }
+
+    /// `alias.col` as it goes into JSON. Timestamps are rendered as ISO-8601 UTC text
+    /// (`2026-01-02T03:04:05.123456+00:00`) without depending on the session TimeZone, the way
+    /// the Python library writes them (naive timestamps are taken as UTC). Doing it here
+    /// instead of a `SET TimeZone` clause on the capture functions saves ~9 µs a statement.
     fn json_value(&self, alias: &str) -> String {
         let col = format!("{alias}.{}", quote_ident(&self.name));
-        if self.naive_ts {
-            format!("{col}::timestamptz")
+        let utc = if self.tstz {
+            format!("({col} AT TIME ZONE 'UTC')")
+        } else if self.naive_ts {
+            col.clone()
         } else {
-            col
-        }
+            return col;
+        };
+        format!(
+            "CASE WHEN isfinite({col}) THEN (to_jsonb({utc}) #>> '{{}}') || '+00:00' \
+             ELSE to_jsonb({col}) #>> '{{}}' END"
+        )
     }
 }
 
@@ -188,6 +203,7 @@ async fn columns(conn: &mut PgConnection, oid: i64) -> Result<Vec<Column>> {
                 type_name: r.try_get("type_name")?,
                 comparable: r.try_get("comparable")?,
                 naive_ts: r.try_get("naive_ts")?,
+                tstz: r.try_get("tstz")?,
                 zoned: r.try_get("zoned")?,
             })
         })
@@ -209,8 +225,8 @@ async fn exec(conn: &mut PgConnection, ddl: String) -> Result<()> {
     Ok(())
 }
 
-fn function_names(suffix: &str) -> [String; 3] {
-    ["insert", "update", "delete"].map(|op| {
+fn function_names(suffix: &str) -> [String; 4] {
+    ["insert", "update", "delete", "version"].map(|op| {
         format!(
             "chrononaut.{}",
             quote_ident(&format!("capture_{suffix}_{op}"))
@@ -351,7 +367,7 @@ fn capture_ddl(
         }
         let naive: Vec<String> = cols
             .iter()
-            .filter(|c| c.naive_ts && !removed.contains(&c.name))
+            .filter(|c| c.rendered() && !removed.contains(&c.name))
             .map(|c| format!("{}, {}", quote_literal(&c.name), c.json_value(alias)))
             .collect();
         if !naive.is_empty() {
@@ -430,12 +446,14 @@ fn capture_ddl(
     } else {
         ts.clone()
     };
-    let settings = if cols.iter().any(|c| c.zoned || c.naive_ts) {
+    // Zoned values that json_value cannot render (timetz, arrays or composites holding
+    // timestamptz) need the functions to run in UTC.
+    let settings = if cols.iter().any(|c| c.zoned && !c.tstz) {
         "SET TimeZone = 'UTC'"
     } else {
         ""
     };
-    let [fn_insert, fn_update, fn_delete] = function_names(suffix);
+    let [fn_insert, fn_update, fn_delete, fn_version] = function_names(suffix);
     let record_changes_trigger = if opts.record_changes {
         sql::fill(sql::RECORD_CHANGES, &[("table", &table.quoted)])
     } else {
@@ -447,6 +465,7 @@ fn capture_ddl(
             ("fn_insert", &fn_insert),
             ("fn_update", &fn_update),
             ("fn_delete", &fn_delete),
+            ("fn_version", &fn_version),
             ("table_name", &quote_literal(&table.history_name)),
             ("table", &table.quoted),
             ("activity", activity),
@@ -619,7 +638,7 @@ async fn stored_options(conn: &mut PgConnection, oid: i64) -> Result<TrackOption
 }
 
 fn untrack_ddl(table: &Table, suffix: &str) -> String {
-    let [fn_insert, fn_update, fn_delete] = function_names(suffix);
+    let [fn_insert, fn_update, fn_delete, fn_version] = function_names(suffix);
     sql::fill(
         sql::UNTRACK,
         &[
@@ -627,6 +646,7 @@ fn untrack_ddl(table: &Table, suffix: &str) -> String {
             ("fn_insert", &fn_insert),
             ("fn_update", &fn_update),
             ("fn_delete", &fn_delete),
+            ("fn_version", &fn_version),
         ],
     )
 }

@@ -4,6 +4,7 @@
 --                code compares the text forms (json, xml, point, composite types, ...).
 --   naive_ts:    `timestamp without time zone`: written to history as UTC (+00:00), as the
 --                Python library does.
+--   tstz:        `timestamp with time zone` (or a domain over it): rendered as UTC text.
 --   zoned:       the JSON form depends on the session TimeZone (timestamptz, timetz, or a
 --                composite that may hold one): the capture functions then run in UTC.
 WITH cols AS (
@@ -33,6 +34,7 @@ SELECT d.attname::text AS name,
             WHERE o.oprname = '=' AND o.oprleft = d.eq_type AND o.oprright = d.eq_type
               AND (o.oprcanhash OR o.oprcanmerge))) AS comparable,
        d.base = 'timestamp'::regtype::oid AS naive_ts,
+       d.base = 'timestamptz'::regtype::oid AS tstz,
        (d.scalar IN ('timestamptz'::regtype::oid, 'timetz'::regtype::oid)
             OR d.scalar_typtype = 'c') AS zoned
 FROM described d

@@ -143,7 +143,8 @@ pub struct ChunkReport {
 }
 
 impl ChunkReport {
-    fn add(&mut self, other: &ChunkReport) {
+    /// Adds the counts of another step (to total up a run of chunks).
+    pub fn add(&mut self, other: &ChunkReport) {
         self.objects += other.objects;
         self.rows += other.rows;
         self.skipped_rows += other.skipped_rows;

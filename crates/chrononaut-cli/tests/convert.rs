@@ -1,0 +1,174 @@
+//! `chrononaut convert` against a real PostgreSQL: modes, dry run, refusals, JSON.
+
+use std::process::{Command, Output};
+
+use chrononaut_testdb::TestDb;
+use serde_json::Value;
+
+fn chrononaut(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chrononaut"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("run chrononaut")
+}
+
+fn ok(url: &str, args: &[&str]) -> String {
+    let out = chrononaut(url, args);
+    assert!(
+        out.status.success(),
+        "chrononaut {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(url: &str, args: &[&str]) -> String {
+    let out = chrononaut(url, args);
+    assert!(!out.status.success(), "chrononaut {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+async fn sql(db: &TestDb, text: &str) {
+    let pool = db.pool().await.expect("pool");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(text.to_owned()))
+        .execute(&pool)
+        .await
+        .expect("sql");
+    pool.close().await;
+}
+
+async fn count(db: &TestDb) -> i64 {
+    let pool = db.pool().await.expect("pool");
+    let n = sqlx::query_scalar("SELECT count(*) FROM chrononaut_activity")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    pool.close().await;
+    n
+}
+
+const FIXTURE: &str = "
+CREATE TABLE tasks (id int PRIMARY KEY, title text, pin text, version int);
+CREATE TABLE tasks_history (id int, title text, version int, changed timestamptz,
+                            change_info jsonb, PRIMARY KEY (id, version));
+INSERT INTO tasks VALUES (1, 'one', 'x', 1), (2, 'two', 'y', 0), (3, 'three', 'z', 2);
+INSERT INTO tasks_history VALUES
+    (1, 'on', 0, '2022-01-01 00:00+00', '{\"user_id\": \"ann\", \"remote_addr\": null}'),
+    (3, 'thre', 0, '2022-01-02 00:00+00', NULL),
+    (3, 'three?', 1, '2022-01-03 00:00+00', '{\"user_id\": \"ben\", \"extra\": {\"rationale\": \"typo\"}}');
+";
+
+#[tokio::test]
+async fn convert_modes_dry_run_and_refusals() {
+    let db = TestDb::new().await.expect("db");
+    let url = db.url.as_str();
+    ok(url, &["init"]);
+    sql(&db, FIXTURE).await;
+
+    // one mode is required, and only one
+    let err = fails(url, &["convert", "tasks"]);
+    assert!(err.contains("--chunk"), "{err}");
+    fails(url, &["convert", "tasks", "--all", "--chunk", "2"]);
+
+    let out = ok(url, &["convert", "tasks", "--chunk", "2", "--dry-run"]);
+    assert!(out.starts_with("dry run: nothing written"), "{out}");
+    assert!(
+        out.contains("chunk 1: 2 records (ids 1..2), 3 rows to write"),
+        "{out}"
+    );
+    assert!(
+        out.contains("chunk 2: 1 records (ids 3..3), 3 rows to write"),
+        "{out}"
+    );
+    assert!(out.contains("sample rows:"), "{out}");
+    assert_eq!(count(&db).await, 0);
+
+    let out = ok(
+        url,
+        &["convert", "tasks", "--chunk", "2", "--max-chunks", "1"],
+    );
+    assert!(
+        out.contains("converted 2 records: 3 history rows written"),
+        "{out}"
+    );
+    assert!(
+        out.contains("left out, never in the legacy history"),
+        "{out}"
+    );
+    assert!(
+        out.contains("stopped after 1 chunks; 1 records left"),
+        "{out}"
+    );
+    assert!(out.contains("next: run the same command again"), "{out}");
+
+    let out = ok(url, &["convert", "tasks", "--chunk", "2"]);
+    assert!(
+        out.contains("converted 1 records: 3 history rows written"),
+        "{out}"
+    );
+    assert!(out.contains("nothing left to convert"), "{out}");
+    assert!(out.contains("--update-from "), "{out}");
+    assert!(
+        out.contains(
+            "next: record new changes with the triggers: chrononaut track tasks --hidden pin"
+        ),
+        "{out}"
+    );
+    assert_eq!(count(&db).await, 6);
+
+    // a full pass over converted data is refused, in one line
+    let err = fails(url, &["convert", "tasks", "--all"]);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(
+            "chrononaut: error: cannot convert legacy history: public.tasks was already converted"
+        ),
+        "{err}"
+    );
+    let forced: Value = serde_json::from_str(&ok(
+        url,
+        &["convert", "tasks", "--all", "--force", "--json"],
+    ))
+    .expect("json");
+    assert_eq!(forced["rows"], 0);
+    assert_eq!(forced["skipped_rows"], 6);
+    assert_eq!(count(&db).await, 6);
+
+    // later legacy changes come over with --update-from
+    sql(
+        &db,
+        "INSERT INTO tasks_history VALUES (2, 'two', 0, '2030-01-01 00:00+00', '{\"user_id\": \"cy\"}'); \
+         UPDATE tasks SET title = 'two!', version = 1 WHERE id = 2;",
+    )
+    .await;
+    let bad = fails(url, &["convert", "tasks", "--update-from", "soon"]);
+    assert!(bad.contains("is not a time"), "{bad}");
+    let update: Value = serde_json::from_str(&ok(
+        url,
+        &[
+            "convert",
+            "tasks",
+            "--update-from",
+            "2029-12-31 00:00",
+            "--json",
+        ],
+    ))
+    .expect("json");
+    assert_eq!(update["mode"], "update");
+    assert_eq!(update["objects"], 1);
+    assert_eq!(update["rows"], 1);
+    assert_eq!(count(&db).await, 7);
+
+    // errors are one line
+    let err = fails(url, &["convert", "nope", "--all"]);
+    assert!(
+        err.starts_with("chrononaut: error: unknown table: nope"),
+        "{err}"
+    );
+    let err = fails(
+        url,
+        &["convert", "tasks", "--all", "--history-table", "missing"],
+    );
+    assert!(err.contains("no legacy history table missing"), "{err}");
+}

@@ -1,5 +1,6 @@
 //! `chrononaut`: history, audit logging and time travel for PostgreSQL tables, from the shell.
 
+mod asof;
 mod convert;
 mod demo;
 mod history;
@@ -57,6 +58,13 @@ enum Command {
         /// Never strict, whatever the database-wide default.
         #[arg(long)]
         no_strict: bool,
+        /// Do not record the rows that exist now as version 0 (their history then starts at
+        /// their first change, as version 1).
+        #[arg(long)]
+        no_baseline: bool,
+        /// Rows per baseline batch (one transaction each).
+        #[arg(long, default_value_t = 5000)]
+        batch_size: i64,
     },
     /// Stop tracking a table; its history stays.
     Untrack {
@@ -81,6 +89,8 @@ enum Command {
     Show(history::ShowArgs),
     /// What changed in a record between two versions or times.
     Diff(history::DiffArgs),
+    /// A whole table as it was at a time.
+    At(asof::AtArgs),
 }
 
 /// A CLI failure: one line for stderr.
@@ -180,6 +190,8 @@ async fn run(cli: Cli) -> CliResult<()> {
             record_changes,
             strict,
             no_strict,
+            no_baseline,
+            batch_size,
         } => {
             let mut options = TrackOptions::new()
                 .hidden(hidden.into_iter().filter(|c| !c.is_empty()))
@@ -192,8 +204,17 @@ async fn run(cli: Cli) -> CliResult<()> {
             }
             let mut conn = connect(url).await?;
             let tracked = ch.track(&mut conn, &table, &options).await?;
+            let baseline = if no_baseline {
+                None
+            } else {
+                Some(asof::baseline(&ch, &mut conn, &tracked.table, batch_size).await?)
+            };
             if cli.json {
-                return print_json(&tracked);
+                let mut out = serde_json::to_value(&tracked).map_err(|e| Failure(e.to_string()))?;
+                if let (Some(map), Some(b)) = (out.as_object_mut(), &baseline) {
+                    map.insert("baseline_rows".into(), b.recorded.into());
+                }
+                return print_json(&out);
             }
             println!(
                 "tracking {} (key: {}; history table_name {:?})",
@@ -202,6 +223,14 @@ async fn run(cli: Cli) -> CliResult<()> {
                 tracked.history_name
             );
             print_options(&tracked.options, tracked.strict_effective);
+            if let Some(b) = baseline
+                && b.recorded > 0
+            {
+                println!(
+                    "  baseline:       {} existing rows recorded as version 0",
+                    b.recorded
+                );
+            }
         }
         Command::Untrack { table } => {
             let mut conn = connect(url).await?;
@@ -239,6 +268,7 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Log(args) => history::log(&ch, url, cli.json, args).await?,
         Command::Show(args) => history::show(&ch, url, cli.json, args).await?,
         Command::Diff(args) => history::diff(&ch, url, cli.json, args).await?,
+        Command::At(args) => asof::at(&ch, url, cli.json, args).await?,
     }
     Ok(())
 }

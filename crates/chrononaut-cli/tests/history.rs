@@ -282,3 +282,68 @@ async fn live_history_with_context() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn at_formats_and_track_baseline() {
+    let db = TestDb::new().await.expect("db");
+    let url = db.url.as_str();
+    ok(url, &["init"]);
+    sql(
+        &db,
+        "CREATE TABLE item (id int PRIMARY KEY, name text, qty int, secret text); \
+         INSERT INTO item VALUES (1, 'bolt, M8', 10, 's'), (2, 'say \"hi\"', NULL, 's'); \
+         CREATE TABLE raw (id int PRIMARY KEY); INSERT INTO raw VALUES (1)",
+    )
+    .await;
+    let out = ok(url, &["track", "item", "--hidden", "secret"]);
+    assert!(
+        out.ends_with("  baseline:       2 existing rows recorded as version 0\n"),
+        "{out}"
+    );
+    let tracked = ok_json(url, &["track", "raw", "--no-baseline"]);
+    assert!(tracked.get("baseline_rows").is_none(), "{tracked}");
+    sql(
+        &db,
+        "INSERT INTO item VALUES (3, 'cog', 3, 's'); UPDATE item SET qty = 11 WHERE id = 1",
+    )
+    .await;
+
+    let now = ok(url, &["at", "item", "--at", "2999-01-01"]);
+    assert_eq!(
+        now,
+        "\
+id  name      qty   version
+1   bolt, M8  11    1
+2   say \"hi\"  null  0
+3   cog       3     0
+"
+    );
+    assert_eq!(
+        ok(
+            url,
+            &["at", "item", "--at", "2999-01-01", "--format", "csv"]
+        ),
+        "id,name,qty,version\n1,\"bolt, M8\",11,1\n2,\"say \"\"hi\"\"\",,0\n3,cog,3,0\n"
+    );
+    let lines: Vec<Value> = ok(url, &["at", "item", "--at", "2999-01-01", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            json!({"id": 1, "name": "bolt, M8", "qty": 11, "version": 1}),
+            json!({"id": 2, "name": "say \"hi\"", "qty": null, "version": 0}),
+            json!({"id": 3, "name": "cog", "qty": 3, "version": 0}),
+        ]
+    );
+    assert_eq!(
+        ok(url, &["at", "item", "--at", "2000-01-01"]),
+        "id  name  qty  version\n(no rows at 2000-01-01 00:00:00.000000)\n"
+    );
+    let log = ok_json(url, &["log", "item", "id=1"]);
+    assert_eq!(log[0]["extra_info"], json!({"baseline": true}));
+    assert_eq!(log[0]["operation"], "insert");
+    let e = fails(url, &["at", "nope", "--at", "2000-01-01"]);
+    assert!(e.contains("unknown table"), "{e}");
+}

@@ -115,13 +115,15 @@ impl Chrononaut {
     /// their own tool. Run it in one transaction.
     pub fn install_sql(&self, options: &InstallOptions) -> String {
         let schema = options.activity_schema.as_deref().unwrap_or("public");
-        sql::fill(
-            sql::INSTALL,
-            &[
-                ("activity_schema_literal", &quote_literal(schema)),
-                ("activity_schema", &quote_ident(schema)),
-            ],
-        )
+        let values = [
+            ("activity_schema_literal", quote_literal(schema)),
+            ("activity_schema", quote_ident(schema)),
+        ];
+        let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut ddl = sql::fill(sql::INSTALL, &values);
+        ddl.push('\n');
+        ddl.push_str(&sql::fill(sql::HISTORY_FUNCTIONS, &values));
+        ddl
     }
 
     /// Installs chrononaut with default options (see [`Chrononaut::install_with`]).

@@ -28,6 +28,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod asof;
 mod context;
 mod convert;
 mod diff;
@@ -44,6 +45,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
+pub use asof::{AsOf, AsOfRow, BaselineOptions, BaselineReport};
 pub use context::{ChangeContext, ContextProvider};
 pub use convert::{ChunkReport, ConversionProgress, ConvertOptions, Converter, Preview};
 pub use diff::{Change, Diff, DiffEnd};

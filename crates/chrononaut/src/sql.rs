@@ -20,6 +20,9 @@ pub(crate) const VERSION_NUMBER: &str = include_str!("../sql/history/version_num
 pub(crate) const VERSION_AT: &str = include_str!("../sql/history/version_at.sql");
 pub(crate) const CHANGED_SINCE: &str = include_str!("../sql/history/changed_since.sql");
 pub(crate) const TABLE_LOG: &str = include_str!("../sql/history/table_log.sql");
+pub(crate) const AS_OF: &str = include_str!("../sql/history/as_of.sql");
+pub(crate) const BASELINE: &str = include_str!("../sql/history/baseline.sql");
+pub(crate) const HISTORY_FUNCTIONS: &str = include_str!("../sql/history/functions.sql");
 pub(crate) const HISTORY_COUNTS: &str = include_str!("../sql/queries/history_counts.sql");
 
 /// Fills `{{name}}` placeholders of a template. Values must already be quoted SQL.

@@ -1,0 +1,167 @@
+//! `at`: a whole table as it was at a time; the baseline step of `track`.
+
+use std::io::{IsTerminal, Write};
+
+use chrono::{DateTime, Utc};
+use chrononaut::{BaselineOptions, BaselineReport, Chrononaut};
+use clap::{Args, ValueEnum};
+use futures_util::TryStreamExt;
+use serde_json::{Map, Value};
+use sqlx::PgConnection;
+
+use crate::history::{Style, parse_time, value_text};
+use crate::{CliResult, Failure, connect};
+
+/// Output formats of `at`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned columns.
+    Table,
+    /// CSV with a header line (RFC 4180 quoting).
+    Csv,
+    /// One JSON object per line (the recorded columns).
+    Json,
+}
+
+/// `chrononaut at TABLE --at T`.
+#[derive(Args, Debug)]
+pub struct AtArgs {
+    /// The table.
+    pub table: String,
+    /// The time (RFC 3339, or `YYYY-MM-DD HH:MM[:SS]` in UTC).
+    #[arg(long, value_parser = parse_time)]
+    pub at: DateTime<Utc>,
+    /// Output format (`--json` means `--format json`).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+pub async fn at(ch: &Chrononaut, url: Option<&str>, json_out: bool, args: AtArgs) -> CliResult<()> {
+    let mut conn = connect(url).await?;
+    let format = args.format.unwrap_or(if json_out {
+        Format::Json
+    } else {
+        Format::Table
+    });
+    let as_of = ch.as_of(&mut conn, &args.table, args.at).await?;
+    let columns = as_of.columns().to_vec();
+    let mut rows: Vec<Map<String, Value>> = as_of.rows().map_ok(|r| r.data).try_collect().await?;
+    // the stream comes in descending key order; show ascending
+    rows.reverse();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let io = |e: std::io::Error| Failure(format!("cannot write the output: {e}"));
+    match format {
+        Format::Json => {
+            for row in &rows {
+                let line = serde_json::to_string(row).map_err(|e| Failure(e.to_string()))?;
+                writeln!(out, "{line}").map_err(io)?;
+            }
+        }
+        Format::Csv => {
+            writeln!(
+                out,
+                "{}",
+                columns
+                    .iter()
+                    .map(|c| csv_field(c))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+            .map_err(io)?;
+            for row in &rows {
+                let fields: Vec<String> = columns
+                    .iter()
+                    .map(|c| match row.get(c) {
+                        None | Some(Value::Null) => String::new(),
+                        Some(v) => csv_field(&value_text(v)),
+                    })
+                    .collect();
+                writeln!(out, "{}", fields.join(",")).map_err(io)?;
+            }
+        }
+        Format::Table => {
+            let style = Style::detect();
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|row| {
+                    columns
+                        .iter()
+                        .map(|c| row.get(c).map_or_else(|| "null".to_owned(), value_text))
+                        .collect()
+                })
+                .collect();
+            let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+            for row in &cells {
+                for (i, cell) in row.iter().enumerate() {
+                    widths[i] = widths[i].max(cell.chars().count());
+                }
+            }
+            let line = |cells: Vec<(String, String)>| {
+                let last = cells.len().saturating_sub(1);
+                let mut text = String::new();
+                for (i, (plain, styled)) in cells.into_iter().enumerate() {
+                    text.push_str(&styled);
+                    if i < last {
+                        text.push_str(&" ".repeat(widths[i] - plain.chars().count() + 2));
+                    }
+                }
+                text.trim_end().to_owned()
+            };
+            writeln!(
+                out,
+                "{}",
+                line(columns.iter().map(|c| (c.clone(), style.bold(c))).collect())
+            )
+            .map_err(io)?;
+            for row in cells {
+                writeln!(
+                    out,
+                    "{}",
+                    line(row.into_iter().map(|c| (c.clone(), c)).collect())
+                )
+                .map_err(io)?;
+            }
+            if rows.is_empty() {
+                writeln!(out, "(no rows at {})", crate::history::time(args.at)).map_err(io)?;
+            }
+        }
+    }
+    out.flush().map_err(io)
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Runs the baseline of a freshly tracked table, with a progress bar on stderr when it is a
+/// terminal and the table is big enough to wait for.
+pub async fn baseline(
+    ch: &Chrononaut,
+    conn: &mut PgConnection,
+    table: &str,
+    batch_size: i64,
+) -> CliResult<BaselineReport> {
+    let bar = std::io::stderr().is_terminal();
+    let options = BaselineOptions::new()
+        .batch_size(batch_size)
+        .progress(move |done, all| {
+            if bar && all >= 10_000 {
+                let width = 40u64;
+                let filled = (done * width).checked_div(all).unwrap_or(width) as usize;
+                eprint!(
+                    "\rbaseline [{}{}] {done}/{all} rows",
+                    "#".repeat(filled),
+                    " ".repeat(width as usize - filled)
+                );
+                if done >= all {
+                    eprintln!();
+                }
+            }
+        });
+    Ok(ch.baseline(conn, table, options).await?)
+}

@@ -4,6 +4,7 @@ mod asof;
 mod convert;
 mod demo;
 mod history;
+mod restore;
 
 use std::process::ExitCode;
 
@@ -91,6 +92,8 @@ enum Command {
     Diff(history::DiffArgs),
     /// A whole table as it was at a time.
     At(asof::AtArgs),
+    /// Put a record back to an earlier version (written as a new version).
+    Restore(restore::RestoreArgs),
 }
 
 /// A CLI failure: one line for stderr.
@@ -269,6 +272,7 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Show(args) => history::show(&ch, url, cli.json, args).await?,
         Command::Diff(args) => history::diff(&ch, url, cli.json, args).await?,
         Command::At(args) => asof::at(&ch, url, cli.json, args).await?,
+        Command::Restore(args) => restore::run(&ch, url, cli.json, args).await?,
     }
     Ok(())
 }

@@ -347,3 +347,90 @@ id  name      qty   version
     let e = fails(url, &["at", "nope", "--at", "2000-01-01"]);
     assert!(e.contains("unknown table"), "{e}");
 }
+
+#[tokio::test]
+async fn restore_text_and_json() {
+    let db = TestDb::new().await.expect("db");
+    let url = db.url.as_str();
+    ok(url, &["init"]);
+    sql(&db, "CREATE TABLE item (id int PRIMARY KEY, name text)").await;
+    ok(url, &["track", "item"]);
+    sql(
+        &db,
+        "INSERT INTO item VALUES (1, 'a'); UPDATE item SET name = 'b'; DELETE FROM item",
+    )
+    .await;
+    assert_eq!(
+        ok(
+            url,
+            &[
+                "restore",
+                "item",
+                "id=1",
+                "--version",
+                "1",
+                "--rationale",
+                "oops",
+                "--user",
+                "carol"
+            ]
+        ),
+        "re-inserted public.item id=1 to version 1 as version 3\n"
+    );
+    assert_eq!(
+        ok(
+            url,
+            &[
+                "restore",
+                "item",
+                "id=1",
+                "--at",
+                "2999-01-01",
+                "--rationale",
+                "again"
+            ]
+        ),
+        "public.item id=1 already has the state of version 3; nothing written\n"
+    );
+    let report = ok_json(
+        url,
+        &[
+            "restore",
+            "item",
+            "id=1",
+            "--version",
+            "0",
+            "--rationale",
+            "back to a",
+        ],
+    );
+    assert_eq!(report["restored_from"], 0);
+    assert_eq!(report["reinserted"], false);
+    assert_eq!(report["new_version"]["version"], 4);
+    assert_eq!(
+        report["new_version"]["data"],
+        json!({"id": 1, "name": "a", "version": 4})
+    );
+    assert_eq!(
+        report["new_version"]["extra_info"]["rationale"],
+        "back to a"
+    );
+    let log = ok_json(url, &["log", "item", "id=1"]);
+    assert_eq!(log[3]["user_id"], "carol");
+    assert_eq!(log[3]["rationale"], "oops");
+    let e = fails(
+        url,
+        &[
+            "restore",
+            "item",
+            "id=1",
+            "--version",
+            "9",
+            "--rationale",
+            "x",
+        ],
+    );
+    assert!(e.contains("has no version 9"), "{e}");
+    let out = chrononaut(url, &["restore", "item", "id=1", "--rationale", "x"]);
+    assert!(!out.status.success());
+}

@@ -228,7 +228,8 @@ impl Chrononaut {
         .await?;
         let batch_sql = baseline_sql(conn, &info).await?;
         let record_changes = info.columns.untracked.iter().any(|c| c == "change_info");
-        let mut triggers = vec!["chrononaut_capture_update"];
+        // the version bump too: it must not turn the 0 written here into 1
+        let mut triggers = vec!["chrononaut_capture_update", "zz_chrononaut_version"];
         if record_changes {
             triggers.push("zz_chrononaut_change_info");
         }

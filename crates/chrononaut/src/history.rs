@@ -301,6 +301,10 @@ impl RecordHistory {
         &self.info.columns.hidden
     }
 
+    pub(crate) fn info(&self) -> &TableInfo {
+        &self.info
+    }
+
     fn key_text(&self) -> String {
         self.key.to_string()
     }

@@ -36,6 +36,7 @@ mod error;
 mod history;
 mod ident;
 mod install;
+mod restore;
 mod snapshot;
 mod sql;
 mod track;
@@ -54,6 +55,7 @@ pub use error::{
 };
 pub use history::{RecordHistory, VersionFilter};
 pub use install::{InstallOptions, InstallReport, SCHEMA_VERSION};
+pub use restore::{RestoreReport, RestoreTarget};
 pub use snapshot::{Operation, Snapshot, SnapshotMeta};
 pub use track::{TableStatus, TrackOptions, TrackedTable};
 

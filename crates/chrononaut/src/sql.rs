@@ -22,6 +22,7 @@ pub(crate) const CHANGED_SINCE: &str = include_str!("../sql/history/changed_sinc
 pub(crate) const TABLE_LOG: &str = include_str!("../sql/history/table_log.sql");
 pub(crate) const AS_OF: &str = include_str!("../sql/history/as_of.sql");
 pub(crate) const BASELINE: &str = include_str!("../sql/history/baseline.sql");
+pub(crate) const RESTORE_COLUMNS: &str = include_str!("../sql/history/restore_columns.sql");
 pub(crate) const HISTORY_FUNCTIONS: &str = include_str!("../sql/history/functions.sql");
 pub(crate) const HISTORY_COUNTS: &str = include_str!("../sql/queries/history_counts.sql");
 

@@ -190,8 +190,9 @@ async fn baseline_records_existing_rows() {
     let t = common::setup().await;
     t.exec(
         "CREATE TABLE line (org text, num int, qty int, secret text, at timestamp, \
+         dbl int GENERATED ALWAYS AS (qty * 2) STORED, \
          PRIMARY KEY (org, num)); \
-         INSERT INTO line SELECT CASE WHEN g % 2 = 0 THEN 'acme' ELSE 'zed' END, g, g * 10, 's', \
+         INSERT INTO line (org, num, qty, secret, at) SELECT CASE WHEN g % 2 = 0 THEN 'acme' ELSE 'zed' END, g, g * 10, 's', \
          '2020-01-01 00:00' FROM generate_series(1, 25) g",
     )
     .await;
@@ -248,9 +249,10 @@ async fn baseline_records_existing_rows() {
     let v0 = rec.version(&mut conn, 0).await.expect("v0");
     assert_eq!(
         v0.data(),
-        json!({"org": "acme", "num": 2, "qty": 20, "at": "2020-01-01T00:00:00+00:00", "version": 0})
-            .as_object()
-            .expect("object")
+        json!({"org": "acme", "num": 2, "qty": 20, "at": "2020-01-01T00:00:00+00:00", "dbl": 40,
+               "version": 0})
+        .as_object()
+        .expect("object")
     );
     assert!(v0.changed() >= before);
     t.exec("UPDATE line SET qty = 21 WHERE org = 'acme' AND num = 2")

@@ -4,7 +4,7 @@
 -- and their `version` column is set to match. Run by `Chrononaut::baseline` in batches, each
 -- in a transaction of its own, so that a big table is not held in one giant transaction.
 --
--- The batch runs with the update capture disabled (ALTER TABLE ... DISABLE TRIGGER, in the
+-- The batch runs with the update capture and the version bump disabled (ALTER TABLE ... DISABLE TRIGGER, in the
 -- batch's transaction: it takes a SHARE ROW EXCLUSIVE lock, so concurrent writers wait for the
 -- batch and none of their changes goes unrecorded). Setting `version` is not a change of the
 -- record; the capture would otherwise record it as one.

@@ -2,7 +2,10 @@
 -- one statement, and reports what it did. A version that the activity table already has for
 -- the record (converted by an earlier pass, or written by the triggers) is skipped, so running
 -- a conversion again, or an update pass over records converted before, writes no duplicate.
--- The lookup uses the (key, table_name) index of the activity table.
+-- The lookup is one index probe per row: OFFSET 0 keeps the planner from turning it into a
+-- hash anti-join, which would read every history row of the table on every chunk (the
+-- activity table grows during a conversion, faster than its statistics, so the planner
+-- underestimates that set) and make a chunked conversion quadratic.
 --   <rows>        rows.sql, filled
 --   <activity>    the activity table, qualified and quoted
 --   <table_name>  the history table_name as a literal
@@ -14,7 +17,8 @@ WITH cn_rows AS MATERIALIZED (
     FROM cn_rows AS r
     WHERE NOT r.inconsistent
       AND NOT EXISTS (SELECT 1 FROM {{activity}} AS a
-                      WHERE a.key = r.key AND a.table_name = {{table_name}} AND a.version = r.version)
+                      WHERE a.key = r.key AND a.table_name = {{table_name}} AND a.version = r.version
+                      OFFSET 0)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM cn_new)::int8 AS written,

@@ -33,6 +33,17 @@
 --                         row's `changed` column for tables tracked with --record-changes
 --   <when_changed>      true when a tracked or hidden column differs between OLD and NEW
 --   <record_changes_trigger>  the change_info trigger, or nothing
+--   <key_old>          jsonb_build_object of the primary-key columns of OLD (row triggers)
+--   <key_r>            the same of the parameter r (the key function)
+--   <fn_key> <fn_lock_check> <fn_lock_triggers>   the locking functions, qualified and quoted
+--   <relid>            the table's oid, as a number
+--   <lk>               PL/pgSQL variable name that no column uses
+--
+-- Tamper evidence: every history row gets prev_hash (the hash of the record's previous row,
+-- one backward probe of ix_chrononaut_activity_table_key_changed per row) and
+-- hash = chrononaut.chain_hash(prev_hash, ...) (sql/integrity/functions.sql). The column
+-- values are computed once in a subquery fenced with OFFSET 0, so that the planner does not
+-- copy the snapshot expressions into the hash call and evaluate them twice.
 
 CREATE OR REPLACE FUNCTION {{fn_insert}}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -62,17 +73,27 @@ BEGIN
                    WHERE {{n}}.version IS DISTINCT FROM 0
                       OR EXISTS (SELECT 1 FROM {{activity}} AS a
                                  WHERE a.table_name = {{table_name}} AND a.key = {{key_n}})) THEN
-        INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation)
-        SELECT {{table_name}}, {{changed_at_n}}, 0, {{key_n}}, {{data_n}},
-               {{ctx}}.user_info,
-               {{ctx}}.extra_info
-                   || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
-                           ELSE chrononaut.record_extra({{rec}}, {{key_n}}) END
-                   || CASE WHEN cardinality({{hidden_set_n}}) > 0
-                           THEN jsonb_build_object('hidden_cols_changed', {{hidden_set_n}})
-                           ELSE '{}'::jsonb END,
-               'insert'
-        FROM chrononaut_new AS {{n}};
+        -- (A new key has no previous row: prev_hash is NULL, no look-up needed.)
+        INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation,
+                                  prev_hash, hash)
+        SELECT {{s}}.table_name, {{s}}.changed, {{s}}.version, {{s}}.key, {{s}}.data, {{s}}.user_info,
+               {{s}}.extra_info, {{s}}.operation, NULL,
+               chrononaut.chain_hash(NULL, {{s}}.table_name, {{s}}.key, {{s}}.version, {{s}}.changed,
+                                     {{s}}.data, {{s}}.user_info, {{s}}.extra_info, {{s}}.operation)
+        FROM (
+            SELECT {{table_name}}::text AS table_name, {{changed_at_n}} AS changed, 0 AS version,
+                   {{key_n}} AS key, {{data_n}} AS data,
+                   {{ctx}}.user_info AS user_info,
+                   {{ctx}}.extra_info
+                       || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
+                               ELSE chrononaut.record_extra({{rec}}, {{key_n}}) END
+                       || CASE WHEN cardinality({{hidden_set_n}}) > 0
+                               THEN jsonb_build_object('hidden_cols_changed', {{hidden_set_n}})
+                               ELSE '{}'::jsonb END AS extra_info,
+                   'insert'::text AS operation
+            FROM chrononaut_new AS {{n}}
+            OFFSET 0
+        ) AS {{s}};
         RETURN NULL;
     END IF;
 
@@ -89,21 +110,32 @@ BEGIN
     ), {{v}} AS (
         SELECT {{s}}.*,
                COALESCE((SELECT max(a.version) + 1 FROM {{activity}} AS a
-                         WHERE a.key = {{s}}.key AND a.table_name = {{table_name}}), 0) AS version
+                         WHERE a.key = {{s}}.key AND a.table_name = {{table_name}}), 0) AS version,
+               (SELECT a.hash FROM {{activity}} AS a
+                WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key
+                ORDER BY a.changed DESC, a.version DESC, a.id DESC LIMIT 1) AS prev
         FROM {{s}}
     ), {{h}} AS (
-        INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation)
-        SELECT {{table_name}}, {{v}}.changed_at, {{v}}.version, {{v}}.key,
-               {{v}}.data || jsonb_build_object('version', {{v}}.version),
-               {{ctx}}.user_info,
-               {{ctx}}.extra_info
-                   || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
-                           ELSE chrononaut.record_extra({{rec}}, {{v}}.key) END
-                   || CASE WHEN cardinality({{v}}.hidden) > 0
-                           THEN jsonb_build_object('hidden_cols_changed', {{v}}.hidden)
-                           ELSE '{}'::jsonb END,
-               'insert'
-        FROM {{v}}
+        INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation,
+                                  prev_hash, hash)
+        SELECT {{w}}.table_name, {{w}}.changed, {{w}}.version, {{w}}.key, {{w}}.data, {{w}}.user_info,
+               {{w}}.extra_info, {{w}}.operation, {{w}}.prev,
+               chrononaut.chain_hash({{w}}.prev, {{w}}.table_name, {{w}}.key, {{w}}.version, {{w}}.changed,
+                                     {{w}}.data, {{w}}.user_info, {{w}}.extra_info, {{w}}.operation)
+        FROM (
+            SELECT {{table_name}}::text AS table_name, {{v}}.changed_at AS changed, {{v}}.version,
+                   {{v}}.key, {{v}}.data || jsonb_build_object('version', {{v}}.version) AS data,
+                   {{ctx}}.user_info AS user_info,
+                   {{ctx}}.extra_info
+                       || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
+                               ELSE chrononaut.record_extra({{rec}}, {{v}}.key) END
+                       || CASE WHEN cardinality({{v}}.hidden) > 0
+                               THEN jsonb_build_object('hidden_cols_changed', {{v}}.hidden)
+                               ELSE '{}'::jsonb END AS extra_info,
+                   'insert'::text AS operation, {{v}}.prev
+            FROM {{v}}
+            OFFSET 0
+        ) AS {{w}}
     )
     UPDATE {{table}} AS t SET version = {{v}}.version
     FROM {{v}}
@@ -142,22 +174,38 @@ BEGIN
     -- statement changed keys (UPDATE ... SET id = id + 1): a row is then recorded when no old
     -- row has its key, or when its version differs from the old row's with its key (the BEFORE
     -- trigger bumped it), so a moved row is not lost even when its data equals its neighbour's.
-    -- A version set explicitly (UPDATE ... SET version = ...) is recorded too, which keeps the
-    -- row's version equal to its latest history version.
-    INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation)
-    SELECT {{table_name}}, {{changed_at_n}}, {{n}}.version, {{key_n}}, {{data_n}},
-           {{ctx}}.user_info,
-           {{ctx}}.extra_info
-               || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
-                       ELSE chrononaut.record_extra({{rec}}, {{key_n}}) END
-               || CASE WHEN cardinality({{hidden_changed}}) > 0
-                       THEN jsonb_build_object('hidden_cols_changed', {{hidden_changed}})
-                       ELSE '{}'::jsonb END,
-           'update'
-    FROM chrononaut_new AS {{n}}
-    LEFT JOIN chrononaut_old AS {{o}} ON {{pk_join_o_n}}
-    WHERE {{o_missing}} OR ({{changed_o_n}})
-       OR (NOT {{fix}} AND {{n}}.version IS DISTINCT FROM {{o}}.version);
+    -- A version that differs otherwise (set explicitly under chrononaut.suppress, where no
+    -- history is written anyway) is recorded too, which keeps the row's version equal to its
+    -- latest history version. A client's own `SET version = n` never gets here with another
+    -- number: the version function refuses it as stale (CN005).
+    INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation,
+                              prev_hash, hash)
+    SELECT {{s}}.table_name, {{s}}.changed, {{s}}.version, {{s}}.key, {{s}}.data, {{s}}.user_info,
+           {{s}}.extra_info, {{s}}.operation, {{h}}.hash,
+           chrononaut.chain_hash({{h}}.hash, {{s}}.table_name, {{s}}.key, {{s}}.version, {{s}}.changed,
+                                 {{s}}.data, {{s}}.user_info, {{s}}.extra_info, {{s}}.operation)
+    FROM (
+        SELECT {{table_name}}::text AS table_name, {{changed_at_n}} AS changed, {{n}}.version AS version,
+               {{key_n}} AS key, {{data_n}} AS data,
+               {{ctx}}.user_info AS user_info,
+               {{ctx}}.extra_info
+                   || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
+                           ELSE chrononaut.record_extra({{rec}}, {{key_n}}) END
+                   || CASE WHEN cardinality({{hidden_changed}}) > 0
+                           THEN jsonb_build_object('hidden_cols_changed', {{hidden_changed}})
+                           ELSE '{}'::jsonb END AS extra_info,
+               'update'::text AS operation
+        FROM chrononaut_new AS {{n}}
+        LEFT JOIN chrononaut_old AS {{o}} ON {{pk_join_o_n}}
+        WHERE {{o_missing}} OR ({{changed_o_n}})
+           OR (NOT {{fix}} AND {{n}}.version IS DISTINCT FROM {{o}}.version)
+        OFFSET 0
+    ) AS {{s}}
+    LEFT JOIN LATERAL (
+        SELECT a.hash FROM {{activity}} AS a
+        WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key
+        ORDER BY a.changed DESC, a.version DESC, a.id DESC LIMIT 1
+    ) AS {{h}} ON true;
     GET DIAGNOSTICS {{cnt}} = ROW_COUNT;
     IF {{strict}} AND {{cnt}} > 0 AND NOT {{ctx}}.has_extra THEN
         RAISE EXCEPTION 'strict mode: % refuses changes without change info', {{table_name}}
@@ -191,15 +239,29 @@ BEGIN
     END IF;
 
     -- The last state, as version + 1 (NULL, never versioned, -> 1).
-    INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation)
-    SELECT {{table_name}}, {{ts}}, COALESCE({{o}}.version, 0) + 1, {{key_o}},
-           {{data_o}} || jsonb_build_object('version', COALESCE({{o}}.version, 0) + 1),
-           {{ctx}}.user_info,
-           {{ctx}}.extra_info
-               || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
-                       ELSE chrononaut.record_extra({{rec}}, {{key_o}}) END,
-           'delete'
-    FROM chrononaut_old AS {{o}};
+    INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation,
+                              prev_hash, hash)
+    SELECT {{s}}.table_name, {{s}}.changed, {{s}}.version, {{s}}.key, {{s}}.data, {{s}}.user_info,
+           {{s}}.extra_info, {{s}}.operation, {{h}}.hash,
+           chrononaut.chain_hash({{h}}.hash, {{s}}.table_name, {{s}}.key, {{s}}.version, {{s}}.changed,
+                                 {{s}}.data, {{s}}.user_info, {{s}}.extra_info, {{s}}.operation)
+    FROM (
+        SELECT {{table_name}}::text AS table_name, {{ts}} AS changed,
+               COALESCE({{o}}.version, 0) + 1 AS version, {{key_o}} AS key,
+               {{data_o}} || jsonb_build_object('version', COALESCE({{o}}.version, 0) + 1) AS data,
+               {{ctx}}.user_info AS user_info,
+               {{ctx}}.extra_info
+                   || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
+                           ELSE chrononaut.record_extra({{rec}}, {{key_o}}) END AS extra_info,
+               'delete'::text AS operation
+        FROM chrononaut_old AS {{o}}
+        OFFSET 0
+    ) AS {{s}}
+    LEFT JOIN LATERAL (
+        SELECT a.hash FROM {{activity}} AS a
+        WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key
+        ORDER BY a.changed DESC, a.version DESC, a.id DESC LIMIT 1
+    ) AS {{h}} ON true;
     RETURN NULL;
 END
 $chrononaut$;
@@ -213,10 +275,28 @@ REVOKE EXECUTE ON FUNCTION {{fn_insert}}(), {{fn_update}}(), {{fn_delete}}() FRO
 -- The version bump: a per-table function (its comparison is planned once per session; a
 -- trigger WHEN clause would be re-read from the catalog on every statement). Runs as the
 -- writer, once per updated row, so it stays minimal and has no SET clause.
+--
+-- Optimistic concurrency: a writer that read version n makes its update conditional on it by
+-- setting `version = n` in the same UPDATE. When the row has moved on (NEW.version was set to
+-- something other than OLD.version) the update fails with CN005 and nothing changes; when n is
+-- the current version the update proceeds and bumps as usual. Exempt (the rare first branch):
+-- the insert capture's own fix-up (flag + nested trigger depth, as in the update capture) and
+-- suppressed writes (members of chrononaut_admin only; checked by the capture).
 CREATE OR REPLACE FUNCTION {{fn_version}}() RETURNS trigger
 LANGUAGE plpgsql
 AS $chrononaut$
 BEGIN
+    IF NEW.version IS DISTINCT FROM OLD.version THEN
+        IF (pg_catalog.current_setting('chrononaut.fixup', true) = TG_RELID::text
+                AND pg_catalog.pg_trigger_depth() > 1)
+           OR pg_catalog.current_setting('chrononaut.suppress', true) = 'on' THEN
+            RETURN NEW;
+        END IF;
+        RAISE EXCEPTION 'stale version: % % is at version %, the update expected version %',
+            {{table_name}}, {{key_old}}, COALESCE(OLD.version::text, 'NULL'), COALESCE(NEW.version::text, 'NULL')
+            USING ERRCODE = 'CN005',
+                  HINT = 'someone changed the record since you read it: read it again and retry';
+    END IF;
     IF ({{when_changed}})
        AND pg_catalog.current_setting('chrononaut.suppress', true) IS DISTINCT FROM 'on' THEN
         NEW.version := COALESCE(OLD.version, 0) OPERATOR(pg_catalog.+) 1;
@@ -245,3 +325,82 @@ CREATE TRIGGER chrononaut_capture_delete
     FOR EACH STATEMENT EXECUTE FUNCTION {{fn_delete}}();
 
 {{record_changes_trigger}}
+
+-- Record locks (sql/locking/functions.sql). The functions exist for every tracked table; the
+-- triggers exist only while the table has a lock, so unlocked tables pay nothing.
+--
+-- The history key of a row of this table, as the capture writes it (used by lock/unlock to
+-- find the key of a record from a key given in any form).
+CREATE OR REPLACE FUNCTION {{fn_key}}(r {{table}}) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp {{settings}}
+AS $chrononaut$
+    SELECT {{key_r}}
+$chrononaut$;
+
+-- BEFORE UPDATE OR DELETE row trigger while the table has a lock: refuses changes of a locked
+-- record (CN006), naming who locked it, when and why. Runs as the writer with a pinned
+-- search_path, so that a writer cannot slip a function or operator of its own into the check.
+CREATE OR REPLACE FUNCTION {{fn_lock_check}}() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp {{settings}}
+AS $chrononaut$
+DECLARE
+    {{lk}} record;
+BEGIN
+    SELECT l.table_name, l.key, l.locked_by, l.user_id, l.reason, l.locked_at INTO {{lk}}
+    FROM chrononaut.locks AS l
+    WHERE l.relid = TG_RELID AND l.key = {{key_old}};
+    IF FOUND THEN
+        RAISE EXCEPTION 'record % % is locked by % since % UTC: %',
+            {{lk}}.table_name, {{lk}}.key,
+            {{lk}}.locked_by || CASE WHEN {{lk}}.user_id IS NULL THEN ''
+                                     ELSE ' (user ' || {{lk}}.user_id || ')' END,
+            to_char({{lk}}.locked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), {{lk}}.reason
+            USING ERRCODE = 'CN006',
+                  HINT = 'the user who locked it or a member of chrononaut_admin can unlock it (chrononaut unlock)';
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    RETURN NEW;
+END
+$chrononaut$;
+
+-- Creates (enable = true) or drops the lock triggers of this table. Runs as the table's owner
+-- (creating a trigger needs ownership); called by chrononaut.lock / chrononaut.unlock only.
+CREATE OR REPLACE FUNCTION {{fn_lock_triggers}}(enable boolean) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $chrononaut$
+BEGIN
+    IF enable THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
+                       WHERE tgrelid = {{relid}}::oid AND tgname = 'chrononaut_lock_check') THEN
+            CREATE TRIGGER chrononaut_lock_check
+                BEFORE UPDATE OR DELETE ON {{table}}
+                FOR EACH ROW EXECUTE FUNCTION {{fn_lock_check}}();
+            CREATE TRIGGER chrononaut_lock_statement
+                BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {{table}}
+                FOR EACH STATEMENT EXECUTE FUNCTION chrononaut.check_table_lock();
+        END IF;
+    ELSE
+        DROP TRIGGER IF EXISTS chrononaut_lock_check ON {{table}};
+        DROP TRIGGER IF EXISTS chrononaut_lock_statement ON {{table}};
+    END IF;
+END
+$chrononaut$;
+REVOKE EXECUTE ON FUNCTION {{fn_lock_triggers}}(boolean) FROM PUBLIC;
+-- chrononaut.lock/unlock run as the role that installed chrononaut: let it call this.
+DO $chrononaut$
+BEGIN
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %I',
+        '{{fn_lock_triggers}}(boolean)'::regprocedure,
+        (SELECT pg_catalog.pg_get_userbyid(p.proowner) FROM pg_catalog.pg_proc p
+         WHERE p.oid = 'chrononaut.lock(regclass, jsonb, text)'::regprocedure));
+END
+$chrononaut$;
+
+-- Re-tracking drops every trigger first: put the lock triggers back while locks exist.
+SELECT {{fn_lock_triggers}}(true)
+WHERE EXISTS (SELECT 1 FROM chrononaut.locks WHERE relid = {{relid}}::oid);

@@ -11,3 +11,10 @@ DROP FUNCTION IF EXISTS {{fn_insert}}();
 DROP FUNCTION IF EXISTS {{fn_update}}();
 DROP FUNCTION IF EXISTS {{fn_delete}}();
 DROP FUNCTION IF EXISTS {{fn_version}}();
+-- Record locks: the triggers (present while the table has locks) and the functions.
+--   <fn_key> <fn_lock_check> <fn_lock_triggers>
+DROP TRIGGER IF EXISTS chrononaut_lock_check ON {{table}};
+DROP TRIGGER IF EXISTS chrononaut_lock_statement ON {{table}};
+DROP FUNCTION IF EXISTS {{fn_lock_triggers}}(boolean);
+DROP FUNCTION IF EXISTS {{fn_lock_check}}();
+DROP FUNCTION IF EXISTS {{fn_key}}({{table}});

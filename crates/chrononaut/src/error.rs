@@ -6,6 +6,12 @@ pub const SQLSTATE_STRICT: &str = "CN001";
 pub const SQLSTATE_APPEND_ONLY: &str = "CN002";
 /// SQLSTATE raised when the transaction-local context settings are malformed.
 pub const SQLSTATE_BAD_CONTEXT: &str = "CN004";
+/// SQLSTATE raised when an update names a version (`SET version = n`) that the row has moved past.
+pub const SQLSTATE_STALE_VERSION: &str = "CN005";
+/// SQLSTATE raised when a write touches a locked record or a frozen table.
+pub const SQLSTATE_RECORD_LOCKED: &str = "CN006";
+/// SQLSTATE raised when a lock or unlock is refused (no such record, already locked, ...).
+pub const SQLSTATE_LOCK_REFUSED: &str = "CN007";
 /// PostgreSQL's `invalid_text_representation` (a malformed JSON context setting).
 const SQLSTATE_INVALID_TEXT: &str = "22P02";
 /// PostgreSQL's `insufficient_privilege`.
@@ -150,6 +156,29 @@ pub enum Error {
     /// over converted data without `force`, progress recorded with another id column, ...).
     #[error("cannot convert legacy history: {0}")]
     Conversion(String),
+    /// An update that expected another version of the record than the one it has (optimistic
+    /// concurrency: someone changed the record since it was read). Nothing was written.
+    #[error("{0}")]
+    StaleVersion(String),
+    /// A write to a locked record or a frozen table; the message names who locked it, when
+    /// and why. Nothing was written.
+    #[error("{0}")]
+    RecordLocked(String),
+    /// A lock or unlock that cannot be done: the table is not tracked, the record does not
+    /// exist, it is already locked (lock) or not locked (unlock), no reason was given.
+    #[error("{0}")]
+    LockRefused(String),
+    /// The record asked for does not exist.
+    #[error("{table} has no record {key}")]
+    RecordNotFound {
+        /// The table.
+        table: String,
+        /// The key, as JSON.
+        key: String,
+    },
+    /// A digest file that cannot be read or does not fit this database.
+    #[error("invalid digest: {0}")]
+    InvalidDigest(String),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(sqlx::Error),
@@ -164,6 +193,9 @@ impl From<sqlx::Error> for Error {
                 Some(SQLSTATE_APPEND_ONLY) => return Error::AppendOnly(message),
                 Some(SQLSTATE_BAD_CONTEXT) => return Error::InvalidContext(message),
                 Some(SQLSTATE_PERMISSION) => return Error::PermissionDenied(message),
+                Some(SQLSTATE_STALE_VERSION) => return Error::StaleVersion(message),
+                Some(SQLSTATE_RECORD_LOCKED) => return Error::RecordLocked(message),
+                Some(SQLSTATE_LOCK_REFUSED) => return Error::LockRefused(message),
                 // A context setting that looks like JSON but is not: the cast in
                 // chrononaut.current_context() fails (checked there without an exception
                 // block, which would cost a subtransaction per captured statement).

@@ -123,6 +123,10 @@ impl Chrononaut {
         let mut ddl = sql::fill(sql::INSTALL, &values);
         ddl.push('\n');
         ddl.push_str(&sql::fill(sql::HISTORY_FUNCTIONS, &values));
+        ddl.push('\n');
+        ddl.push_str(&sql::fill(sql::INTEGRITY_FUNCTIONS, &values));
+        ddl.push('\n');
+        ddl.push_str(&sql::fill(sql::LOCKING_FUNCTIONS, &values));
         ddl
     }
 

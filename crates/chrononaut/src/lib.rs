@@ -36,6 +36,8 @@ mod error;
 mod history;
 mod ident;
 mod install;
+mod integrity;
+mod locking;
 mod restore;
 mod snapshot;
 mod sql;
@@ -51,10 +53,15 @@ pub use context::{ChangeContext, ContextProvider};
 pub use convert::{ChunkReport, ConversionProgress, ConvertOptions, Converter, Preview};
 pub use diff::{Change, Diff, DiffEnd};
 pub use error::{
-    Error, Result, SQLSTATE_APPEND_ONLY, SQLSTATE_BAD_CONTEXT, SQLSTATE_PERMISSION, SQLSTATE_STRICT,
+    Error, Result, SQLSTATE_APPEND_ONLY, SQLSTATE_BAD_CONTEXT, SQLSTATE_LOCK_REFUSED,
+    SQLSTATE_PERMISSION, SQLSTATE_RECORD_LOCKED, SQLSTATE_STALE_VERSION, SQLSTATE_STRICT,
 };
 pub use history::{RecordHistory, VersionFilter};
 pub use install::{InstallOptions, InstallReport, SCHEMA_VERSION};
+pub use integrity::{
+    DIGEST_FORMAT, Digest, IssueKind, TableDigest, TableIntegrity, VerifyIssue, VerifyReport,
+};
+pub use locking::RecordLock;
 pub use restore::{RestoreReport, RestoreTarget};
 pub use snapshot::{Operation, Snapshot, SnapshotMeta};
 pub use track::{TableStatus, TrackOptions, TrackedTable};

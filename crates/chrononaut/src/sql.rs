@@ -4,6 +4,12 @@ pub(crate) const INSTALL: &str = include_str!("../sql/install.sql");
 pub(crate) const CAPTURE: &str = include_str!("../sql/capture.sql");
 pub(crate) const RECORD_CHANGES: &str = include_str!("../sql/record_changes.sql");
 pub(crate) const UNTRACK: &str = include_str!("../sql/untrack.sql");
+pub(crate) const INTEGRITY_FUNCTIONS: &str = include_str!("../sql/integrity/functions.sql");
+pub(crate) const LOCKING_FUNCTIONS: &str = include_str!("../sql/locking/functions.sql");
+pub(crate) const EXPECT_VERSION: &str = include_str!("../sql/locking/expect_version.sql");
+pub(crate) const LIST_LOCKS: &str = include_str!("../sql/locking/list.sql");
+pub(crate) const VERIFY: &str = include_str!("../sql/integrity/verify.sql");
+pub(crate) const DIGEST: &str = include_str!("../sql/integrity/digest.sql");
 
 pub(crate) const RESOLVE_TABLE: &str = include_str!("../sql/queries/resolve_table.sql");
 pub(crate) const TABLE_COLUMNS: &str = include_str!("../sql/queries/table_columns.sql");

@@ -121,6 +121,7 @@ struct Column {
     naive_ts: bool,
     tstz: bool,
     zoned: bool,
+    generated: bool,
 }
 
 impl Column {
@@ -204,6 +205,7 @@ async fn columns(conn: &mut PgConnection, oid: i64) -> Result<Vec<Column>> {
                 comparable: r.try_get("comparable")?,
                 naive_ts: r.try_get("naive_ts")?,
                 tstz: r.try_get("tstz")?,
+                generated: r.try_get("generated")?,
                 zoned: r.try_get("zoned")?,
             })
         })
@@ -223,6 +225,16 @@ async fn exec(conn: &mut PgConnection, ddl: String) -> Result<()> {
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// The per-table locking functions: the key of a row, the lock check, the trigger switch.
+fn lock_function_names(suffix: &str) -> [String; 3] {
+    ["key", "lock_check", "lock_triggers"].map(|op| {
+        format!(
+            "chrononaut.{}",
+            quote_ident(&format!("capture_{suffix}_{op}"))
+        )
+    })
 }
 
 fn function_names(suffix: &str) -> [String; 4] {
@@ -305,14 +317,15 @@ fn capture_ddl(
 ) -> String {
     let taken: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
     let var = |base: &str| fresh_name(base, &taken);
-    let (ctx, rec, ts, cnt, fix) = (
+    let (ctx, rec, ts, cnt, fix, lk) = (
         var("chrononaut_ctx"),
         var("chrononaut_rec"),
         var("chrononaut_ts"),
         var("chrononaut_cnt"),
         var("chrononaut_fix"),
+        var("chrononaut_lk"),
     );
-    let (n, o, s, v, h) = ("cn_n", "cn_o", "cn_s", "cn_v", "cn_h");
+    let (n, o, s, v, h, w) = ("cn_n", "cn_o", "cn_s", "cn_v", "cn_h", "cn_w");
 
     let by_name: HashMap<&str, &Column> = cols.iter().map(|c| (c.name.as_str(), c)).collect();
     let is_meta = |name: &str| opts.record_changes && RECORD_CHANGE_COLUMNS.contains(&name);
@@ -324,10 +337,11 @@ fn capture_ddl(
         })
         .map(|c| c.name.clone())
         .collect();
-    // Compared to decide whether a version is due: everything but untracked, version, meta.
+    // Compared to decide whether a version is due: everything but untracked, version, meta and
+    // generated columns (NULL in BEFORE triggers; they change only when their inputs do).
     let compared: Vec<&Column> = cols
         .iter()
-        .filter(|c| c.name != "version" && !opts.untracked.contains(&c.name) && !is_meta(&c.name))
+        .filter(|c| !c.generated && c.name != "version" && !opts.untracked.contains(&c.name) && !is_meta(&c.name))
         .collect();
     let hidden: Vec<&Column> = cols
         .iter()
@@ -454,6 +468,8 @@ fn capture_ddl(
         ""
     };
     let [fn_insert, fn_update, fn_delete, fn_version] = function_names(suffix);
+    let [fn_key, fn_lock_check, fn_lock_triggers] = lock_function_names(suffix);
+    let relid = table.oid.to_string();
     let record_changes_trigger = if opts.record_changes {
         sql::fill(sql::RECORD_CHANGES, &[("table", &table.quoted)])
     } else {
@@ -490,6 +506,14 @@ fn capture_ddl(
             ("changed_at_n", &changed_at_n),
             ("when_changed", &when_changed),
             ("record_changes_trigger", &record_changes_trigger),
+            ("key_old", &key_expr("OLD")),
+            ("key_r", &key_expr("r")),
+            ("fn_key", &fn_key),
+            ("fn_lock_check", &fn_lock_check),
+            ("fn_lock_triggers", &fn_lock_triggers),
+            ("relid", &relid),
+            ("lk", &lk),
+            ("w", w),
             ("n", n),
             ("o", o),
             ("s", s),
@@ -543,6 +567,18 @@ impl Chrononaut {
         .fetch_optional(&mut *tx)
         .await?;
         let suffix = suffix.ok_or_else(|| Error::NotTracked(resolved.qualified.clone()))?;
+        // Untracking drops the lock triggers: refuse while locks would silently stop working.
+        let locks: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM chrononaut.locks WHERE relid = $1::int8::oid")
+                .bind(resolved.oid)
+                .fetch_one(&mut *tx)
+                .await?;
+        if locks > 0 {
+            return Err(Error::LockRefused(format!(
+                "{} has {locks} lock(s); unlock (or unfreeze) it before untracking",
+                resolved.qualified
+            )));
+        }
         exec(&mut tx, untrack_ddl(&resolved, &suffix)).await?;
         sqlx::query("DELETE FROM chrononaut.tracked WHERE relid = $1::int8::oid")
             .bind(resolved.oid)
@@ -639,10 +675,14 @@ async fn stored_options(conn: &mut PgConnection, oid: i64) -> Result<TrackOption
 
 fn untrack_ddl(table: &Table, suffix: &str) -> String {
     let [fn_insert, fn_update, fn_delete, fn_version] = function_names(suffix);
+    let [fn_key, fn_lock_check, fn_lock_triggers] = lock_function_names(suffix);
     sql::fill(
         sql::UNTRACK,
         &[
             ("table", &table.quoted),
+            ("fn_key", &fn_key),
+            ("fn_lock_check", &fn_lock_check),
+            ("fn_lock_triggers", &fn_lock_triggers),
             ("fn_insert", &fn_insert),
             ("fn_update", &fn_update),
             ("fn_delete", &fn_delete),

@@ -68,7 +68,9 @@ async fn refusals_change_nothing() {
             "data",
             "user_info",
             "extra_info",
-            "operation"
+            "operation",
+            "prev_hash",
+            "hash"
         ]
     );
     assert_eq!(

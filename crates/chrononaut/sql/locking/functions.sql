@@ -1,0 +1,254 @@
+-- Record locks and frozen tables. Part of the install (run after install.sql and
+-- integrity/functions.sql, in the same transaction, idempotently).
+--   <activity_schema>  quoted schema of the activity table
+--
+-- A locked record refuses UPDATE and DELETE from every client; a frozen table (a lock with
+-- no key) refuses INSERT, UPDATE, DELETE and TRUNCATE. Locking and unlocking are recorded in
+-- the activity table as rows with operation 'lock' / 'unlock', the record's current version
+-- (the record's version does not change) and its latest snapshot, with who (user_info.user_id
+-- from the context, user_info.db_user the login role), when (changed) and why
+-- (extra_info.reason). A frozen table's rows have key {} and version 0.
+--
+-- From any client:
+--     SELECT * FROM chrononaut.lock('accounts', '{"id": 5}', 'audit 2024');
+--     SELECT * FROM chrononaut.unlock('accounts', '{"id": 5}');
+--     SELECT * FROM chrononaut.lock('accounts', NULL, 'year-end close');   -- freeze
+--     SELECT * FROM chrononaut.locks;
+--
+-- The check triggers exist only while a table has at least one lock: lock() creates them
+-- (through the table's own capture_<oid>_lock_triggers function, which runs as the table's
+-- owner), the last unlock() drops them. Tables without locks pay nothing.
+--
+-- Who may: lock, anyone with UPDATE privilege on the table (checked for the login role,
+-- session_user); unlock, the login role that locked it or a member of chrononaut_admin.
+-- Nobody writes chrononaut.locks directly: lock() and unlock() run as their owner (SECURITY
+-- DEFINER, search_path pinned).
+--
+-- Errors: CN007 (lock refused: not tracked, no such record, already locked, not locked, no
+-- reason), 42501 (no privilege / not the locker). Writes to a locked record: CN006.
+--
+-- Known gap: a REPEATABLE READ or SERIALIZABLE transaction whose snapshot was taken before a
+-- lock committed does not see the lock (locking does not modify the row), so it can still
+-- change the record once.
+
+CREATE TABLE IF NOT EXISTS chrononaut.locks (
+    relid      regclass    NOT NULL,
+    key        jsonb,                   -- the record's history key; NULL: the whole table
+    table_name text        NOT NULL,    -- the history table_name
+    locked_by  text        NOT NULL,    -- login role (session_user)
+    user_id    text,                    -- chrononaut.user_id of the locking transaction
+    reason     text        NOT NULL,
+    locked_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+-- One lock per record, one freeze per table; the first index serves the row check.
+CREATE UNIQUE INDEX IF NOT EXISTS locks_record ON chrononaut.locks (relid, key) WHERE key IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS locks_table ON chrononaut.locks (relid) WHERE key IS NULL;
+REVOKE ALL ON chrononaut.locks FROM PUBLIC;
+GRANT SELECT ON chrononaut.locks TO PUBLIC;
+
+-- The statement-level check while a table has locks: a frozen table refuses every write; a
+-- table with locked records refuses TRUNCATE (which row triggers do not see).
+CREATE OR REPLACE FUNCTION chrononaut.check_table_lock() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    l record;
+BEGIN
+    SELECT * INTO l FROM chrononaut.locks AS k
+    WHERE k.relid = TG_RELID AND (k.key IS NULL OR TG_OP = 'TRUNCATE')
+    ORDER BY k.key NULLS FIRST LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '% of % refused: % is locked by % since % UTC: %',
+            TG_OP, l.table_name,
+            CASE WHEN l.key IS NULL THEN 'the table' ELSE 'record ' || l.key::text END,
+            l.locked_by || CASE WHEN l.user_id IS NULL THEN '' ELSE ' (user ' || l.user_id || ')' END,
+            to_char(l.locked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), l.reason
+            USING ERRCODE = 'CN006',
+                  HINT = 'the user who locked it or a member of chrononaut_admin can unlock it (chrononaut unlock)';
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- Finds the record of `target` with key `record_key` (a JSON object of its primary-key
+-- columns, values in any form jsonb_populate_record accepts), locks its row FOR UPDATE and
+-- returns its history key and version. Raises CN007 when there is no such record.
+CREATE OR REPLACE FUNCTION chrononaut.lock_target(
+    target regclass, record_key jsonb, fn_suffix text,
+    OUT history_key jsonb, OUT row_version integer)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cols text[];
+BEGIN
+    SELECT array_agg(quote_ident(a.attname) ORDER BY k.ord) INTO cols
+    FROM pg_index i
+    CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+    WHERE i.indrelid = target AND i.indisprimary AND a.attname <> 'version';
+    IF jsonb_typeof(record_key) IS DISTINCT FROM 'object'
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(record_key) AS g(name)
+                  WHERE quote_ident(g.name) <> ALL (cols))
+       OR EXISTS (SELECT 1 FROM unnest(cols) AS c(name)
+                  WHERE NOT EXISTS (SELECT 1 FROM jsonb_object_keys(record_key) AS g(name)
+                                    WHERE quote_ident(g.name) = c.name)) THEN
+        RAISE EXCEPTION 'lock refused: % is not a key of % (its key columns are %)',
+            record_key, target, array_to_string(cols, ', ')
+            USING ERRCODE = 'CN007';
+    END IF;
+    EXECUTE format(
+        'SELECT chrononaut.%I(t), t.version FROM %s AS t WHERE (%s) = (SELECT %s FROM jsonb_populate_record(NULL::%s, $1) AS r) FOR UPDATE OF t',
+        'capture_' || fn_suffix || '_key', target,
+        (SELECT string_agg('t.' || c, ', ') FROM unnest(cols) AS c),
+        (SELECT string_agg('r.' || c, ', ') FROM unnest(cols) AS c),
+        target)
+    INTO history_key, row_version
+    USING record_key;
+    IF history_key IS NULL THEN
+        RAISE EXCEPTION 'lock refused: % has no record %', target, record_key
+            USING ERRCODE = 'CN007';
+    END IF;
+END $$;
+REVOKE EXECUTE ON FUNCTION chrononaut.lock_target(regclass, jsonb, text) FROM PUBLIC;
+
+-- Writes the 'lock' / 'unlock' history row of a record (or of the whole table: key NULL).
+CREATE OR REPLACE FUNCTION chrononaut.record_lock_event(
+    hist text, history_key jsonb, row_version integer, op text, reason text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ctx record;
+    k jsonb := COALESCE(history_key, '{}'::jsonb);
+    latest record;
+    ts timestamptz := clock_timestamp();
+    info jsonb;
+    extra jsonb;
+    snapshot jsonb := '{}'::jsonb;
+BEGIN
+    ctx := chrononaut.current_context();
+    info := COALESCE(ctx.user_info,
+                     jsonb_build_object('user_id', NULLIF(current_setting('chrononaut.user_id', true), ''),
+                                        'remote_addr', NULLIF(current_setting('chrononaut.remote_addr', true), '')))
+            || jsonb_build_object('db_user', session_user::text);
+    extra := COALESCE(ctx.extra_info, '{}'::jsonb) || jsonb_build_object('reason', reason);
+    SELECT a.data, a.hash INTO latest
+    FROM {{activity_schema}}.chrononaut_activity AS a
+    WHERE a.table_name = hist AND a.key = k
+    ORDER BY a.changed DESC, a.version DESC, a.id DESC LIMIT 1;
+    IF history_key IS NOT NULL AND latest.data IS NOT NULL THEN
+        snapshot := latest.data;
+    END IF;
+    INSERT INTO {{activity_schema}}.chrononaut_activity
+        (table_name, changed, version, key, data, user_info, extra_info, operation, prev_hash, hash)
+    VALUES (hist, ts, COALESCE(row_version, 0), k, snapshot, info, extra, op, latest.hash,
+            chrononaut.chain_hash(latest.hash, hist, k, COALESCE(row_version, 0), ts, snapshot,
+                                  info, extra, op));
+END $$;
+REVOKE EXECUTE ON FUNCTION chrononaut.record_lock_event(text, jsonb, integer, text, text) FROM PUBLIC;
+
+-- Locks a record of `target` (record_key NULL: freezes the whole table), with a reason.
+-- Returns the lock.
+CREATE OR REPLACE FUNCTION chrononaut.lock(target regclass, record_key jsonb, reason text)
+RETURNS SETOF chrononaut.locks
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tracked record;
+    hist text;
+    found_key jsonb;
+    found_version integer;
+    existing record;
+    l chrononaut.locks;
+BEGIN
+    SELECT t.fn_suffix,
+           CASE WHEN n.nspname = 'public' THEN c.relname::text
+                ELSE format('%I.%I', n.nspname, c.relname) END AS hist
+    INTO tracked
+    FROM chrononaut.tracked t
+    JOIN pg_class c ON c.oid = t.relid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE t.relid = target;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lock refused: table % is not tracked', target USING ERRCODE = 'CN007';
+    END IF;
+    hist := tracked.hist;
+    IF reason IS NULL OR btrim(reason) = '' THEN
+        RAISE EXCEPTION 'lock refused: a lock needs a reason' USING ERRCODE = 'CN007';
+    END IF;
+    IF NOT has_table_privilege(session_user, target, 'UPDATE') THEN
+        RAISE EXCEPTION 'permission denied: locking records of % needs UPDATE privilege on it', target
+            USING ERRCODE = '42501';
+    END IF;
+    -- One lock/unlock of this table at a time (the triggers are created and dropped here).
+    PERFORM pg_advisory_xact_lock(1667787883, target::oid::int4);
+    IF record_key IS NOT NULL THEN
+        SELECT * INTO found_key, found_version FROM chrononaut.lock_target(target, record_key, tracked.fn_suffix);
+    END IF;
+    SELECT * INTO existing FROM chrononaut.locks AS k
+    WHERE k.relid = target AND k.key IS NOT DISTINCT FROM found_key;
+    IF FOUND THEN
+        RAISE EXCEPTION 'lock refused: % of % is already locked by % since % UTC: %',
+            CASE WHEN found_key IS NULL THEN 'the table' ELSE 'record ' || found_key::text END,
+            target, existing.locked_by,
+            to_char(existing.locked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), existing.reason
+            USING ERRCODE = 'CN007';
+    END IF;
+    INSERT INTO chrononaut.locks (relid, key, table_name, locked_by, user_id, reason, locked_at)
+    VALUES (target, found_key, hist, session_user::text,
+            NULLIF(current_setting('chrononaut.user_id', true), ''), reason, clock_timestamp())
+    RETURNING * INTO l;
+    PERFORM chrononaut.record_lock_event(hist, found_key, found_version, 'lock', reason);
+    EXECUTE format('SELECT chrononaut.%I(true)', 'capture_' || tracked.fn_suffix || '_lock_triggers');
+    RETURN NEXT l;
+END $$;
+COMMENT ON FUNCTION chrononaut.lock(regclass, jsonb, text) IS
+    'locks a record (key NULL: the whole table) against UPDATE and DELETE, with a reason; recorded in the history';
+
+-- Unlocks a record of `target` (record_key NULL: unfreezes the table). Returns the lock that
+-- was removed.
+CREATE OR REPLACE FUNCTION chrononaut.unlock(target regclass, record_key jsonb)
+RETURNS SETOF chrononaut.locks
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tracked record;
+    found_key jsonb;
+    found_version integer;
+    l chrononaut.locks;
+BEGIN
+    SELECT t.fn_suffix INTO tracked FROM chrononaut.tracked t WHERE t.relid = target;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unlock refused: table % is not tracked', target USING ERRCODE = 'CN007';
+    END IF;
+    PERFORM pg_advisory_xact_lock(1667787883, target::oid::int4);
+    IF record_key IS NOT NULL THEN
+        SELECT * INTO found_key, found_version FROM chrononaut.lock_target(target, record_key, tracked.fn_suffix);
+    END IF;
+    SELECT * INTO l FROM chrononaut.locks AS k
+    WHERE k.relid = target AND k.key IS NOT DISTINCT FROM found_key
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unlock refused: % of % is not locked',
+            CASE WHEN found_key IS NULL THEN 'the table' ELSE 'record ' || found_key::text END, target
+            USING ERRCODE = 'CN007';
+    END IF;
+    IF l.locked_by IS DISTINCT FROM session_user::text AND NOT chrononaut.escape_allowed() THEN
+        RAISE EXCEPTION 'permission denied: % of % was locked by %; only that user or a member of chrononaut_admin may unlock it',
+            CASE WHEN found_key IS NULL THEN 'the table' ELSE 'record ' || found_key::text END,
+            target, l.locked_by
+            USING ERRCODE = '42501';
+    END IF;
+    DELETE FROM chrononaut.locks AS k WHERE k.relid = target AND k.key IS NOT DISTINCT FROM found_key;
+    PERFORM chrononaut.record_lock_event(l.table_name, found_key, found_version, 'unlock', l.reason);
+    IF NOT EXISTS (SELECT 1 FROM chrononaut.locks AS k WHERE k.relid = target) THEN
+        EXECUTE format('SELECT chrononaut.%I(false)', 'capture_' || tracked.fn_suffix || '_lock_triggers');
+    END IF;
+    RETURN NEXT l;
+END $$;
+COMMENT ON FUNCTION chrononaut.unlock(regclass, jsonb) IS
+    'removes a lock (key NULL: unfreezes the table); only the locker or a member of chrononaut_admin';

@@ -1,0 +1,320 @@
+//! Tamper evidence: hash chains written by the capture, `verify`, digests.
+
+mod common;
+
+use chrononaut::{IssueKind, TrackOptions, VerifyReport};
+use common::Ctx;
+use serde_json::json;
+
+/// Records 1 and 2 with versions 0..=3 (record 2 deleted and re-inserted), a lock/unlock, a
+/// bulk update, and a second table.
+async fn history() -> Ctx {
+    let t = common::setup().await;
+    t.exec(
+        "CREATE TABLE acc (id int PRIMARY KEY, owner text, balance int, secret text);
+         CREATE TABLE other (id int PRIMARY KEY, v text);",
+    )
+    .await;
+    t.track("acc", &TrackOptions::new().hidden(["secret"]))
+        .await;
+    t.track("other", &TrackOptions::new()).await;
+    t.exec(
+        "INSERT INTO acc VALUES (1, 'ann', 10, 's'), (2, 'bob', 20, 't');
+         UPDATE acc SET balance = 11 WHERE id = 1;
+         UPDATE acc SET balance = balance + 1;
+         DELETE FROM acc WHERE id = 2;
+         INSERT INTO acc VALUES (2, 'bob', 5, 't');
+         UPDATE acc SET balance = 13 WHERE id = 1;
+         INSERT INTO other SELECT g, 'x' FROM generate_series(1, 20) g;
+         UPDATE other SET v = 'y';",
+    )
+    .await;
+    let mut conn = t.pool.acquire().await.expect("connection");
+    t.ch.lock(&mut conn, "acc", json!({"id": 1}), "audit")
+        .await
+        .expect("lock");
+    t.ch.unlock(&mut conn, "acc", json!({"id": 1}))
+        .await
+        .expect("unlock");
+    t
+}
+
+async fn verify(t: &Ctx, table: Option<&str>) -> VerifyReport {
+    let mut conn = t.pool.acquire().await.expect("connection");
+    t.ch.verify(&mut conn, table).await.expect("verify")
+}
+
+/// Runs `sql` as the superuser with the append-only guard switched off.
+async fn tamper(t: &Ctx, sql: &str) {
+    t.exec(&format!(
+        "ALTER TABLE chrononaut_activity DISABLE TRIGGER chrononaut_append_only; {sql}; \
+         ALTER TABLE chrononaut_activity ENABLE TRIGGER chrononaut_append_only;"
+    ))
+    .await;
+}
+
+fn kinds(report: &VerifyReport) -> Vec<(IssueKind, serde_json::Value, Option<i32>)> {
+    report
+        .issues
+        .iter()
+        .map(|i| (i.kind, i.key.clone().unwrap_or_default(), i.version))
+        .collect()
+}
+
+#[tokio::test]
+async fn clean_history_verifies_and_every_row_is_chained() {
+    let t = history().await;
+    let report = verify(&t, None).await;
+    assert!(report.is_ok(), "{:?}", report.issues);
+    let acc = report
+        .tables
+        .iter()
+        .find(|x| x.table_name == "acc")
+        .expect("acc");
+    assert_eq!(
+        acc.rows,
+        t.scalar_i64("SELECT count(*) FROM chrononaut_activity WHERE table_name = 'acc'")
+            .await
+    );
+    assert_eq!(acc.unchained, 0);
+    assert_eq!(report.tables.len(), 2);
+    // each row's prev_hash is the hash of the record's previous row
+    let broken = t
+        .scalar_i64(
+            "SELECT count(*) FROM (SELECT prev_hash, lag(hash) OVER (PARTITION BY table_name, key \
+             ORDER BY changed, version, id) AS p FROM chrononaut_activity) s \
+             WHERE prev_hash IS DISTINCT FROM p",
+        )
+        .await;
+    assert_eq!(broken, 0);
+    let only = verify(&t, Some("other")).await;
+    assert_eq!(only.tables.len(), 1);
+    assert_eq!(only.tables[0].rows, 40);
+}
+
+#[tokio::test]
+async fn an_edited_row_is_reported_at_its_version() {
+    let t = history().await;
+    tamper(
+        &t,
+        "UPDATE chrononaut_activity SET data = jsonb_set(data, '{balance}', '1000') \
+         WHERE table_name = 'acc' AND key = '{\"id\": 1}' AND version = 1",
+    )
+    .await;
+    let report = verify(&t, Some("acc")).await;
+    assert_eq!(
+        kinds(&report),
+        [(IssueKind::Edited, json!({"id": 1}), Some(1))]
+    );
+    assert!(
+        report.issues[0]
+            .message
+            .contains("acc {\"id\":1} version 1"),
+        "{}",
+        report.issues[0].message
+    );
+    // editing who made a change is caught the same way
+    tamper(
+        &t,
+        "UPDATE chrononaut_activity SET user_info = '{\"user_id\": \"mallory\"}' \
+         WHERE table_name = 'acc' AND key = '{\"id\": 2}' AND version = 0",
+    )
+    .await;
+    let report = verify(&t, None).await;
+    assert_eq!(
+        kinds(&report),
+        [
+            (IssueKind::Edited, json!({"id": 1}), Some(1)),
+            (IssueKind::Edited, json!({"id": 2}), Some(0))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_middle_version_is_reported() {
+    let t = history().await;
+    tamper(
+        &t,
+        "DELETE FROM chrononaut_activity WHERE table_name = 'acc' AND key = '{\"id\": 1}' AND version = 1",
+    )
+    .await;
+    let report = verify(&t, None).await;
+    assert_eq!(
+        kinds(&report),
+        [(IssueKind::Missing, json!({"id": 1}), Some(2))]
+    );
+}
+
+#[tokio::test]
+async fn inserted_and_reordered_rows_are_reported() {
+    let t = history().await;
+    // a forged row chained properly to version 1, slipped in before version 2
+    tamper(
+        &t,
+        "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, user_info, extra_info, operation, prev_hash, hash)
+         SELECT f.table_name, f.changed, f.version, f.key, f.data, f.user_info, f.extra_info, f.operation, f.prev,
+                chrononaut.chain_hash(f.prev, f.table_name, f.key, f.version, f.changed, f.data, f.user_info, f.extra_info, f.operation)
+         FROM (SELECT table_name, changed + interval '1 microsecond' AS changed, 1 AS version, key,
+                      data || '{\"balance\": 0}' AS data, user_info, extra_info, operation, hash AS prev
+               FROM chrononaut_activity
+               WHERE table_name = 'acc' AND key = '{\"id\": 1}' AND version = 1) f",
+    )
+    .await;
+    let report = verify(&t, None).await;
+    assert_eq!(
+        kinds(&report),
+        [(IssueKind::OutOfOrder, json!({"id": 1}), Some(2))]
+    );
+
+    // a row without hash after chained ones
+    tamper(
+        &t,
+        "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, operation)
+         VALUES ('other', now(), 9, '{\"id\": 3}', '{}', 'update')",
+    )
+    .await;
+    let report = verify(&t, Some("other")).await;
+    assert_eq!(
+        kinds(&report),
+        [(IssueKind::HashRemoved, json!({"id": 3}), Some(9))]
+    );
+
+    // two versions swapped in time: `changed` is part of what the hash covers, so both rows
+    // are reported as edited (a reordering that keeps every row's content shows as out of
+    // order, as above)
+    tamper(
+        &t,
+        "UPDATE chrononaut_activity a SET changed = b.changed
+         FROM (SELECT id, lead(changed) OVER w AS next, lag(changed) OVER w AS prev, version
+               FROM chrononaut_activity WHERE table_name = 'other' AND key = '{\"id\": 5}'
+               WINDOW w AS (ORDER BY changed, version, id)) s,
+              LATERAL (SELECT CASE WHEN s.version = 0 THEN s.next ELSE s.prev END AS changed) b
+         WHERE a.id = s.id",
+    )
+    .await;
+    let report = verify(&t, Some("other")).await;
+    let mut found = kinds(&report);
+    found.sort_by_key(|(_, key, version)| (key.to_string(), *version));
+    assert_eq!(
+        found,
+        [
+            (IssueKind::HashRemoved, json!({"id": 3}), Some(9)),
+            (IssueKind::Edited, json!({"id": 5}), Some(0)),
+            (IssueKind::Edited, json!({"id": 5}), Some(1))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn python_rows_are_unchained_not_tampering() {
+    let t = history().await;
+    t.exec(
+        "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, user_info, extra_info)
+         VALUES ('legacy', now() - interval '1 day', 0, '{\"id\": 1}', '{}', '{}', '{}'),
+                ('legacy', now(), 1, '{\"id\": 1}', '{}', '{}', '{}')",
+    )
+    .await;
+    // Python history of a record that the triggers continue
+    t.exec(
+        "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, user_info, extra_info)
+         VALUES ('other', now() - interval '1 day', 0, '{\"id\": 100}', '{}', '{}', '{}')",
+    )
+    .await;
+    t.exec("INSERT INTO other VALUES (100, 'z')").await;
+    let report = verify(&t, None).await;
+    assert!(report.is_ok(), "{:?}", report.issues);
+    let legacy = report
+        .tables
+        .iter()
+        .find(|x| x.table_name == "legacy")
+        .expect("legacy");
+    assert_eq!((legacy.rows, legacy.chained, legacy.unchained), (2, 0, 2));
+}
+
+#[tokio::test]
+async fn a_digest_catches_a_consistent_rewrite_before_it() {
+    let t = history().await;
+    let mut conn = t.pool.acquire().await.expect("connection");
+    let digest = t.ch.digest(&mut conn, None).await.expect("digest");
+    assert_eq!(digest.tables.len(), 2);
+    assert_eq!(digest.overall.len(), 64);
+    // the file round-trips; new history after the digest is fine
+    let text = serde_json::to_string(&digest).expect("json");
+    let digest: chrononaut::Digest = serde_json::from_str(&text).expect("parse");
+    t.exec("UPDATE acc SET balance = 0; INSERT INTO other VALUES (50, 'n');")
+        .await;
+    let report =
+        t.ch.verify_digest(&mut conn, &digest)
+            .await
+            .expect("verify");
+    assert!(
+        report.is_ok() && report.digest_checked,
+        "{:?}",
+        report.issues
+    );
+
+    // rewrite version 1 of record 1 and every later hash of the record consistently: the
+    // chains verify, the digest does not
+    tamper(
+        &t,
+        "UPDATE chrononaut_activity SET data = jsonb_set(data, '{balance}', '1000')
+         WHERE table_name = 'acc' AND key = '{\"id\": 1}' AND version = 1;
+         DO $$
+         DECLARE r record; prev bytea;
+         BEGIN
+           FOR r IN SELECT * FROM chrononaut_activity WHERE table_name = 'acc' AND key = '{\"id\": 1}'
+                    ORDER BY changed, version, id LOOP
+             UPDATE chrononaut_activity SET prev_hash = prev,
+                    hash = chrononaut.chain_hash(prev, r.table_name, r.key, r.version, r.changed, r.data, r.user_info, r.extra_info, r.operation)
+             WHERE id = r.id RETURNING hash INTO prev;
+           END LOOP;
+         END $$",
+    )
+    .await;
+    let chains = t.ch.verify(&mut conn, None).await.expect("verify");
+    assert!(
+        chains.is_ok(),
+        "a consistent rewrite passes the chains: {:?}",
+        chains.issues
+    );
+    let report =
+        t.ch.verify_digest(&mut conn, &digest)
+            .await
+            .expect("verify");
+    assert_eq!(
+        report
+            .issues
+            .iter()
+            .map(|i| (i.kind, i.table_name.as_str()))
+            .collect::<Vec<_>>(),
+        [(IssueKind::DigestMismatch, "acc")]
+    );
+
+    // deleting the latest rows covered by the digest is caught too
+    let mut fresh = t.plain_connection().await;
+    let digest =
+        t.ch.digest(&mut fresh, Some("other"))
+            .await
+            .expect("digest");
+    assert_eq!(digest.tables.len(), 1);
+    tamper(&t, "DELETE FROM chrononaut_activity WHERE id = (SELECT max(id) FROM chrononaut_activity WHERE table_name = 'other')").await;
+    let report =
+        t.ch.verify_digest(&mut conn, &digest)
+            .await
+            .expect("verify");
+    assert_eq!(
+        report
+            .issues
+            .iter()
+            .map(|i| (i.kind, i.table_name.as_str()))
+            .collect::<Vec<_>>(),
+        [(IssueKind::DigestMismatch, "other")]
+    );
+    assert!(
+        report.issues[0]
+            .message
+            .contains("when the digest was taken"),
+        "{}",
+        report.issues[0].message
+    );
+}

@@ -565,3 +565,41 @@ async fn primary_key_change_is_recorded_under_the_new_key() {
     );
     t.assert_row_versions("pk", "pk", ID_KEY).await;
 }
+
+/// Generated columns are NULL in BEFORE triggers: they must not make every update a version.
+#[tokio::test]
+async fn generated_columns_do_not_fake_changes() {
+    let t = common::setup().await;
+    t.exec(
+        "CREATE TABLE g (id int PRIMARY KEY, b int, total int GENERATED ALWAYS AS (b * 2) STORED)",
+    )
+    .await;
+    t.track("g", &TrackOptions::new()).await;
+    t.exec("INSERT INTO g (id, b) VALUES (1, 1)").await;
+    t.exec("UPDATE g SET b = b WHERE id = 1").await;
+    t.exec("UPDATE g SET b = 2 WHERE id = 1").await;
+    t.exec("DELETE FROM g WHERE id = 1").await;
+    t.exec("INSERT INTO g (id, b) VALUES (1, 5)").await;
+    let h = t.history("g").await;
+    let versions: Vec<(i64, &str, i64)> = h
+        .iter()
+        .map(|r| {
+            (
+                r["version"].as_i64().unwrap_or(-1),
+                r["operation"].as_str().unwrap_or(""),
+                r["data"]["total"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        vec![
+            (0, "insert", 2),
+            (1, "update", 4),
+            (2, "delete", 4),
+            (3, "insert", 10)
+        ]
+    );
+    t.assert_row_versions("g", "g", "jsonb_build_object('id', t.id)")
+        .await;
+}

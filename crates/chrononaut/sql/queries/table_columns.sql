@@ -4,11 +4,12 @@
 --                code compares the text forms (json, xml, point, composite types, ...).
 --   naive_ts:    `timestamp without time zone`: written to history as UTC (+00:00), as the
 --                Python library does.
+--   generated:   a generated column (NULL in BEFORE triggers, so never compared there).
 --   tstz:        `timestamp with time zone` (or a domain over it): rendered as UTC text.
 --   zoned:       the JSON form depends on the session TimeZone (timestamptz, timetz, or a
 --                composite that may hold one): the capture functions then run in UTC.
 WITH cols AS (
-    SELECT a.attnum, a.attname, a.atttypid,
+    SELECT a.attnum, a.attname, a.atttypid, a.attgenerated,
            COALESCE(NULLIF(t.typbasetype, 0), t.oid) AS base
     FROM pg_catalog.pg_attribute a
     JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
@@ -35,6 +36,7 @@ SELECT d.attname::text AS name,
               AND (o.oprcanhash OR o.oprcanmerge))) AS comparable,
        d.base = 'timestamp'::regtype::oid AS naive_ts,
        d.base = 'timestamptz'::regtype::oid AS tstz,
+       d.attgenerated <> '' AS generated,
        (d.scalar IN ('timestamptz'::regtype::oid, 'timetz'::regtype::oid)
             OR d.scalar_typtype = 'c') AS zoned
 FROM described d

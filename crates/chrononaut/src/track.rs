@@ -227,6 +227,16 @@ async fn exec(conn: &mut PgConnection, ddl: String) -> Result<()> {
     Ok(())
 }
 
+/// The per-table locking functions: the key of a row, the lock check, the trigger switch.
+fn lock_function_names(suffix: &str) -> [String; 3] {
+    ["key", "lock_check", "lock_triggers"].map(|op| {
+        format!(
+            "chrononaut.{}",
+            quote_ident(&format!("capture_{suffix}_{op}"))
+        )
+    })
+}
+
 fn function_names(suffix: &str) -> [String; 4] {
     ["insert", "update", "delete", "version"].map(|op| {
         format!(
@@ -307,14 +317,15 @@ fn capture_ddl(
 ) -> String {
     let taken: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
     let var = |base: &str| fresh_name(base, &taken);
-    let (ctx, rec, ts, cnt, fix) = (
+    let (ctx, rec, ts, cnt, fix, lk) = (
         var("chrononaut_ctx"),
         var("chrononaut_rec"),
         var("chrononaut_ts"),
         var("chrononaut_cnt"),
         var("chrononaut_fix"),
+        var("chrononaut_lk"),
     );
-    let (n, o, s, v, h) = ("cn_n", "cn_o", "cn_s", "cn_v", "cn_h");
+    let (n, o, s, v, h, w) = ("cn_n", "cn_o", "cn_s", "cn_v", "cn_h", "cn_w");
 
     let by_name: HashMap<&str, &Column> = cols.iter().map(|c| (c.name.as_str(), c)).collect();
     let is_meta = |name: &str| opts.record_changes && RECORD_CHANGE_COLUMNS.contains(&name);
@@ -462,6 +473,8 @@ fn capture_ddl(
         ""
     };
     let [fn_insert, fn_update, fn_delete, fn_version] = function_names(suffix);
+    let [fn_key, fn_lock_check, fn_lock_triggers] = lock_function_names(suffix);
+    let relid = table.oid.to_string();
     let record_changes_trigger = if opts.record_changes {
         sql::fill(sql::RECORD_CHANGES, &[("table", &table.quoted)])
     } else {
@@ -498,6 +511,14 @@ fn capture_ddl(
             ("changed_at_n", &changed_at_n),
             ("when_changed", &when_changed),
             ("record_changes_trigger", &record_changes_trigger),
+            ("key_old", &key_expr("OLD")),
+            ("key_r", &key_expr("r")),
+            ("fn_key", &fn_key),
+            ("fn_lock_check", &fn_lock_check),
+            ("fn_lock_triggers", &fn_lock_triggers),
+            ("relid", &relid),
+            ("lk", &lk),
+            ("w", w),
             ("n", n),
             ("o", o),
             ("s", s),
@@ -551,6 +572,18 @@ impl Chrononaut {
         .fetch_optional(&mut *tx)
         .await?;
         let suffix = suffix.ok_or_else(|| Error::NotTracked(resolved.qualified.clone()))?;
+        // Untracking drops the lock triggers: refuse while locks would silently stop working.
+        let locks: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM chrononaut.locks WHERE relid = $1::int8::oid")
+                .bind(resolved.oid)
+                .fetch_one(&mut *tx)
+                .await?;
+        if locks > 0 {
+            return Err(Error::LockRefused(format!(
+                "{} has {locks} lock(s); unlock (or unfreeze) it before untracking",
+                resolved.qualified
+            )));
+        }
         exec(&mut tx, untrack_ddl(&resolved, &suffix)).await?;
         sqlx::query("DELETE FROM chrononaut.tracked WHERE relid = $1::int8::oid")
             .bind(resolved.oid)
@@ -647,10 +680,14 @@ async fn stored_options(conn: &mut PgConnection, oid: i64) -> Result<TrackOption
 
 fn untrack_ddl(table: &Table, suffix: &str) -> String {
     let [fn_insert, fn_update, fn_delete, fn_version] = function_names(suffix);
+    let [fn_key, fn_lock_check, fn_lock_triggers] = lock_function_names(suffix);
     sql::fill(
         sql::UNTRACK,
         &[
             ("table", &table.quoted),
+            ("fn_key", &fn_key),
+            ("fn_lock_check", &fn_lock_check),
+            ("fn_lock_triggers", &fn_lock_triggers),
             ("fn_insert", &fn_insert),
             ("fn_update", &fn_update),
             ("fn_delete", &fn_delete),

@@ -4,6 +4,7 @@ mod asof;
 mod convert;
 mod demo;
 mod history;
+mod locking;
 mod restore;
 
 use std::process::ExitCode;
@@ -94,6 +95,16 @@ enum Command {
     At(asof::AtArgs),
     /// Put a record back to an earlier version (written as a new version).
     Restore(restore::RestoreArgs),
+    /// Lock a record (or, with --table, freeze a table) against changes, with a reason.
+    Lock(locking::LockArgs),
+    /// Remove a lock (the user who locked it or a member of chrononaut_admin).
+    Unlock(locking::UnlockArgs),
+    /// List the locks in force.
+    Locks(locking::LocksArgs),
+    /// Recompute the history's hash chains (and check a digest): report every broken place.
+    Verify(locking::VerifyArgs),
+    /// Export a digest of the history, to check later with `verify --digest FILE`.
+    Digest(locking::DigestArgs),
 }
 
 /// A CLI failure: one line for stderr.
@@ -273,6 +284,11 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Diff(args) => history::diff(&ch, url, cli.json, args).await?,
         Command::At(args) => asof::at(&ch, url, cli.json, args).await?,
         Command::Restore(args) => restore::run(&ch, url, cli.json, args).await?,
+        Command::Lock(args) => locking::lock(&ch, url, cli.json, args).await?,
+        Command::Unlock(args) => locking::unlock(&ch, url, cli.json, args).await?,
+        Command::Locks(args) => locking::locks(&ch, url, cli.json, args).await?,
+        Command::Verify(args) => locking::verify(&ch, url, cli.json, args).await?,
+        Command::Digest(args) => locking::digest(&ch, url, cli.json, args).await?,
     }
     Ok(())
 }

@@ -40,7 +40,10 @@
 --   <lk>               PL/pgSQL variable name that no column uses
 --
 -- Tamper evidence: every history row gets prev_hash (the hash of the record's previous row,
--- one backward probe of ix_chrononaut_activity_table_key_changed per row) and
+-- one backward probe of ix_chrononaut_activity_table_key_changed per row, ordered by the
+-- index's own columns: adding `id` as a tie-breaker costs an incremental sort per probe, and
+-- two rows of one record never share `changed` and `version`, as their writes are serialised
+-- by the row lock and clock_timestamp() moves between them) and
 -- hash = chrononaut.chain_hash(prev_hash, ...) (sql/integrity/functions.sql). The column
 -- values are computed once in a subquery fenced with OFFSET 0, so that the planner does not
 -- copy the snapshot expressions into the hash call and evaluate them twice.
@@ -113,7 +116,7 @@ BEGIN
                          WHERE a.key = {{s}}.key AND a.table_name = {{table_name}}), 0) AS version,
                (SELECT a.hash FROM {{activity}} AS a
                 WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key
-                ORDER BY a.changed DESC, a.version DESC, a.id DESC LIMIT 1) AS prev
+                ORDER BY a.changed DESC, a.version DESC LIMIT 1) AS prev
         FROM {{s}}
     ), {{h}} AS (
         INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation,
@@ -204,7 +207,7 @@ BEGIN
     LEFT JOIN LATERAL (
         SELECT a.hash FROM {{activity}} AS a
         WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key
-        ORDER BY a.changed DESC, a.version DESC, a.id DESC LIMIT 1
+        ORDER BY a.changed DESC, a.version DESC LIMIT 1
     ) AS {{h}} ON true;
     GET DIAGNOSTICS {{cnt}} = ROW_COUNT;
     IF {{strict}} AND {{cnt}} > 0 AND NOT {{ctx}}.has_extra THEN
@@ -260,7 +263,7 @@ BEGIN
     LEFT JOIN LATERAL (
         SELECT a.hash FROM {{activity}} AS a
         WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key
-        ORDER BY a.changed DESC, a.version DESC, a.id DESC LIMIT 1
+        ORDER BY a.changed DESC, a.version DESC LIMIT 1
     ) AS {{h}} ON true;
     RETURN NULL;
 END
@@ -367,40 +370,60 @@ BEGIN
 END
 $chrononaut$;
 
--- Creates (enable = true) or drops the lock triggers of this table. Runs as the table's owner
+-- Puts the lock triggers of this table in the state its locks need. Runs as the table's owner
 -- (creating a trigger needs ownership); called by chrononaut.lock / chrononaut.unlock only.
-CREATE OR REPLACE FUNCTION {{fn_lock_triggers}}(enable boolean) RETURNS void
+--   records: the table has locked records -> the row check, and a statement check on TRUNCATE
+--   frozen:  the whole table is locked     -> the statement check on every write
+-- Without locks no trigger is left: unlocked tables pay nothing. A table with locked records
+-- but not frozen pays only the row check on UPDATE and DELETE (INSERT pays nothing).
+CREATE OR REPLACE FUNCTION {{fn_lock_triggers}}(records boolean, frozen boolean) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $chrononaut$
+DECLARE
+    has_row boolean;
+    stmt_type integer;  -- tgtype of the statement check; bit 4: INSERT (NULL: no trigger)
 BEGIN
-    IF enable THEN
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
-                       WHERE tgrelid = {{relid}}::oid AND tgname = 'chrononaut_lock_check') THEN
-            CREATE TRIGGER chrononaut_lock_check
-                BEFORE UPDATE OR DELETE ON {{table}}
-                FOR EACH ROW EXECUTE FUNCTION {{fn_lock_check}}();
-            CREATE TRIGGER chrononaut_lock_statement
-                BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {{table}}
-                FOR EACH STATEMENT EXECUTE FUNCTION chrononaut.check_table_lock();
-        END IF;
-    ELSE
-        DROP TRIGGER IF EXISTS chrononaut_lock_check ON {{table}};
+    SELECT bool_or(tgname = 'chrononaut_lock_check'),
+           max(tgtype::integer) FILTER (WHERE tgname = 'chrononaut_lock_statement')
+    INTO has_row, stmt_type
+    FROM pg_catalog.pg_trigger
+    WHERE tgrelid = {{relid}}::oid AND tgname IN ('chrononaut_lock_check', 'chrononaut_lock_statement');
+    IF records AND NOT COALESCE(has_row, false) THEN
+        CREATE TRIGGER chrononaut_lock_check
+            BEFORE UPDATE OR DELETE ON {{table}}
+            FOR EACH ROW EXECUTE FUNCTION {{fn_lock_check}}();
+    ELSIF NOT records AND COALESCE(has_row, false) THEN
+        DROP TRIGGER chrononaut_lock_check ON {{table}};
+    END IF;
+    IF frozen AND (stmt_type IS NULL OR stmt_type & 4 = 0) THEN
         DROP TRIGGER IF EXISTS chrononaut_lock_statement ON {{table}};
+        CREATE TRIGGER chrononaut_lock_statement
+            BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {{table}}
+            FOR EACH STATEMENT EXECUTE FUNCTION chrononaut.check_table_lock();
+    ELSIF NOT frozen AND records AND (stmt_type IS NULL OR stmt_type & 4 <> 0) THEN
+        DROP TRIGGER IF EXISTS chrononaut_lock_statement ON {{table}};
+        CREATE TRIGGER chrononaut_lock_statement
+            BEFORE TRUNCATE ON {{table}}
+            FOR EACH STATEMENT EXECUTE FUNCTION chrononaut.check_table_lock();
+    ELSIF NOT frozen AND NOT records AND stmt_type IS NOT NULL THEN
+        DROP TRIGGER chrononaut_lock_statement ON {{table}};
     END IF;
 END
 $chrononaut$;
-REVOKE EXECUTE ON FUNCTION {{fn_lock_triggers}}(boolean) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION {{fn_lock_triggers}}(boolean, boolean) FROM PUBLIC;
 -- chrononaut.lock/unlock run as the role that installed chrononaut: let it call this.
 DO $chrononaut$
 BEGIN
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %I',
-        '{{fn_lock_triggers}}(boolean)'::regprocedure,
+        '{{fn_lock_triggers}}(boolean, boolean)'::regprocedure,
         (SELECT pg_catalog.pg_get_userbyid(p.proowner) FROM pg_catalog.pg_proc p
          WHERE p.oid = 'chrononaut.lock(regclass, jsonb, text)'::regprocedure));
 END
 $chrononaut$;
 
 -- Re-tracking drops every trigger first: put the lock triggers back while locks exist.
-SELECT {{fn_lock_triggers}}(true)
+SELECT {{fn_lock_triggers}}(
+           EXISTS (SELECT 1 FROM chrononaut.locks WHERE relid = {{relid}}::oid AND key IS NOT NULL),
+           EXISTS (SELECT 1 FROM chrononaut.locks WHERE relid = {{relid}}::oid AND key IS NULL))
 WHERE EXISTS (SELECT 1 FROM chrononaut.locks WHERE relid = {{relid}}::oid);

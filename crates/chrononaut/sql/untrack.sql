@@ -15,6 +15,7 @@ DROP FUNCTION IF EXISTS {{fn_version}}();
 --   <fn_key> <fn_lock_check> <fn_lock_triggers>
 DROP TRIGGER IF EXISTS chrononaut_lock_check ON {{table}};
 DROP TRIGGER IF EXISTS chrononaut_lock_statement ON {{table}};
-DROP FUNCTION IF EXISTS {{fn_lock_triggers}}(boolean);
+DROP FUNCTION IF EXISTS {{fn_lock_triggers}}(boolean);  -- made by earlier versions
+DROP FUNCTION IF EXISTS {{fn_lock_triggers}}(boolean, boolean);
 DROP FUNCTION IF EXISTS {{fn_lock_check}}();
 DROP FUNCTION IF EXISTS {{fn_key}}({{table}});

@@ -510,10 +510,112 @@ async fn a_frozen_table_refuses_every_write() {
     assert_eq!(history[0]["key"], json!({}));
     assert_eq!(history[0]["op"], json!("lock"));
     assert_eq!(history[1]["op"], json!("unlock"));
-    // record locks refuse TRUNCATE too
+    // record locks refuse TRUNCATE too, but not INSERT (no statement check on it)
     t.ch.lock(&mut conn, "acc", json!({"id": 1}), "keep")
         .await
         .expect("lock");
     let err = ch_err(sqlx::query("TRUNCATE acc").execute(&t.pool).await);
     assert!(matches!(err, Error::RecordLocked(_)), "{err:?}");
+    t.exec("INSERT INTO acc (id) VALUES (6)").await;
+    // freezing on top of a record lock, then unfreezing, leaves the record lock in force
+    t.ch.freeze(&mut conn, "acc", "close")
+        .await
+        .expect("freeze");
+    let err = ch_err(
+        sqlx::query("INSERT INTO acc (id) VALUES (7)")
+            .execute(&t.pool)
+            .await,
+    );
+    assert!(matches!(err, Error::RecordLocked(_)), "{err:?}");
+    t.ch.unfreeze(&mut conn, "acc").await.expect("unfreeze");
+    t.exec("INSERT INTO acc (id) VALUES (7)").await;
+    let err = ch_err(
+        sqlx::query("DELETE FROM acc WHERE id = 1")
+            .execute(&t.pool)
+            .await,
+    );
+    assert!(matches!(err, Error::RecordLocked(_)), "{err:?}");
+    let insert_checked: bool = sqlx::query_scalar(
+        "SELECT tgtype & 4 <> 0 FROM pg_trigger WHERE tgrelid = 'acc'::regclass AND tgname = 'chrononaut_lock_statement'",
+    )
+    .fetch_one(&t.pool)
+    .await
+    .expect("tgtype");
+    assert!(!insert_checked);
+}
+
+#[tokio::test]
+async fn history_reads_skip_lock_and_unlock_rows() {
+    use chrononaut::{Operation, VersionFilter};
+    let t = accounts().await;
+    t.exec("UPDATE acc SET balance = 11 WHERE id = 1").await; // v1
+    let before_locks = chrono::Utc::now();
+    let mut conn = t.pool.acquire().await.expect("connection");
+    t.ch.lock(&mut conn, "acc", json!({"id": 1}), "audit")
+        .await
+        .expect("lock");
+    t.ch.freeze(&mut conn, "acc", "close")
+        .await
+        .expect("freeze");
+    t.ch.unfreeze(&mut conn, "acc").await.expect("unfreeze");
+    t.ch.unlock(&mut conn, "acc", json!({"id": 1}))
+        .await
+        .expect("unlock");
+    assert_eq!(lock_history(&t).await.len(), 4);
+
+    let record =
+        t.ch.record(&mut conn, "acc", json!({"id": 1}))
+            .await
+            .expect("record");
+    let versions = record
+        .versions(&mut conn, &VersionFilter::new())
+        .await
+        .expect("versions");
+    let numbers: Vec<(i32, Option<Operation>)> = versions
+        .iter()
+        .map(|v| (v.version(), v.meta().operation))
+        .collect();
+    assert_eq!(
+        numbers,
+        [(0, Some(Operation::Insert)), (1, Some(Operation::Update))]
+    );
+    let latest = record
+        .version_at(&mut conn, chrono::Utc::now())
+        .await
+        .expect("version_at")
+        .expect("some");
+    assert_eq!(latest.meta().operation, Some(Operation::Update));
+    let v1 = record.version(&mut conn, 1).await.expect("v1");
+    assert_eq!(v1.meta().operation, Some(Operation::Update));
+    let previous = record
+        .previous_version(&mut conn)
+        .await
+        .expect("previous")
+        .expect("some");
+    assert_eq!(previous.version(), 0);
+    assert!(
+        !record
+            .has_changed_since(&mut conn, before_locks)
+            .await
+            .expect("changed since")
+    );
+    let log =
+        t.ch.table_log(&mut conn, "acc", 100, None)
+            .await
+            .expect("log");
+    assert_eq!(log.len(), 3, "2 inserts + 1 update");
+    // whole-table time travel: no record with the freeze's key {}, record 1 as of now
+    let rows: Vec<Value> = sqlx::query_scalar(
+        "SELECT to_jsonb(r) - 'secret' FROM chrononaut.as_of(NULL::acc, now()) r ORDER BY id",
+    )
+    .fetch_all(&t.pool)
+    .await
+    .expect("as_of");
+    assert_eq!(
+        rows,
+        [
+            json!({"id": 1, "owner": "ann", "balance": 11, "version": 1}),
+            json!({"id": 2, "owner": "bob", "balance": 20, "version": 0})
+        ]
+    );
 }

@@ -48,6 +48,7 @@ BEGIN
         SELECT DISTINCT ON (a.key) a.data, a.operation
         FROM {{activity_schema}}.chrononaut_activity AS a
         WHERE a.table_name = hist AND a.changed <= at
+          AND (a.operation IS NULL OR a.operation IN ('insert', 'update', 'delete'))
         ORDER BY a.key DESC, a.changed DESC, a.version DESC, a.id DESC
     ) AS h
     CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(rowtype, h.data) AS r

@@ -17,7 +17,8 @@
 --
 -- The check triggers exist only while a table has at least one lock: lock() creates them
 -- (through the table's own capture_<oid>_lock_triggers function, which runs as the table's
--- owner), the last unlock() drops them. Tables without locks pay nothing.
+-- owner), the last unlock() drops them. Tables without locks pay nothing; tables with locked
+-- records pay a row check on UPDATE and DELETE only (and a check on TRUNCATE).
 --
 -- Who may: lock, anyone with UPDATE privilege on the table (checked for the login role,
 -- session_user); unlock, the login role that locked it or a member of chrononaut_admin.
@@ -137,7 +138,7 @@ BEGIN
     SELECT a.data, a.hash INTO latest
     FROM {{activity_schema}}.chrononaut_activity AS a
     WHERE a.table_name = hist AND a.key = k
-    ORDER BY a.changed DESC, a.version DESC, a.id DESC LIMIT 1;
+    ORDER BY a.changed DESC, a.version DESC LIMIT 1;
     IF history_key IS NOT NULL AND latest.data IS NOT NULL THEN
         snapshot := latest.data;
     END IF;
@@ -148,6 +149,19 @@ BEGIN
                                   info, extra, op));
 END $$;
 REVOKE EXECUTE ON FUNCTION chrononaut.record_lock_event(text, jsonb, integer, text, text) FROM PUBLIC;
+
+-- Brings the lock triggers of `target` in line with its locks (see capture.sql).
+CREATE OR REPLACE FUNCTION chrononaut.sync_lock_triggers(target regclass, fn_suffix text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('SELECT chrononaut.%I($1, $2)', 'capture_' || fn_suffix || '_lock_triggers')
+    USING EXISTS (SELECT 1 FROM chrononaut.locks AS k WHERE k.relid = target AND k.key IS NOT NULL),
+          EXISTS (SELECT 1 FROM chrononaut.locks AS k WHERE k.relid = target AND k.key IS NULL);
+END $$;
+REVOKE EXECUTE ON FUNCTION chrononaut.sync_lock_triggers(regclass, text) FROM PUBLIC;
 
 -- Locks a record of `target` (record_key NULL: freezes the whole table), with a reason.
 -- Returns the lock.
@@ -202,7 +216,7 @@ BEGIN
             NULLIF(current_setting('chrononaut.user_id', true), ''), reason, clock_timestamp())
     RETURNING * INTO l;
     PERFORM chrononaut.record_lock_event(hist, found_key, found_version, 'lock', reason);
-    EXECUTE format('SELECT chrononaut.%I(true)', 'capture_' || tracked.fn_suffix || '_lock_triggers');
+    PERFORM chrononaut.sync_lock_triggers(target, tracked.fn_suffix);
     RETURN NEXT l;
 END $$;
 COMMENT ON FUNCTION chrononaut.lock(regclass, jsonb, text) IS
@@ -245,9 +259,7 @@ BEGIN
     END IF;
     DELETE FROM chrononaut.locks AS k WHERE k.relid = target AND k.key IS NOT DISTINCT FROM found_key;
     PERFORM chrononaut.record_lock_event(l.table_name, found_key, found_version, 'unlock', l.reason);
-    IF NOT EXISTS (SELECT 1 FROM chrononaut.locks AS k WHERE k.relid = target) THEN
-        EXECUTE format('SELECT chrononaut.%I(false)', 'capture_' || tracked.fn_suffix || '_lock_triggers');
-    END IF;
+    PERFORM chrononaut.sync_lock_triggers(target, tracked.fn_suffix);
     RETURN NEXT l;
 END $$;
 COMMENT ON FUNCTION chrononaut.unlock(regclass, jsonb) IS

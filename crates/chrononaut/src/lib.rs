@@ -38,6 +38,7 @@ mod ident;
 mod install;
 mod integrity;
 mod locking;
+mod model;
 mod restore;
 mod snapshot;
 mod sql;
@@ -49,6 +50,8 @@ use serde_json::{Map, Value};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 pub use asof::{AsOf, AsOfRow, BaselineOptions, BaselineReport};
+#[cfg(feature = "derive")]
+pub use chrononaut_macros::Versioned;
 pub use context::{ChangeContext, ContextProvider};
 pub use convert::{ChunkReport, ConversionProgress, ConvertOptions, Converter, Preview};
 pub use diff::{Change, Diff, DiffEnd};
@@ -62,6 +65,9 @@ pub use integrity::{
     DIGEST_FORMAT, Digest, IssueKind, TableDigest, TableIntegrity, VerifyIssue, VerifyReport,
 };
 pub use locking::RecordLock;
+#[doc(hidden)]
+pub use model::__private;
+pub use model::{KeyBuilder, TypedRecord, TypedSnapshot, Versioned};
 pub use restore::{RestoreReport, RestoreTarget};
 pub use snapshot::{Operation, Snapshot, SnapshotMeta};
 pub use track::{TableStatus, TrackOptions, TrackedTable};

@@ -1,0 +1,7 @@
+#[derive(serde::Deserialize, chrononaut::Versioned)]
+enum Status {
+    Open,
+    Closed,
+}
+
+fn main() {}

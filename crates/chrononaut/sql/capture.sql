@@ -412,13 +412,16 @@ BEGIN
 END
 $chrononaut$;
 REVOKE EXECUTE ON FUNCTION {{fn_lock_triggers}}(boolean, boolean) FROM PUBLIC;
--- chrononaut.lock/unlock run as the role that installed chrononaut: let it call this.
+-- chrononaut.lock/unlock run as the role that installed chrononaut: let it call this and the
+-- key function (an install revokes EXECUTE on every capture_* function from PUBLIC).
 DO $chrononaut$
+DECLARE
+    installer text := (SELECT pg_catalog.pg_get_userbyid(p.proowner) FROM pg_catalog.pg_proc p
+                       WHERE p.oid = 'chrononaut.lock(regclass, jsonb, text)'::regprocedure);
 BEGIN
-    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %I',
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s, %s TO %I',
         '{{fn_lock_triggers}}(boolean, boolean)'::regprocedure,
-        (SELECT pg_catalog.pg_get_userbyid(p.proowner) FROM pg_catalog.pg_proc p
-         WHERE p.oid = 'chrononaut.lock(regclass, jsonb, text)'::regprocedure));
+        '{{fn_key}}'::regproc::oid::regprocedure, installer);
 END
 $chrononaut$;
 

@@ -1,0 +1,256 @@
+//! What an application role cannot do: forge or change history, its hash chain or locks,
+//! switch the lock checks off, unlock someone else's lock, or hijack chrononaut's functions
+//! through its search_path. Every attempt is made as the application role.
+
+mod common;
+
+use chrononaut::{Error, TrackOptions};
+use common::{Ctx, quote_ident};
+use serde_json::json;
+use sqlx::PgPool;
+
+/// A tracked table `acc`, an application role with the usual rights on it (and a schema of its
+/// own it may create objects in), and a pool connected as that role.
+async fn app_setup() -> (Ctx, String, PgPool) {
+    let t = common::setup().await;
+    t.exec("CREATE TABLE acc (id int PRIMARY KEY, owner text, balance int)")
+        .await;
+    t.track("acc", &TrackOptions::new()).await;
+    t.exec("INSERT INTO acc VALUES (1, 'ann', 10), (2, 'bob', 20)")
+        .await;
+    let app = t.create_role("app", "").await;
+    let q = quote_ident(&app);
+    t.exec(&format!(
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON acc TO {q}; \
+         GRANT SELECT ON chrononaut_activity TO {q}; \
+         CREATE SCHEMA evil AUTHORIZATION {q};"
+    ))
+    .await;
+    let pool = t.pool_as(&app).await;
+    (t, app, pool)
+}
+
+async fn as_app(pool: &PgPool, sql: &str) -> chrononaut::Result<()> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(Error::from)
+}
+
+fn denied(r: chrononaut::Result<()>, what: &str) {
+    assert!(
+        matches!(r, Err(Error::PermissionDenied(_))),
+        "{what}: expected a permission error, got {r:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_forged_or_changed_history_chain_or_locks() {
+    let (t, _app, pool) = app_setup().await;
+    let mut conn = t.pool.acquire().await.expect("connection");
+    t.ch.lock(&mut conn, "acc", json!({"id": 1}), "audit")
+        .await
+        .expect("lock");
+    let before = t.activity_dump().await;
+    let oid = t.scalar_i64("SELECT 'acc'::regclass::oid::int8").await;
+    for (sql, what) in [
+        (
+            "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, operation, prev_hash, hash) \
+             SELECT table_name, now(), version + 1, key, data, 'update', hash, \
+                    chrononaut.chain_hash(hash, table_name, key, version + 1, now(), data, user_info, extra_info, 'update') \
+             FROM chrononaut_activity ORDER BY id DESC LIMIT 1"
+                .to_owned(),
+            "a forged, properly chained history row",
+        ),
+        (
+            "UPDATE chrononaut_activity SET hash = NULL".to_owned(),
+            "removing hashes",
+        ),
+        ("DELETE FROM chrononaut_activity".to_owned(), "deleting history"),
+        ("TRUNCATE chrononaut_activity".to_owned(), "truncating history"),
+        (
+            "ALTER TABLE chrononaut_activity DISABLE TRIGGER chrononaut_append_only".to_owned(),
+            "switching the append-only guard off",
+        ),
+        ("DELETE FROM chrononaut.locks".to_owned(), "deleting locks"),
+        (
+            "INSERT INTO chrononaut.locks (relid, key, table_name, locked_by, reason) \
+             VALUES ('acc', '{\"id\": 2}', 'acc', 'someone', 'x')"
+                .to_owned(),
+            "writing a lock directly",
+        ),
+        (
+            "UPDATE chrononaut.locks SET locked_by = current_user".to_owned(),
+            "taking over a lock",
+        ),
+        (
+            "DELETE FROM chrononaut.tracked".to_owned(),
+            "untracking behind chrononaut's back",
+        ),
+        (
+            "ALTER TABLE acc DISABLE TRIGGER chrononaut_lock_check".to_owned(),
+            "switching the lock check off",
+        ),
+        (
+            format!("SELECT chrononaut.\"capture_{oid}_lock_triggers\"(false, false)"),
+            "dropping the lock triggers through chrononaut's own switch",
+        ),
+        (
+            format!("SELECT chrononaut.sync_lock_triggers('acc', '{oid}')"),
+            "calling the trigger sync",
+        ),
+        (
+            "SELECT chrononaut.record_lock_event('acc', '{\"id\": 2}', 0, 'unlock', 'x')".to_owned(),
+            "writing a lock event",
+        ),
+        (
+            format!("SELECT * FROM chrononaut.lock_target('acc', '{{\"id\": 2}}', '{oid}')"),
+            "locking a row through the internal look-up",
+        ),
+    ] {
+        denied(as_app(&pool, &sql).await, what);
+    }
+    assert_eq!(t.activity_dump().await, before, "nothing changed");
+    // the lock still holds for the application
+    let err = as_app(&pool, "UPDATE acc SET balance = 0 WHERE id = 1").await;
+    assert!(matches!(err, Err(Error::RecordLocked(_))), "{err:?}");
+    let report = t.ch.verify(&mut conn, None).await.expect("verify");
+    assert!(report.is_ok(), "{:?}", report.issues);
+}
+
+#[tokio::test]
+async fn no_unlocking_of_another_users_lock() {
+    let (t, app, pool) = app_setup().await;
+    let mut conn = t.pool.acquire().await.expect("connection");
+    t.ch.lock(&mut conn, "acc", json!({"id": 1}), "owner's lock")
+        .await
+        .expect("lock");
+    let mut app_conn = pool.acquire().await.expect("connection");
+    let err =
+        t.ch.unlock(&mut app_conn, "acc", json!({"id": 1}))
+            .await
+            .expect_err("not the locker");
+    match &err {
+        Error::PermissionDenied(m) => {
+            assert!(m.contains("was locked by postgres"), "{m}")
+        }
+        e => panic!("expected PermissionDenied, got {e:?}"),
+    }
+    // a lock of its own it can take and release; its name is recorded, not a claimed one
+    t.exec("SELECT set_config('chrononaut.user_id', 'mallory', false)")
+        .await;
+    let lock =
+        t.ch.lock(&mut app_conn, "acc", json!({"id": 2}), "mine")
+            .await
+            .expect("app locks");
+    assert_eq!(lock.locked_by, app);
+    t.ch.unlock(&mut app_conn, "acc", json!({"id": 2}))
+        .await
+        .expect("app unlocks its own");
+    assert_eq!(
+        t.ch.locks(&mut conn, None).await.expect("locks").len(),
+        1,
+        "the owner's lock is still there"
+    );
+}
+
+#[tokio::test]
+async fn a_search_path_of_its_own_hijacks_nothing() {
+    let (t, app, pool) = app_setup().await;
+    let mut conn = t.pool.acquire().await.expect("connection");
+    t.ch.lock(&mut conn, "acc", json!({"id": 1}), "audit")
+        .await
+        .expect("lock");
+    // look-alikes of what chrononaut's functions call, first on the application's search_path:
+    // a jsonb `=` that never matches (would let a locked record through), a sha256 that
+    // returns a constant (would let forged rows verify), a clock and a jsonb builder that lie
+    as_app(
+        &pool,
+        "CREATE FUNCTION evil.never(jsonb, jsonb) RETURNS boolean LANGUAGE sql AS 'SELECT false';
+         CREATE OPERATOR evil.= (LEFTARG = jsonb, RIGHTARG = jsonb, FUNCTION = evil.never);
+         CREATE FUNCTION evil.sha256(bytea) RETURNS bytea LANGUAGE sql AS $$SELECT '\\x00'::bytea$$;
+         CREATE FUNCTION evil.clock_timestamp() RETURNS timestamptz LANGUAGE sql AS $$SELECT '2000-01-01'::timestamptz$$;
+         CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE sql AS $$SELECT '2000-01-01'::timestamptz$$;
+         CREATE FUNCTION evil.to_jsonb(anyelement) RETURNS jsonb LANGUAGE sql AS $$SELECT '{}'::jsonb$$;
+         CREATE FUNCTION evil.has_table_privilege(name, regclass, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+         ALTER ROLE CURRENT_USER SET search_path = evil, pg_catalog, public;",
+    )
+    .await
+    .expect("look-alikes");
+    pool.close().await;
+    let pool = t.pool_as(&app).await;
+    let path: String = sqlx::query_scalar("SHOW search_path")
+        .fetch_one(&pool)
+        .await
+        .expect("path");
+    assert_eq!(path, "evil, pg_catalog, public");
+
+    // the locked record stays locked
+    let err = as_app(&pool, "UPDATE acc SET balance = 0 WHERE id = 1").await;
+    assert!(matches!(err, Err(Error::RecordLocked(_))), "{err:?}");
+    let err = as_app(&pool, "DELETE FROM acc WHERE id = 1").await;
+    assert!(matches!(err, Err(Error::RecordLocked(_))), "{err:?}");
+    // writes are recorded exactly, with real times and real hashes
+    as_app(
+        &pool,
+        "UPDATE acc SET balance = 21 WHERE id = 2; INSERT INTO acc VALUES (3, 'cy', 1)",
+    )
+    .await
+    .expect("writes");
+    let rows = t
+        .json(
+            "SELECT jsonb_agg(jsonb_build_object('key', key, 'version', version, 'data', data, \
+             'recent', changed > now() - interval '1 hour', 'hash', hash <> '\\x00'::bytea) ORDER BY id) \
+             FROM chrononaut_activity WHERE table_name = 'acc' AND operation IN ('update', 'insert') \
+             AND key <> '{\"id\": 1}' AND (version > 0 OR key = '{\"id\": 3}')",
+        )
+        .await;
+    assert_eq!(
+        rows,
+        json!([
+            {"key": {"id": 2}, "version": 1, "data": {"id": 2, "owner": "bob", "balance": 21, "version": 1}, "recent": true, "hash": true},
+            {"key": {"id": 3}, "version": 0, "data": {"id": 3, "owner": "cy", "balance": 1, "version": 0}, "recent": true, "hash": true}
+        ])
+    );
+    // locking through the SECURITY DEFINER function checks the real privilege and records
+    // the real time; the application's chain check (inlined chain_hash) uses the real sha256
+    let mut app_conn = pool.acquire().await.expect("connection");
+    t.ch.lock(&mut app_conn, "acc", json!({"id": 2}), "hijack?")
+        .await
+        .expect("lock as app");
+    let recent: bool = sqlx::query_scalar(
+        "SELECT bool_and(locked_at > now() - interval '1 hour') FROM chrononaut.locks",
+    )
+    .fetch_one(&t.pool)
+    .await
+    .expect("locks");
+    assert!(recent);
+    let forged: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM chrononaut_activity WHERE hash IS NOT NULL AND hash <> \
+         chrononaut.chain_hash(prev_hash, table_name, key, version, changed, data, user_info, extra_info, operation)",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("chain check as app");
+    assert_eq!(forged, 0);
+    let report =
+        t.ch.verify(&mut app_conn, None)
+            .await
+            .expect("verify as app");
+    assert!(report.is_ok(), "{:?}", report.issues);
+    // ... and an edit made behind its back is still found from the hijacked session
+    t.exec(
+        "ALTER TABLE chrononaut_activity DISABLE TRIGGER chrononaut_append_only; \
+         UPDATE chrononaut_activity SET data = data || '{\"balance\": 0}' WHERE key = '{\"id\": 3}'; \
+         ALTER TABLE chrononaut_activity ENABLE TRIGGER chrononaut_append_only;",
+    )
+    .await;
+    let report =
+        t.ch.verify(&mut app_conn, None)
+            .await
+            .expect("verify as app");
+    assert_eq!(report.issues.len(), 1, "{:?}", report.issues);
+    drop(app_conn);
+    pool.close().await;
+}

@@ -373,6 +373,18 @@ async fn lock_refusals_are_clear() {
         t.ch.unlock(&mut conn, "acc", json!({"id": 1})).await,
         "is not locked",
     );
+    // a table tracked by a chrononaut without locks: track it again
+    let oid = t.scalar_i64("SELECT 'acc'::regclass::oid::int8").await;
+    t.exec(&format!(
+        "DROP FUNCTION chrononaut.\"capture_{oid}_key\"(acc)"
+    ))
+    .await;
+    refused(
+        t.ch.lock(&mut conn, "acc", json!({"id": 1}), "x").await,
+        "track it again",
+    );
+    t.track("acc", &TrackOptions::new().hidden(["secret"]))
+        .await;
     t.ch.lock(&mut conn, "acc", json!({"id": 1}), "first")
         .await
         .expect("lock");

@@ -163,6 +163,31 @@ BEGIN
 END $$;
 REVOKE EXECUTE ON FUNCTION chrononaut.sync_lock_triggers(regclass, text) FROM PUBLIC;
 
+-- The tracked-table row of `target` with its history table_name; CN007 when it is not
+-- tracked, or was tracked by a chrononaut without record locks (no capture_<oid>_key).
+CREATE OR REPLACE FUNCTION chrononaut.lock_tracked(target regclass, OUT fn_suffix text, OUT hist text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    SELECT t.fn_suffix,
+           CASE WHEN n.nspname = 'public' THEN c.relname::text
+                ELSE format('%I.%I', n.nspname, c.relname) END
+    INTO fn_suffix, hist
+    FROM chrononaut.tracked t
+    JOIN pg_class c ON c.oid = t.relid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE t.relid = target;
+    IF fn_suffix IS NULL THEN
+        RAISE EXCEPTION 'lock refused: table % is not tracked', target USING ERRCODE = 'CN007';
+    END IF;
+    IF to_regproc(format('chrononaut.%I', 'capture_' || fn_suffix || '_key')) IS NULL THEN
+        RAISE EXCEPTION 'lock refused: % was tracked by an older chrononaut; track it again (chrononaut track %)',
+            target, target USING ERRCODE = 'CN007';
+    END IF;
+END $$;
+REVOKE EXECUTE ON FUNCTION chrononaut.lock_tracked(regclass) FROM PUBLIC;
+
 -- Locks a record of `target` (record_key NULL: freezes the whole table), with a reason.
 -- Returns the lock.
 CREATE OR REPLACE FUNCTION chrononaut.lock(target regclass, record_key jsonb, reason text)
@@ -178,17 +203,7 @@ DECLARE
     existing record;
     l chrononaut.locks;
 BEGIN
-    SELECT t.fn_suffix,
-           CASE WHEN n.nspname = 'public' THEN c.relname::text
-                ELSE format('%I.%I', n.nspname, c.relname) END AS hist
-    INTO tracked
-    FROM chrononaut.tracked t
-    JOIN pg_class c ON c.oid = t.relid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE t.relid = target;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'lock refused: table % is not tracked', target USING ERRCODE = 'CN007';
-    END IF;
+    SELECT * INTO tracked FROM chrononaut.lock_tracked(target);
     hist := tracked.hist;
     IF reason IS NULL OR btrim(reason) = '' THEN
         RAISE EXCEPTION 'lock refused: a lock needs a reason' USING ERRCODE = 'CN007';
@@ -235,10 +250,7 @@ DECLARE
     found_version integer;
     l chrononaut.locks;
 BEGIN
-    SELECT t.fn_suffix INTO tracked FROM chrononaut.tracked t WHERE t.relid = target;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unlock refused: table % is not tracked', target USING ERRCODE = 'CN007';
-    END IF;
+    SELECT * INTO tracked FROM chrononaut.lock_tracked(target);
     PERFORM pg_advisory_xact_lock(1667787883, target::oid::int4);
     IF record_key IS NOT NULL THEN
         SELECT * INTO found_key, found_version FROM chrononaut.lock_target(target, record_key, tracked.fn_suffix);

@@ -132,7 +132,20 @@ async fn hidden_columns_listed_when_set_or_changed_never_stored() {
         ]
     );
     t.assert_row_versions("users", "users", ID_KEY).await;
-    let all = serde_json::to_string(&t.activity_dump().await).unwrap();
+    // (without the hash columns, whose hex may contain anything)
+    let dump: Vec<serde_json::Value> = t
+        .activity_dump()
+        .await
+        .into_iter()
+        .map(|mut row| {
+            if let Some(o) = row.as_object_mut() {
+                o.remove("hash");
+                o.remove("prev_hash");
+            }
+            row
+        })
+        .collect();
+    let all = serde_json::to_string(&dump).unwrap();
     assert!(!all.contains("h2") && !all.contains("4321"), "{all}");
 }
 

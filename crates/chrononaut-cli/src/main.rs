@@ -196,6 +196,12 @@ async fn run(cli: Cli) -> CliResult<()> {
                     report.schema_version
                 ),
             }
+            if report.regenerated_tables > 0 {
+                println!(
+                    "regenerated the capture triggers of {} tracked table(s) for this version",
+                    report.regenerated_tables
+                );
+            }
         }
         Command::Track {
             table,

@@ -43,6 +43,9 @@ pub struct InstallReport {
     pub activity_table: String,
     /// True when an existing activity table (e.g. the Python library's) was adopted.
     pub adopted_existing_table: bool,
+    /// Tracked tables whose capture functions were regenerated because this library's
+    /// trigger templates differ from those they were made with.
+    pub regenerated_tables: usize,
 }
 
 /// What an existing installation recorded.
@@ -185,12 +188,34 @@ impl Chrononaut {
         sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
             .execute(&mut *tx)
             .await?;
+
+        // Tables tracked by an older library keep capture functions made from older templates:
+        // regenerate them (same options) when the templates changed.
+        let fingerprint = crate::track::capture_fingerprint();
+        let recorded: Option<String> = sqlx::query_scalar(
+            "SELECT value FROM chrononaut.meta WHERE key = 'capture_fingerprint'",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let mut regenerated_tables = 0;
+        if recorded.as_deref() != Some(fingerprint.as_str()) {
+            let now = require_installed(&mut tx).await?;
+            regenerated_tables = crate::track::regenerate(&mut tx, &now, true).await?;
+            sqlx::query(
+                "INSERT INTO chrononaut.meta (key, value) VALUES ('capture_fingerprint', $1) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            )
+            .bind(&fingerprint)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(InstallReport {
             schema_version: SCHEMA_VERSION,
             previous_version: before.map(|b| b.schema_version),
             activity_table: format!("{}.chrononaut_activity", quote_ident(&schema)),
             adopted_existing_table: adopted,
+            regenerated_tables,
         })
     }
 }

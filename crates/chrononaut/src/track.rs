@@ -607,16 +607,7 @@ impl Chrononaut {
             .execute(&mut *tx)
             .await?;
         installed.strict_default = strict;
-        let affected: Vec<String> = sqlx::query_scalar(
-            "SELECT relid::oid::int8::text FROM chrononaut.tracked WHERE strict IS NULL",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for oid in affected {
-            let resolved = resolve_oid(&mut tx, &oid).await?;
-            let opts = stored_options(&mut tx, resolved.oid).await?;
-            track_resolved(&mut tx, &installed, &resolved, &opts).await?;
-        }
+        regenerate(&mut tx, &installed, false).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -653,6 +644,44 @@ impl Chrononaut {
             })
             .collect()
     }
+}
+
+/// A fingerprint of the SQL templates that make a table's capture functions and triggers:
+/// when it differs from the one recorded at install, the installed functions are out of date.
+/// FNV-1a, so that it is the same across builds and Rust versions.
+pub(crate) fn capture_fingerprint() -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for template in [sql::CAPTURE, sql::RECORD_CHANGES, sql::UNTRACK] {
+        for byte in template.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+/// Regenerates the capture functions and triggers of tracked tables from their stored options:
+/// all of them (`all`, after an upgrade changed the templates), or those whose strict mode
+/// follows the database default. Tables dropped since they were tracked are skipped. Runs in
+/// the caller's transaction, which must hold the chrononaut advisory lock.
+pub(crate) async fn regenerate(
+    conn: &mut PgConnection,
+    installed: &Installed,
+    all: bool,
+) -> Result<usize> {
+    let affected: Vec<String> = sqlx::query_scalar(
+        "SELECT t.relid::oid::int8::text FROM chrononaut.tracked t \
+         JOIN pg_catalog.pg_class c ON c.oid = t.relid WHERE $1 OR t.strict IS NULL",
+    )
+    .bind(all)
+    .fetch_all(&mut *conn)
+    .await?;
+    for oid in &affected {
+        let resolved = resolve_oid(conn, oid).await?;
+        let opts = stored_options(conn, resolved.oid).await?;
+        track_resolved(conn, installed, &resolved, &opts).await?;
+    }
+    Ok(affected.len())
 }
 
 async fn resolve_oid(conn: &mut PgConnection, oid: &str) -> Result<Table> {

@@ -183,3 +183,35 @@ async fn incompatible_activity_table_is_refused_without_change() {
         assert!(!schemas.contains(&json!("chrononaut")), "{before}");
     }
 }
+
+/// An install over an older one regenerates the capture functions of tracked tables when the
+/// trigger templates changed (here: faked by an outdated fingerprint and a dropped trigger).
+#[tokio::test]
+async fn install_regenerates_outdated_capture_functions() {
+    let t = common::setup().await;
+    t.exec("CREATE TABLE up (id int PRIMARY KEY, v text)").await;
+    t.track("up", &chrononaut::TrackOptions::new().hidden(["v"]))
+        .await;
+    t.exec(
+        "DROP TRIGGER zz_chrononaut_version ON up; \
+         UPDATE chrononaut.meta SET value = 'outdated' WHERE key = 'capture_fingerprint'",
+    )
+    .await;
+    let mut conn = t.pool.acquire().await.expect("connection");
+    let report = t.ch.install(&mut conn).await.expect("install");
+    assert_eq!(report.regenerated_tables, 1);
+    assert!(
+        t.triggers("up")
+            .await
+            .contains(&"zz_chrononaut_version".to_owned())
+    );
+    // options kept
+    t.exec("INSERT INTO up VALUES (1, 'secret'); UPDATE up SET v = 'other' WHERE id = 1")
+        .await;
+    let h = t.history("up").await;
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[1]["data"], serde_json::json!({"id": 1, "version": 1}));
+    // a second install finds nothing to do
+    let report = t.ch.install(&mut conn).await.expect("install");
+    assert_eq!(report.regenerated_tables, 0);
+}

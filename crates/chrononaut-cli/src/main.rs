@@ -133,7 +133,33 @@ type CliResult<T> = Result<T, Failure>;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp
+            | clap::error::ErrorKind::DisplayVersion
+            | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+            _ => {
+                // usage errors too are one line (clap's own text spans several)
+                let text = e.to_string();
+                let first = text
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("invalid arguments");
+                let first = first.strip_prefix("error: ").unwrap_or(first);
+                let detail = text
+                    .lines()
+                    .skip_while(|l| !l.starts_with("error:"))
+                    .nth(1)
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with("Usage:"))
+                    .map(|l| format!(" {l}"))
+                    .unwrap_or_default();
+                eprintln!("chrononaut: error: {first}{detail} (see chrononaut --help)");
+                return ExitCode::from(2);
+            }
+        },
+    };
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(message)) => {

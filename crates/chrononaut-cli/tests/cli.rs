@@ -1,50 +1,12 @@
 //! The `chrononaut` binary against a real PostgreSQL: output, JSON and one-line errors.
 
-use std::process::{Command, Output};
+mod common;
+use common::*;
+
+use std::process::Command;
 
 use chrononaut_testdb::TestDb;
 use serde_json::Value;
-
-fn chrononaut(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chrononaut"))
-        .args(args)
-        .env("DATABASE_URL", url)
-        .output()
-        .expect("run chrononaut")
-}
-
-fn ok(url: &str, args: &[&str]) -> String {
-    let out = chrononaut(url, args);
-    assert!(
-        out.status.success(),
-        "chrononaut {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs a failing command; returns its single stderr line.
-fn fails(url: &str, args: &[&str]) -> String {
-    let out = chrononaut(url, args);
-    assert!(!out.status.success(), "chrononaut {args:?} should fail");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected: {err:?}"
-    );
-    assert!(err.starts_with("chrononaut: error: "), "{err}");
-    err
-}
-
-async fn psql(db: &TestDb, sql: &str) {
-    let pool = db.pool().await.expect("pool");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&pool)
-        .await
-        .expect("sql");
-    pool.close().await;
-}
 
 #[tokio::test]
 async fn init_track_status_untrack() {
@@ -57,7 +19,7 @@ async fn init_track_status_untrack() {
     assert_eq!(report["schema_version"], 1);
     assert_eq!(report["previous_version"], 1);
 
-    psql(&db, "CREATE SCHEMA shop; CREATE TABLE shop.\"Orders\" (id int PRIMARY KEY, total int, note text, secret text); \
+    sql(&db, "CREATE SCHEMA shop; CREATE TABLE shop.\"Orders\" (id int PRIMARY KEY, total int, note text, secret text); \
                CREATE TABLE nokey (a int)").await;
     let out = ok(
         url,
@@ -87,7 +49,7 @@ async fn init_track_status_untrack() {
     assert_eq!(tracked["options"]["untracked"], serde_json::json!([]));
     assert_eq!(tracked["strict_effective"], false);
 
-    psql(
+    sql(
         &db,
         "INSERT INTO shop.\"Orders\" VALUES (1, 10, 'n', 's'), (2, 20, 'n', 's')",
     )
@@ -130,6 +92,10 @@ async fn errors_are_one_line() {
     // not installed yet
     let err = fails(&db.url, &["status"]);
     assert!(err.contains("run `chrononaut init` first"), "{err}");
+    // usage errors are one line too, with exit code 2
+    let err = fails(&db.url, &["bogus"]);
+    assert!(err.contains("unrecognized subcommand 'bogus'"), "{err}");
+    assert_eq!(chrononaut(&db.url, &["track"]).status.code(), Some(2));
     // unreachable server
     let err = fails("postgres://postgres@127.0.0.1:1/none", &["status"]);
     assert!(err.contains("cannot connect"), "{err}");

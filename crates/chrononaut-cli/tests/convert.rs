@@ -1,42 +1,10 @@
 //! `chrononaut convert` against a real PostgreSQL: modes, dry run, refusals, JSON.
 
-use std::process::{Command, Output};
+mod common;
+use common::*;
 
 use chrononaut_testdb::TestDb;
 use serde_json::Value;
-
-fn chrononaut(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chrononaut"))
-        .args(args)
-        .env("DATABASE_URL", url)
-        .output()
-        .expect("run chrononaut")
-}
-
-fn ok(url: &str, args: &[&str]) -> String {
-    let out = chrononaut(url, args);
-    assert!(
-        out.status.success(),
-        "chrononaut {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails(url: &str, args: &[&str]) -> String {
-    let out = chrononaut(url, args);
-    assert!(!out.status.success(), "chrononaut {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-async fn sql(db: &TestDb, text: &str) {
-    let pool = db.pool().await.expect("pool");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(text.to_owned()))
-        .execute(&pool)
-        .await
-        .expect("sql");
-    pool.close().await;
-}
 
 async fn count(db: &TestDb) -> i64 {
     let pool = db.pool().await.expect("pool");
@@ -67,9 +35,12 @@ async fn convert_modes_dry_run_and_refusals() {
     sql(&db, FIXTURE).await;
 
     // one mode is required, and only one
-    let err = fails(url, &["convert", "tasks"]);
-    assert!(err.contains("--chunk"), "{err}");
-    fails(url, &["convert", "tasks", "--all", "--chunk", "2"]);
+    // (clap's usage errors: several lines, exit code 2)
+    let usage = chrononaut(url, &["convert", "tasks"]);
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("--chunk"));
+    let both = chrononaut(url, &["convert", "tasks", "--all", "--chunk", "2"]);
+    assert_eq!(both.status.code(), Some(2));
 
     let out = ok(url, &["convert", "tasks", "--chunk", "2", "--dry-run"]);
     assert!(out.starts_with("dry run: nothing written"), "{out}");

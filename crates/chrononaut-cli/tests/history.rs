@@ -1,57 +1,11 @@
 //! `log`, `show`, `diff`, `at`, `restore` of the `chrononaut` binary: exact text (plain, as
 //! piped) and JSON.
 
-use std::process::{Command, Output};
+mod common;
+use common::*;
 
 use chrononaut_testdb::TestDb;
 use serde_json::{Value, json};
-
-fn chrononaut(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chrononaut"))
-        .args(args)
-        .env("DATABASE_URL", url)
-        .output()
-        .expect("run chrononaut")
-}
-
-fn ok(url: &str, args: &[&str]) -> String {
-    let out = chrononaut(url, args);
-    assert!(
-        out.status.success(),
-        "chrononaut {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn ok_json(url: &str, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let text = ok(url, &all);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
-}
-
-fn fails(url: &str, args: &[&str]) -> String {
-    let out = chrononaut(url, args);
-    assert!(!out.status.success(), "chrononaut {args:?} should fail");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected: {err:?}"
-    );
-    assert!(err.starts_with("chrononaut: error: "), "{err}");
-    err
-}
-
-async fn sql(db: &TestDb, sql: &str) {
-    let pool = db.pool().await.expect("pool");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&pool)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    pool.close().await;
-}
 
 /// A tracked table whose history has fixed times (written by hand, as a Python writer or an
 /// import would), so that the output can be compared as text.

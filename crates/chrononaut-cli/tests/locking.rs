@@ -1,49 +1,10 @@
 //! `lock`, `unlock`, `locks`, `verify`, `digest` of the `chrononaut` binary.
 
-use std::process::{Command, Output};
+mod common;
+use common::*;
 
 use chrononaut_testdb::TestDb;
-use serde_json::{Value, json};
-
-fn chrononaut(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chrononaut"))
-        .args(args)
-        .env("DATABASE_URL", url)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run chrononaut")
-}
-
-fn ok(url: &str, args: &[&str]) -> String {
-    let out = chrononaut(url, args);
-    assert!(
-        out.status.success(),
-        "chrononaut {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn ok_json(url: &str, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let text = ok(url, &all);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
-}
-
-/// Runs a failing command: returns (stdout, the one stderr line).
-fn fails(url: &str, args: &[&str]) -> (String, String) {
-    let out = chrononaut(url, args);
-    assert!(!out.status.success(), "chrononaut {args:?} should fail");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected: {err:?}"
-    );
-    assert!(err.starts_with("chrononaut: error: "), "{err}");
-    (String::from_utf8_lossy(&out.stdout).into_owned(), err)
-}
+use serde_json::json;
 
 async fn sql(db: &TestDb, sql: &str) -> Result<(), sqlx::Error> {
     let pool = db.pool().await.expect("pool");
@@ -100,7 +61,7 @@ async fn lock_unlock_and_list_records() {
         .await
         .expect("not locked");
 
-    let (_, err) = fails(
+    let (_, err) = fails_with_stdout(
         url,
         &[
             "lock",
@@ -111,9 +72,9 @@ async fn lock_unlock_and_list_records() {
         ],
     );
     assert!(err.contains("already locked by postgres"), "{err}");
-    let (_, err) = fails(url, &["lock", "orders", "org=acme,num=9", "--reason", "x"]);
+    let (_, err) = fails_with_stdout(url, &["lock", "orders", "org=acme,num=9", "--reason", "x"]);
     assert!(err.contains("has no record"), "{err}");
-    let (_, err) = fails(url, &["lock", "orders", "org=acme", "--reason", "x"]);
+    let (_, err) = fails_with_stdout(url, &["lock", "orders", "org=acme", "--reason", "x"]);
     assert!(err.contains("no value for \"num\""), "{err}");
 
     let locks = ok_json(url, &["locks"]);
@@ -125,7 +86,7 @@ async fn lock_unlock_and_list_records() {
 
     ok(url, &["unlock", "orders", "org=acme,num=7"]);
     assert_eq!(ok(url, &["locks"]).trim(), "no locks");
-    let (_, err) = fails(url, &["unlock", "orders", "org=acme,num=7"]);
+    let (_, err) = fails_with_stdout(url, &["unlock", "orders", "org=acme,num=7"]);
     assert!(err.contains("is not locked"), "{err}");
     sql(&db, "UPDATE orders SET total = 1 WHERE num = 7")
         .await
@@ -176,7 +137,7 @@ async fn verify_and_digest() {
     )
     .await
     .expect("tamper");
-    let (out, err) = fails(url, &["verify", "--digest", &file_arg]);
+    let (out, err) = fails_with_stdout(url, &["verify", "--digest", &file_arg]);
     assert!(
         out.contains("BROKEN orders {\"num\":7,\"org\":\"acme\"} version 1: content does not match its hash (edited)"),
         "{out}"
@@ -193,11 +154,11 @@ async fn verify_and_digest() {
     .await
     .expect("rewrite");
     ok(url, &["verify"]);
-    let (out, _) = fails(url, &["verify", "--digest", &file_arg]);
+    let (out, _) = fails_with_stdout(url, &["verify", "--digest", &file_arg]);
     assert!(out.contains("BROKEN orders: history up to id"), "{out}");
 
     std::fs::write(&file, "not json").expect("write");
-    let (_, err) = fails(url, &["verify", "--digest", &file_arg]);
+    let (_, err) = fails_with_stdout(url, &["verify", "--digest", &file_arg]);
     assert!(err.contains("is not a chrononaut digest"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -62,9 +62,7 @@ BEGIN
         RETURN NULL;
     END IF;
     IF {{strict}} AND NOT {{ctx}}.has_extra AND EXISTS (SELECT 1 FROM chrononaut_new) THEN
-        RAISE EXCEPTION 'strict mode: % refuses changes without change info', {{table_name}}
-            USING ERRCODE = 'CN001',
-                  HINT = 'give a rationale or other extra change info in the change context';
+        PERFORM chrononaut.refuse_strict({{table_name}});
     END IF;
     IF {{ctx}}.record_extra IS NOT NULL THEN  -- rare: skip the look-up (~40 µs) otherwise
         {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);
@@ -211,9 +209,7 @@ BEGIN
     ) AS {{h}} ON true;
     GET DIAGNOSTICS {{cnt}} = ROW_COUNT;
     IF {{strict}} AND {{cnt}} > 0 AND NOT {{ctx}}.has_extra THEN
-        RAISE EXCEPTION 'strict mode: % refuses changes without change info', {{table_name}}
-            USING ERRCODE = 'CN001',
-                  HINT = 'give a rationale or other extra change info in the change context';
+        PERFORM chrononaut.refuse_strict({{table_name}});
     END IF;
     RETURN NULL;
 END
@@ -233,9 +229,7 @@ BEGIN
         RETURN NULL;
     END IF;
     IF {{strict}} AND NOT {{ctx}}.has_extra AND EXISTS (SELECT 1 FROM chrononaut_old) THEN
-        RAISE EXCEPTION 'strict mode: % refuses changes without change info', {{table_name}}
-            USING ERRCODE = 'CN001',
-                  HINT = 'give a rationale or other extra change info in the change context';
+        PERFORM chrononaut.refuse_strict({{table_name}});
     END IF;
     IF {{ctx}}.record_extra IS NOT NULL THEN  -- rare: skip the look-up (~40 µs) otherwise
         {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);

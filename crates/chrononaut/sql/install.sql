@@ -204,6 +204,18 @@ BEGIN
     has_extra := explicit <> '{}' OR jsonb_array_length(COALESCE(record_extra, '[]')) > 0;
 END $$;
 
+-- Raises the strict-mode error of a table (called by the capture functions when a write of a
+-- strict table carries no extra change info; only on that error path).
+CREATE OR REPLACE FUNCTION chrononaut.refuse_strict(table_name text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'strict mode: % refuses changes without change info', table_name
+        USING ERRCODE = 'CN001',
+              HINT = 'give a rationale or other extra change info in the change context';
+END $$;
+
 -- The entries of chrononaut.record_extra that name the table `relid`, as an array of
 -- {"key": ..., "extra": ...}; NULL when there are none. Called once per captured statement,
 -- so the per-row look-up below scans only this table's. An entry names the table by

@@ -298,6 +298,12 @@ async fn run(cli: Cli) -> CliResult<()> {
             for t in tables {
                 println!("{}  ({} history rows)", t.table, t.history_rows);
                 print_options(&t.options, t.strict_effective);
+                if t.stale {
+                    println!(
+                        "  stale:          its columns changed since tracking; run `chrononaut track {}` again",
+                        t.table
+                    );
+                }
             }
         }
         Command::StrictDefault { value } => {

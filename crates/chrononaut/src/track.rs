@@ -103,6 +103,9 @@ pub struct TableStatus {
     pub strict_effective: bool,
     /// Number of history rows.
     pub history_rows: i64,
+    /// The table's columns changed since its triggers were made (a column added, dropped or
+    /// renamed): changes of a new column make no version until `track` runs again.
+    pub stale: bool,
 }
 
 /// A resolved table.
@@ -628,6 +631,7 @@ impl Chrononaut {
                 let strict: Option<bool> = r.try_get("strict")?;
                 Ok(TableStatus {
                     table: r.try_get("qualified")?,
+                    stale: r.try_get("stale")?,
                     history_rows: counts
                         .iter()
                         .find(|(n, _)| *n == history_name)

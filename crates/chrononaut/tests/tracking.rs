@@ -132,8 +132,10 @@ async fn retrack_untrack_and_status() {
         serde_json::to_value(&status).unwrap(),
         json!([
             {"table": "public.acc", "history_name": "acc", "history_rows": 2, "strict_effective": false,
+             "stale": false,
              "options": {"hidden": [], "untracked": ["c"], "record_changes": true, "strict": null}},
             {"table": "public.other", "history_name": "other", "history_rows": 1, "strict_effective": false,
+             "stale": false,
              "options": {"hidden": [], "untracked": [], "record_changes": false, "strict": false}},
         ])
     );
@@ -176,5 +178,30 @@ async fn retrack_untrack_and_status() {
         t.json("SELECT jsonb_build_array(version, operation) FROM chrononaut_activity WHERE table_name = 'acc' ORDER BY id DESC LIMIT 1")
             .await,
         json!([2, "update"])
+    );
+}
+
+/// A column added after tracking makes the table stale in `status` until `track` runs again;
+/// then changes of the new column make versions.
+#[tokio::test]
+async fn added_column_is_reported_stale_until_retracked() {
+    let t = common::setup().await;
+    t.exec("CREATE TABLE grow (id int PRIMARY KEY, a text)")
+        .await;
+    t.track("grow", &TrackOptions::new()).await;
+    t.exec("INSERT INTO grow VALUES (1, 'a'); ALTER TABLE grow ADD COLUMN b text")
+        .await;
+    let mut conn = t.pool.acquire().await.unwrap();
+    let status = t.ch.status(&mut conn).await.unwrap();
+    assert!(status[0].stale);
+    t.track("grow", &TrackOptions::new()).await;
+    let status = t.ch.status(&mut conn).await.unwrap();
+    assert!(!status[0].stale);
+    t.exec("UPDATE grow SET b = 'b' WHERE id = 1").await;
+    let h = t.history("grow").await;
+    assert_eq!(h.len(), 2);
+    assert_eq!(
+        h[1]["data"],
+        json!({"id": 1, "a": "a", "b": "b", "version": 1})
     );
 }

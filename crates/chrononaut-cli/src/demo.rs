@@ -23,16 +23,13 @@ async fn demo_pool(url: Option<&str>) -> CliResult<(PgPool, String)> {
                 .max_connections(1)
                 .connect(&server)
                 .await?;
-            let exists: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'chrononaut_demo')",
-            )
-            .fetch_one(&admin)
-            .await?;
-            if !exists {
-                sqlx::query("CREATE DATABASE chrononaut_demo")
-                    .execute(&admin)
-                    .await?;
-            }
+            // the demo's own database: made afresh on every run
+            sqlx::query("DROP DATABASE IF EXISTS chrononaut_demo WITH (FORCE)")
+                .execute(&admin)
+                .await?;
+            sqlx::query("CREATE DATABASE chrononaut_demo")
+                .execute(&admin)
+                .await?;
             admin.close().await;
             chrononaut_testdb::with_database(&server, "chrononaut_demo")
         }
@@ -60,8 +57,43 @@ async fn write(
     Ok(())
 }
 
+/// The URL without its password, for printing.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Deletes the demo table's history of an earlier run; false when not allowed.
+async fn clear_earlier_history(ch: &Chrononaut, pool: &PgPool, activity: &str) -> bool {
+    let ctx = ChangeContext::new()
+        .allow_deleting_history()
+        .rationale("chrononaut demo: history of an earlier run");
+    let Ok(mut tx) = ch.begin(pool, &ctx).await else {
+        return false;
+    };
+    let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM {activity} WHERE table_name = 'chrononaut_demo.products'"
+    )))
+    .execute(&mut *tx)
+    .await;
+    deleted.is_ok() && tx.commit().await.is_ok()
+}
+
 pub(crate) async fn run(ch: &Chrononaut, url: Option<&str>, json_out: bool) -> CliResult<()> {
-    let (pool, _url) = demo_pool(url).await?;
+    let (pool, demo_url) = demo_pool(url).await?;
     let say = |line: &str| {
         if !json_out {
             println!("{line}");
@@ -89,7 +121,15 @@ pub(crate) async fn run(ch: &Chrononaut, url: Option<&str>, json_out: bool) -> C
         .await
         .is_ok()
     {
-        say("   (removed the products table of an earlier demo run; its history stays)");
+        // An earlier run in this database: its history would make this run's versions
+        // continue after it (a key's versions never repeat). Remove it where allowed (members
+        // of chrononaut_admin, through the one-transaction escape); otherwise keep it.
+        let cleared = clear_earlier_history(ch, &pool, &report.activity_table).await;
+        say(if cleared {
+            "   (removed the table and history of an earlier demo run)"
+        } else {
+            "   (an earlier demo run's history stays: versions continue after it)"
+        });
     }
     sqlx::raw_sql(SETUP).execute(&mut *conn).await?;
     let started: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
@@ -171,12 +211,13 @@ pub(crate) async fn run(ch: &Chrononaut, url: Option<&str>, json_out: bool) -> C
     let rows = sqlx::query(sqlx::AssertSqlSafe(
         HISTORY.replace("{{activity}}", &report.activity_table),
     ))
+    .bind(started)
     .fetch_all(&pool)
     .await?;
-    let started_at = started.to_rfc3339();
-    let mut history = Vec::new();
+    let mut this_run = Vec::new();
+    let mut shown = Vec::new();
     for row in &rows {
-        let entry = json!({
+        this_run.push(json!({
             "version": row.try_get::<i32, _>("version")?,
             "operation": row.try_get::<Option<String>, _>("operation")?,
             "key": row.try_get::<Value, _>("key")?,
@@ -184,23 +225,9 @@ pub(crate) async fn run(ch: &Chrononaut, url: Option<&str>, json_out: bool) -> C
             "user_info": row.try_get::<Value, _>("user_info")?,
             "extra_info": row.try_get::<Value, _>("extra_info")?,
             "at": row.try_get::<String, _>("at")?,
-        });
-        history.push(entry);
+        }));
+        shown.push(row.try_get::<String, _>("shown")?);
     }
-    // Only this run's history (an earlier run's stays in the append-only table).
-    let this_run: Vec<Value> = {
-        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FROM {} WHERE table_name = 'chrononaut_demo.products' AND changed >= $1::timestamptz",
-            report.activity_table
-        )))
-        .bind(&started_at)
-        .fetch_one(&pool)
-        .await?;
-        let skip = history
-            .len()
-            .saturating_sub(usize::try_from(count).unwrap_or(0));
-        history.into_iter().skip(skip).collect()
-    };
     pool.close().await;
 
     if json_out {
@@ -213,10 +240,10 @@ pub(crate) async fn run(ch: &Chrononaut, url: Option<&str>, json_out: bool) -> C
         this_run.len()
     );
     println!(
-        "{:<13} {:>3}  {:<7} {:<9} {:<18} {:<9} {:<20} DATA",
+        "{:<13} {:>3}  {:<7} {:<9} {:<18} {:<9} {:<34} DATA",
         "TIME (UTC)", "VER", "OP", "KEY", "USER", "FROM", "EXTRA INFO"
     );
-    for h in &this_run {
+    for (h, data) in this_run.iter().zip(&shown) {
         let text = |v: &Value| match v {
             Value::Null => "-".to_owned(),
             Value::String(s) => s.clone(),
@@ -237,13 +264,8 @@ pub(crate) async fn run(ch: &Chrononaut, url: Option<&str>, json_out: bool) -> C
                 )
             })
             .unwrap_or_default();
-        let mut data = h["data"].clone();
-        if let Some(m) = data.as_object_mut() {
-            m.remove("version");
-            m.remove("updated_at");
-        }
         println!(
-            "{:<13} {:>3}  {:<7} {:<9} {:<18} {:<9} {:<20} {}",
+            "{:<13} {:>3}  {:<7} {:<9} {:<18} {:<9} {:<34} {}",
             text(&h["at"]),
             text(&h["version"]),
             text(&h["operation"]),
@@ -257,8 +279,12 @@ pub(crate) async fn run(ch: &Chrononaut, url: Option<&str>, json_out: bool) -> C
     println!();
     println!(
         "Note: the views change made no version, cost_price never appears in data, and the\n\
-         bulk UPDATE gave each row its own version. Explore with psql: SELECT * FROM {};",
-        report.activity_table
+         bulk UPDATE gave each row its own version. Explore further (while the server runs):\n  \
+         chrononaut --database-url '{url}' log chrononaut_demo.products id=2\n  \
+         chrononaut --database-url '{url}' diff chrononaut_demo.products id=2 0 2 --include-hidden\n  \
+         psql '{url}' -c 'SELECT * FROM {activity}'",
+        url = redact(&demo_url),
+        activity = report.activity_table.replace('"', "")
     );
     Ok(())
 }

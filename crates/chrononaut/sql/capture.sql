@@ -223,42 +223,28 @@ DECLARE
     {{ctx}} record;
     {{rec}} jsonb;
     {{ts}} timestamptz := clock_timestamp();
+    {{cnt}} bigint;
 BEGIN
     {{ctx}} := chrononaut.current_context();
     IF {{ctx}}.suppressed THEN
         RETURN NULL;
     END IF;
-    IF {{strict}} AND NOT {{ctx}}.has_extra AND EXISTS (SELECT 1 FROM chrononaut_old) THEN
-        PERFORM chrononaut.refuse_strict({{table_name}});
-    END IF;
     IF {{ctx}}.record_extra IS NOT NULL THEN  -- rare: skip the look-up (~40 µs) otherwise
         {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);
     END IF;
 
-    -- The last state, as version + 1 (NULL, never versioned, -> 1).
-    INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation,
-                              prev_hash, hash)
-    SELECT {{s}}.table_name, {{s}}.changed, {{s}}.version, {{s}}.key, {{s}}.data, {{s}}.user_info,
-           {{s}}.extra_info, {{s}}.operation, {{h}}.hash,
-           chrononaut.chain_hash({{h}}.hash, {{s}}.table_name, {{s}}.key, {{s}}.version, {{s}}.changed,
-                                 {{s}}.data, {{s}}.user_info, {{s}}.extra_info, {{s}}.operation)
-    FROM (
-        SELECT {{table_name}}::text AS table_name, {{ts}} AS changed,
-               COALESCE({{o}}.version, 0) + 1 AS version, {{key_o}} AS key,
-               {{data_o}} || jsonb_build_object('version', COALESCE({{o}}.version, 0) + 1) AS data,
-               {{ctx}}.user_info AS user_info,
-               {{ctx}}.extra_info
-                   || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
-                           ELSE chrononaut.record_extra({{rec}}, {{key_o}}) END AS extra_info,
-               'delete'::text AS operation
-        FROM chrononaut_old AS {{o}}
-        OFFSET 0
-    ) AS {{s}}
-    LEFT JOIN LATERAL (
-        SELECT a.hash FROM {{activity}} AS a
-        WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key
-        ORDER BY a.changed DESC, a.version DESC LIMIT 1
-    ) AS {{h}} ON true;
+    -- The last state, as version + 1 (NULL, never versioned, -> 1): capture_delete_rows.sql.
+    IF TG_OP = 'TRUNCATE' THEN
+        -- TRUNCATE gives triggers no rows: read them from the table before it is emptied
+        -- (this trigger runs BEFORE TRUNCATE), so that a TRUNCATE leaves a trace like a DELETE.
+        {{delete_rows_from_table}}
+    ELSE
+        {{delete_rows_from_old}}
+    END IF;
+    GET DIAGNOSTICS {{cnt}} = ROW_COUNT;
+    IF {{strict}} AND {{cnt}} > 0 AND NOT {{ctx}}.has_extra THEN
+        PERFORM chrononaut.refuse_strict({{table_name}});
+    END IF;
     RETURN NULL;
 END
 $chrononaut$;
@@ -319,6 +305,10 @@ CREATE TRIGGER chrononaut_capture_update
 CREATE TRIGGER chrononaut_capture_delete
     AFTER DELETE ON {{table}}
     REFERENCING OLD TABLE AS chrononaut_old
+    FOR EACH STATEMENT EXECUTE FUNCTION {{fn_delete}}();
+
+CREATE TRIGGER chrononaut_capture_truncate
+    BEFORE TRUNCATE ON {{table}}
     FOR EACH STATEMENT EXECUTE FUNCTION {{fn_delete}}();
 
 {{record_changes_trigger}}

@@ -7,6 +7,7 @@ DROP TRIGGER IF EXISTS zz_chrononaut_change_info ON {{table}};
 DROP TRIGGER IF EXISTS chrononaut_capture_insert ON {{table}};
 DROP TRIGGER IF EXISTS chrononaut_capture_update ON {{table}};
 DROP TRIGGER IF EXISTS chrononaut_capture_delete ON {{table}};
+DROP TRIGGER IF EXISTS chrononaut_capture_truncate ON {{table}};
 DROP FUNCTION IF EXISTS {{fn_insert}}();
 DROP FUNCTION IF EXISTS {{fn_update}}();
 DROP FUNCTION IF EXISTS {{fn_delete}}();

@@ -483,8 +483,14 @@ fn capture_ddl(
     } else {
         String::new()
     };
+    // The delete rows are written from two sources: the DELETE's transition table, and the
+    // table itself before a TRUNCATE (capture_delete_rows.sql).
+    let delete_rows = |source: &str| sql::CAPTURE_DELETE_ROWS.replace("{{source}}", source);
+    let template = sql::CAPTURE
+        .replace("{{delete_rows_from_table}}", &delete_rows(&table.quoted))
+        .replace("{{delete_rows_from_old}}", &delete_rows("chrononaut_old"));
     sql::fill(
-        sql::CAPTURE,
+        &template,
         &[
             ("fn_insert", &fn_insert),
             ("fn_update", &fn_update),
@@ -655,7 +661,12 @@ impl Chrononaut {
 /// FNV-1a, so that it is the same across builds and Rust versions.
 pub(crate) fn capture_fingerprint() -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for template in [sql::CAPTURE, sql::RECORD_CHANGES, sql::UNTRACK] {
+    for template in [
+        sql::CAPTURE,
+        sql::CAPTURE_DELETE_ROWS,
+        sql::RECORD_CHANGES,
+        sql::UNTRACK,
+    ] {
         for byte in template.bytes() {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0100_0000_01b3);

@@ -616,3 +616,62 @@ async fn generated_columns_do_not_fake_changes() {
     t.assert_row_versions("g", "g", "jsonb_build_object('id', t.id)")
         .await;
 }
+
+/// TRUNCATE gives triggers no rows, yet it must not remove records without a trace: each row
+/// gets a delete version, as a DELETE would give it; suppressed, it records nothing; a strict
+/// table refuses it without change info.
+#[tokio::test]
+async fn truncate_records_a_delete_version_per_row() {
+    let t = common::setup().await;
+    t.exec("CREATE TABLE tr (id int PRIMARY KEY, v text, s text)")
+        .await;
+    t.track("tr", &TrackOptions::new().hidden(["s"])).await;
+    t.exec(
+        "INSERT INTO tr VALUES (1, 'a', 'x'), (2, 'b', 'y'); UPDATE tr SET v = 'a2' WHERE id = 1",
+    )
+    .await;
+    let ctx = ChangeContext::new().user("ops").rationale("reset");
+    let mut tx = t.ch.begin(&t.pool, &ctx).await.unwrap();
+    sqlx::query("TRUNCATE tr").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(t.scalar_i64("SELECT count(*) FROM tr").await, 0);
+    let deletes: Vec<_> = t
+        .history("tr")
+        .await
+        .into_iter()
+        .filter(|h| h["operation"] == "delete")
+        .collect();
+    assert_eq!(
+        deletes,
+        vec![
+            // one statement, one time: ordered by version
+            json!({"version": 1, "key": {"id": 2}, "operation": "delete",
+                   "data": {"id": 2, "v": "b", "version": 1},
+                   "user_info": {"user_id": "ops", "remote_addr": null},
+                   "extra_info": {"rationale": "reset"}}),
+            json!({"version": 2, "key": {"id": 1}, "operation": "delete",
+                   "data": {"id": 1, "v": "a2", "version": 2},
+                   "user_info": {"user_id": "ops", "remote_addr": null},
+                   "extra_info": {"rationale": "reset"}}),
+        ]
+    );
+    // re-inserted keys continue after the truncation's delete versions
+    t.exec("INSERT INTO tr VALUES (1, 'new', NULL)").await;
+    t.assert_row_versions("tr", "tr", "jsonb_build_object('id', t.id)")
+        .await;
+    assert_eq!(
+        t.scalar_i64("SELECT version::int8 FROM tr WHERE id = 1")
+            .await,
+        3
+    );
+
+    // strict: refused without change info, nothing truncated
+    t.track("tr", &TrackOptions::new().hidden(["s"]).strict(true))
+        .await;
+    let err = t.exec_err("TRUNCATE tr").await;
+    assert!(matches!(
+        chrononaut::Error::from(err),
+        chrononaut::Error::StrictMode(_)
+    ));
+    assert_eq!(t.scalar_i64("SELECT count(*) FROM tr").await, 1);
+}

@@ -119,6 +119,7 @@ async fn retrack_untrack_and_status() {
         vec![
             "chrononaut_capture_delete",
             "chrononaut_capture_insert",
+            "chrononaut_capture_truncate",
             "chrononaut_capture_update",
             "zz_chrononaut_change_info",
             "zz_chrononaut_version"

@@ -32,6 +32,8 @@
 --   <changed_at_n>      the history time of an insert/update: the statement's clock, or the
 --                         row's `changed` column for tables tracked with --record-changes
 --   <when_changed>      true when a tracked or hidden column differs between OLD and NEW
+--   <key_moved>         true when the primary key differs between OLD and NEW
+--   <pk_join_x_y>       cn_x's primary key equals cn_y's
 --   <record_changes_trigger>  the change_info trigger, or nothing
 --   <key_old>          jsonb_build_object of the primary-key columns of OLD (row triggers)
 --   <key_r>            the same of the parameter r (the key function)
@@ -211,6 +213,13 @@ BEGIN
     IF {{strict}} AND {{cnt}} > 0 AND NOT {{ctx}}.has_extra THEN
         PERFORM chrononaut.refuse_strict({{table_name}});
     END IF;
+    -- An UPDATE that changed primary keys (flagged by the version function) ends the records
+    -- of the keys that no row has any more, with a delete version as a DELETE would: without
+    -- it, the old key would still look alive (to as_of, for one). Cheap when no key moved.
+    IF current_setting('chrononaut.key_moved', true) = TG_RELID::text THEN
+        PERFORM pg_catalog.set_config('chrononaut.key_moved', '', true);
+        {{delete_rows_from_vanished}}
+    END IF;
     RETURN NULL;
 END
 $chrononaut$;
@@ -283,6 +292,10 @@ BEGIN
     IF ({{when_changed}})
        AND pg_catalog.current_setting('chrononaut.suppress', true) IS DISTINCT FROM 'on' THEN
         NEW.version := COALESCE(OLD.version, 0) OPERATOR(pg_catalog.+) 1;
+        IF {{key_moved}} THEN
+            -- the primary key changes: tell the statement capture to end the old key's record
+            PERFORM pg_catalog.set_config('chrononaut.key_moved', TG_RELID::text, true);
+        END IF;
     END IF;
     RETURN NEW;
 END

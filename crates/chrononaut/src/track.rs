@@ -443,6 +443,14 @@ fn capture_ddl(
     } else {
         format!("{} IS DISTINCT FROM {}", row_of("OLD"), row_of("NEW"))
     };
+    let key_row = |alias: &str| {
+        let items: Vec<String> = key_cols
+            .iter()
+            .map(|k| format!("{alias}.{}", quote_ident(k)))
+            .collect();
+        format!("ROW({})", items.join(", "))
+    };
+    let key_moved = format!("{} IS DISTINCT FROM {}", key_row("OLD"), key_row("NEW"));
     let join = |a: &str, b: &str| {
         key_cols
             .iter()
@@ -488,7 +496,14 @@ fn capture_ddl(
     let delete_rows = |source: &str| sql::CAPTURE_DELETE_ROWS.replace("{{source}}", source);
     let template = sql::CAPTURE
         .replace("{{delete_rows_from_table}}", &delete_rows(&table.quoted))
-        .replace("{{delete_rows_from_old}}", &delete_rows("chrononaut_old"));
+        .replace("{{delete_rows_from_old}}", &delete_rows("chrononaut_old"))
+        .replace(
+            "{{delete_rows_from_vanished}}",
+            &delete_rows(
+                "(SELECT cn_x.* FROM chrononaut_old AS cn_x WHERE NOT EXISTS \
+                 (SELECT 1 FROM chrononaut_new AS cn_y WHERE {{pk_join_x_y}}))",
+            ),
+        );
     sql::fill(
         &template,
         &[
@@ -519,6 +534,8 @@ fn capture_ddl(
             ("pk_join_t_v", &pk_join_t_v),
             ("changed_at_n", &changed_at_n),
             ("when_changed", &when_changed),
+            ("key_moved", &key_moved),
+            ("pk_join_x_y", &join("cn_x", "cn_y")),
             ("record_changes_trigger", &record_changes_trigger),
             ("key_old", &key_expr("OLD")),
             ("key_r", &key_expr("r")),

@@ -577,6 +577,36 @@ async fn primary_key_change_is_recorded_under_the_new_key() {
         ]
     );
     t.assert_row_versions("pk", "pk", ID_KEY).await;
+    // key 1 has no row any more: its record ends with a delete, as a DELETE would end it
+    let deletes: Vec<Value> = t
+        .history("pk")
+        .await
+        .into_iter()
+        .filter(|r| r["operation"] == "delete")
+        .collect();
+    assert_eq!(
+        deletes,
+        vec![
+            json!({"version": 1, "key": {"id": 1}, "operation": "delete",
+                    "data": {"id": 1, "v": "same", "version": 1}, "user_info": none(), "extra_info": {}})
+        ]
+    );
+    // so the table as of now is what it is, and the chains still verify
+    assert_eq!(
+        t.scalar_i64("SELECT count(*) FROM chrononaut.as_of(NULL::pk, clock_timestamp())")
+            .await,
+        2
+    );
+    let mut conn = t.pool.acquire().await.unwrap();
+    let report = t.ch.verify(&mut conn, Some("pk")).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    // an update that keeps every key records no delete
+    t.exec("UPDATE pk SET v = 'other'").await;
+    assert_eq!(
+        t.scalar_i64("SELECT count(*) FROM chrononaut_activity WHERE operation = 'delete'")
+            .await,
+        1
+    );
 }
 
 /// Generated columns are NULL in BEFORE triggers: they must not make every update a version.

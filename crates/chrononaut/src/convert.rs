@@ -237,28 +237,10 @@ impl Rel {
 }
 
 async fn resolve(conn: &mut PgConnection, name: &str) -> Result<Option<Rel>> {
-    let row = sqlx::query(sql::RESOLVE_TABLE)
-        .bind(name)
-        .bind(quote_ident(name))
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.code().as_deref() == Some("42602") => {
-                Error::UnknownTable(format!("{name} (not a valid table name: {})", db.message()))
-            }
-            _ => Error::from(e),
-        })?;
-    let Some(row) = row else { return Ok(None) };
-    let relkind: String = row.try_get("relkind")?;
-    let qualified: String = row.try_get("qualified")?;
-    if relkind != "r" && relkind != "p" {
-        return Err(Error::UnknownTable(format!(
-            "{qualified} is not a table (relkind {relkind})"
-        )));
-    }
-    let oid: i64 = row.try_get("oid")?;
-    let schema: String = row.try_get("schema_name")?;
-    let table: String = row.try_get("table_name")?;
+    let Some(table) = crate::track::resolve_optional(conn, name).await? else {
+        return Ok(None);
+    };
+    let oid = table.oid;
     let cols = sqlx::query(sql::TABLE_COLUMNS)
         .bind(oid)
         .fetch_all(&mut *conn)
@@ -274,11 +256,11 @@ async fn resolve(conn: &mut PgConnection, name: &str) -> Result<Option<Rel>> {
         .collect::<Result<Vec<_>>>()?;
     Ok(Some(Rel {
         oid,
-        quoted: format!("{}.{}", quote_ident(&schema), quote_ident(&table)),
-        qualified,
-        history_name: row.try_get("history_name")?,
-        schema,
-        name: table,
+        quoted: table.quoted,
+        qualified: table.qualified,
+        history_name: table.history_name,
+        schema: table.schema,
+        name: table.name,
         cols,
     }))
 }

@@ -112,6 +112,10 @@ pub struct TableStatus {
 #[derive(Debug)]
 pub(crate) struct Table {
     pub(crate) oid: i64,
+    /// The schema's name, as in the catalog.
+    pub(crate) schema: String,
+    /// The table's name, as in the catalog.
+    pub(crate) name: String,
     pub(crate) qualified: String,
     pub(crate) quoted: String,
     pub(crate) history_name: String,
@@ -163,7 +167,15 @@ impl Column {
     }
 }
 
+/// Resolves a table name (see [`Chrononaut::track`] for the spellings accepted).
 pub(crate) async fn resolve(conn: &mut PgConnection, name: &str) -> Result<Table> {
+    resolve_optional(conn, name)
+        .await?
+        .ok_or_else(|| Error::UnknownTable(name.to_owned()))
+}
+
+/// Like [`resolve`], but `None` when no relation has that name.
+pub(crate) async fn resolve_optional(conn: &mut PgConnection, name: &str) -> Result<Option<Table>> {
     let literal = quote_ident(name);
     let row = sqlx::query(sql::RESOLVE_TABLE)
         .bind(name)
@@ -177,7 +189,9 @@ pub(crate) async fn resolve(conn: &mut PgConnection, name: &str) -> Result<Table
             }
             _ => Error::from(e),
         })?;
-    let row = row.ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
     let relkind: String = row.try_get("relkind")?;
     let qualified: String = row.try_get("qualified")?;
     if relkind != "r" && relkind != "p" {
@@ -187,12 +201,14 @@ pub(crate) async fn resolve(conn: &mut PgConnection, name: &str) -> Result<Table
     }
     let schema: String = row.try_get("schema_name")?;
     let table: String = row.try_get("table_name")?;
-    Ok(Table {
+    Ok(Some(Table {
         oid: row.try_get("oid")?,
         quoted: format!("{}.{}", quote_ident(&schema), quote_ident(&table)),
         qualified,
         history_name: row.try_get("history_name")?,
-    })
+        schema,
+        name: table,
+    }))
 }
 
 async fn columns(conn: &mut PgConnection, oid: i64) -> Result<Vec<Column>> {

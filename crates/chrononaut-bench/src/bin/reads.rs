@@ -12,6 +12,9 @@
 //! cargo run --release -p chrononaut-bench --bin reads -- [--rows 100000] [--history 1000000]
 //! ```
 
+mod common;
+use common::{Res, arg};
+
 use std::time::{Duration, Instant};
 
 use chrononaut::{BaselineOptions, Chrononaut, TrackOptions, VersionFilter};
@@ -21,20 +24,9 @@ use serde_json::{Value, json};
 use sqlx::types::chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
-type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
 const VERSIONS: &str = include_str!("../../../chrononaut/sql/history/versions.sql");
 const VERSION_AT: &str = include_str!("../../../chrononaut/sql/history/version_at.sql");
 const AS_OF: &str = include_str!("../../../chrononaut/sql/history/as_of.sql");
-
-fn arg(name: &str, default: i64) -> i64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

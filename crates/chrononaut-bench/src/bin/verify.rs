@@ -10,22 +10,14 @@
 //! cargo run --release -p chrononaut-bench --bin verify -- [--records 100000] [--versions 10]
 //! ```
 
+mod common;
+use common::{Res, arg};
+
 use std::time::{Duration, Instant};
 
 use chrononaut::Chrononaut;
 use chrononaut_testdb::TestDb;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
-
-type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-fn arg(name: &str, default: i64) -> i64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())

@@ -190,15 +190,19 @@ impl Chrononaut {
             .await?;
 
         // Tables tracked by an older library keep capture functions made from older templates:
-        // regenerate them (same options) when the templates changed.
+        // regenerate them (same options) when the templates changed, or when the database was
+        // restored from a dump (the functions hold the tables' old oids).
         let fingerprint = crate::track::capture_fingerprint();
         let recorded: Option<String> = sqlx::query_scalar(
             "SELECT value FROM chrononaut.meta WHERE key = 'capture_fingerprint'",
         )
         .fetch_optional(&mut *tx)
         .await?;
+        let restored: bool = sqlx::query_scalar(sql::RESTORED_TABLES)
+            .fetch_one(&mut *tx)
+            .await?;
         let mut regenerated_tables = 0;
-        if recorded.as_deref() != Some(fingerprint.as_str()) {
+        if restored || recorded.as_deref() != Some(fingerprint.as_str()) {
             let now = require_installed(&mut tx).await?;
             regenerated_tables = crate::track::regenerate(&mut tx, &now, true).await?;
             sqlx::query(

@@ -17,6 +17,7 @@ pub(crate) const TABLE_COLUMNS: &str = include_str!("../sql/queries/table_column
 pub(crate) const PRIMARY_KEY: &str = include_str!("../sql/queries/primary_key.sql");
 pub(crate) const APPLY_CONTEXT: &str = include_str!("../sql/queries/apply_context.sql");
 pub(crate) const INSTALLED: &str = include_str!("../sql/queries/installed.sql");
+pub(crate) const RESTORED_TABLES: &str = include_str!("../sql/queries/restored_tables.sql");
 pub(crate) const META_EXISTS: &str = include_str!("../sql/queries/meta_exists.sql");
 pub(crate) const ACTIVITY_COLUMNS: &str = include_str!("../sql/queries/activity_columns.sql");
 pub(crate) const STATUS: &str = include_str!("../sql/queries/status.sql");

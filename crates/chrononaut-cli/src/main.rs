@@ -196,7 +196,7 @@ async fn run(cli: Cli) -> CliResult<()> {
                 options = options.activity_schema(schema);
             }
             if print_sql {
-                print!("{}", ch.install_sql(&options));
+                print!("{}", ch.install_sql(&options)?);
                 return Ok(());
             }
             let mut conn = connect(url).await?;

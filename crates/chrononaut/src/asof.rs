@@ -160,7 +160,7 @@ impl Chrononaut {
     ) -> Result<AsOf<'c>> {
         let info = load_table(conn, table).await?;
         let columns = recorded_columns(conn, &info).await?;
-        let query = info.query(sql::AS_OF, "");
+        let query = info.query(sql::AS_OF)?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(query))
             .bind(info.history_name().to_owned())
             .bind(at)
@@ -384,7 +384,7 @@ async fn baseline_sql(conn: &mut PgConnection, info: &TableInfo) -> Result<Strin
         .map(|(i, k)| format!("t.{} = v.pk_{}", quote_ident(&k.name), i + 1))
         .collect::<Vec<_>>()
         .join(" AND ");
-    Ok(sql::fill(
+    sql::fill(
         sql::BASELINE,
         &[
             ("table", &info.table.quoted),
@@ -398,5 +398,5 @@ async fn baseline_sql(conn: &mut PgConnection, info: &TableInfo) -> Result<Strin
             ("pk_join", &pk_join),
             ("pk_b_desc", &numbered(" DESC")),
         ],
-    ))
+    )
 }

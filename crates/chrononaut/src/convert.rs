@@ -36,9 +36,9 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{Acquire, PgConnection, Postgres, Row, Transaction};
 
+use crate::catalog::{ADVISORY_LOCK, require_installed};
 use crate::error::{Error, Result};
 use crate::ident::{quote_ident, quote_literal, text_array};
-use crate::install::{ADVISORY_LOCK, require_installed};
 use crate::{Chrononaut, sql};
 
 const ROWS: &str = include_str!("../sql/convert/rows.sql");
@@ -237,7 +237,7 @@ impl Rel {
 }
 
 async fn resolve(conn: &mut PgConnection, name: &str) -> Result<Option<Rel>> {
-    let Some(table) = crate::track::resolve_optional(conn, name).await? else {
+    let Some(table) = crate::catalog::resolve_optional(conn, name).await? else {
         return Ok(None);
     };
     let oid = table.oid;
@@ -586,7 +586,7 @@ impl Chrononaut {
             left_out,
             tracked,
             force: options.force,
-            activity: installed.activity(),
+            activity: installed.activity().into_string(),
             table_q: rel.quoted.clone(),
             legacy_q: legacy.quoted.clone(),
             id_q,
@@ -666,7 +666,7 @@ impl Converter {
         }
     }
 
-    fn rows_sql(&self, filter: Filter) -> String {
+    fn rows_sql(&self, filter: Filter) -> Result<String> {
         sql::fill(
             ROWS,
             &[
@@ -688,22 +688,22 @@ impl Converter {
         )
     }
 
-    fn write_sql(&self, filter: Filter) -> String {
+    fn write_sql(&self, filter: Filter) -> Result<String> {
         sql::fill(
             INSERT,
             &[
-                ("rows", &self.rows_sql(filter)),
+                ("rows", &self.rows_sql(filter)?),
                 ("activity", &self.activity),
                 ("table_name", &quote_literal(&self.history_name)),
             ],
         )
     }
 
-    fn preview_sql(&self, filter: Filter, sample: usize) -> String {
+    fn preview_sql(&self, filter: Filter, sample: usize) -> Result<String> {
         sql::fill(
             PREVIEW,
             &[
-                ("rows", &self.rows_sql(filter)),
+                ("rows", &self.rows_sql(filter)?),
                 ("activity", &self.activity),
                 ("table_name", &quote_literal(&self.history_name)),
                 ("sample", &sample.to_string()),
@@ -711,8 +711,8 @@ impl Converter {
         )
     }
 
-    fn ids_sql(&self, template: &str, first: bool) -> String {
-        sql::fill(
+    fn ids_sql(&self, template: &str, first: bool) -> Result<String> {
+        sql::fill_some(
             template,
             &[
                 ("table", &self.table_q),
@@ -785,7 +785,7 @@ impl Converter {
         sqlx::query(sqlx::AssertSqlSafe(sql::fill(
             PROGRESS_UPDATE,
             &[("id_type", &self.id_type)],
-        )))
+        )?))
         .bind(&self.history_name)
         .bind(&report.last_id)
         .bind(to_i64(report.objects))
@@ -827,11 +827,12 @@ impl Converter {
     /// Records left to convert after the last converted one (for a progress display).
     pub async fn remaining(&self, conn: &mut PgConnection) -> Result<u64> {
         let last = self.progress(conn).await?.and_then(|p| p.last_id);
-        let n: i64 =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(self.ids_sql(REMAINING, last.is_none())))
-                .bind(&last)
-                .fetch_one(&mut *conn)
-                .await?;
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(
+            self.ids_sql(REMAINING, last.is_none())?,
+        ))
+        .bind(&last)
+        .fetch_one(&mut *conn)
+        .await?;
         Ok(to_u64(n))
     }
 
@@ -879,11 +880,13 @@ impl Converter {
             tx.commit().await?;
             return Ok(ChunkReport::default());
         }
-        let row = sqlx::query(sqlx::AssertSqlSafe(self.write_sql(Filter::Range { first })))
-            .bind(&progress.last_id)
-            .bind(&last_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(
+            self.write_sql(Filter::Range { first })?,
+        ))
+        .bind(&progress.last_id)
+        .bind(&last_id)
+        .fetch_one(&mut *tx)
+        .await?;
         let mut report = report_of(&row)?;
         report.objects = objects;
         report.first_id = first_id;
@@ -899,11 +902,13 @@ impl Converter {
         after: Option<&str>,
         limit: u64,
     ) -> Result<(u64, Option<String>, Option<String>)> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(self.ids_sql(NEXT_IDS, after.is_none())))
-            .bind(after)
-            .bind(to_i64(limit))
-            .fetch_one(&mut *conn)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(
+            self.ids_sql(NEXT_IDS, after.is_none())?,
+        ))
+        .bind(after)
+        .bind(to_i64(limit))
+        .fetch_one(&mut *conn)
+        .await?;
         Ok((
             to_u64(row.try_get("objects")?),
             row.try_get("first_id")?,
@@ -931,11 +936,11 @@ impl Converter {
                     .unwrap_or_default()
             )));
         }
-        let row = sqlx::query(sqlx::AssertSqlSafe(self.write_sql(Filter::All)))
+        let row = sqlx::query(sqlx::AssertSqlSafe(self.write_sql(Filter::All)?))
             .fetch_one(&mut *tx)
             .await?;
         let mut report = report_of(&row)?;
-        report.last_id = sqlx::query_scalar(sqlx::AssertSqlSafe(self.ids_sql(MAX_ID, true)))
+        report.last_id = sqlx::query_scalar(sqlx::AssertSqlSafe(self.ids_sql(MAX_ID, true)?))
             .fetch_one(&mut *tx)
             .await?;
         self.record(&mut tx, &report, true, true, None).await?;
@@ -964,7 +969,7 @@ impl Converter {
                 ("key_t", &self.key_t),
                 ("after_h", &self.after("cn_h", 2, last.is_none())),
             ],
-        );
+        )?;
         let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(text))
             .bind(since)
             .bind(&last)
@@ -989,7 +994,7 @@ impl Converter {
         let mut tx = self.begin(conn, false).await?;
         let progress = self.lock_progress(&mut tx).await?;
         self.check_id_column(&progress)?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(self.write_sql(Filter::Ids)))
+        let row = sqlx::query(sqlx::AssertSqlSafe(self.write_sql(Filter::Ids)?))
             .bind(ids)
             .fetch_one(&mut *tx)
             .await?;
@@ -1048,7 +1053,7 @@ impl Converter {
                     first: after.is_none(),
                 },
                 if preview.chunks.is_empty() { 5 } else { 0 },
-            )))
+            )?))
             .bind(&after)
             .bind(&last_id)
             .fetch_one(&mut *tx)
@@ -1070,7 +1075,7 @@ impl Converter {
     /// What [`Converter::convert_all`] would do. Writes nothing.
     pub async fn preview_all(&self, conn: &mut PgConnection) -> Result<Preview> {
         let mut tx = self.begin(conn, true).await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(self.preview_sql(Filter::All, 5)))
+        let row = sqlx::query(sqlx::AssertSqlSafe(self.preview_sql(Filter::All, 5)?))
             .fetch_one(&mut *tx)
             .await?;
         let report = report_of(&row)?;
@@ -1090,7 +1095,7 @@ impl Converter {
     ) -> Result<Preview> {
         let ids = self.update_ids(conn, since).await?;
         let mut tx = self.begin(conn, true).await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(self.preview_sql(Filter::Ids, 5)))
+        let row = sqlx::query(sqlx::AssertSqlSafe(self.preview_sql(Filter::Ids, 5)?))
             .bind(&ids)
             .fetch_one(&mut *tx)
             .await?;

@@ -179,6 +179,9 @@ pub enum Error {
     /// A digest file that cannot be read or does not fit this database.
     #[error("invalid digest: {0}")]
     InvalidDigest(String),
+    /// A bug in chrononaut itself (a SQL template and its filler that do not fit). Please report it.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(sqlx::Error),

@@ -10,12 +10,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgConnection, Row};
 
+use crate::catalog::{Table, require_installed, resolve};
 use crate::diff::{self, Change, Diff};
 use crate::error::{Error, Result};
 use crate::ident::{quote_ident, quote_literal};
-use crate::install::require_installed;
 use crate::snapshot::{Hidden, Snapshot};
-use crate::track::{Table, resolve};
 use crate::{Chrononaut, sql};
 
 /// A primary-key column as the history `key` holds it.
@@ -38,7 +37,13 @@ pub(crate) struct TableInfo {
 }
 
 impl TableInfo {
-    pub(crate) fn query(&self, template: &str, dir: &str) -> String {
+    /// A history query of this table's activity table.
+    pub(crate) fn query(&self, template: &str) -> Result<String> {
+        sql::fill(template, &[("activity", &self.activity)])
+    }
+
+    /// [`TableInfo::query`] for a template that also takes an order direction.
+    pub(crate) fn query_dir(&self, template: &str, dir: &str) -> Result<String> {
         sql::fill(template, &[("activity", &self.activity), ("dir", dir)])
     }
 
@@ -83,7 +88,7 @@ pub(crate) async fn load_table(conn: &mut PgConnection, name: &str) -> Result<Ta
     }
     Ok(TableInfo {
         table,
-        activity: installed.activity(),
+        activity: installed.activity().into_string(),
         key_columns,
         columns: Arc::new(hidden),
     })
@@ -268,7 +273,7 @@ impl Chrononaut {
         before: Option<DateTime<Utc>>,
     ) -> Result<Vec<Snapshot>> {
         let info = load_table(conn, table).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(info.query(sql::TABLE_LOG, "")))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(info.query(sql::TABLE_LOG)?))
             .bind(info.history_name())
             .bind(limit.max(0))
             .bind(before)
@@ -334,7 +339,7 @@ impl RecordHistory {
         filter: &VersionFilter,
     ) -> Result<Vec<Snapshot>> {
         let dir = if filter.newest_first { "DESC" } else { "ASC" };
-        let query = self.info.query(sql::VERSIONS, dir);
+        let query = self.info.query_dir(sql::VERSIONS, dir)?;
         self.fetch(conn, query, |q| {
             q.bind(filter.before).bind(filter.after).bind(filter.limit)
         })
@@ -344,7 +349,7 @@ impl RecordHistory {
     /// Version `n` ([`Error::VersionNotFound`] when there is none). Where history written by
     /// the Python library repeats a number after a re-insert, the latest such version.
     pub async fn version(&self, conn: &mut PgConnection, n: i32) -> Result<Snapshot> {
-        let query = self.info.query(sql::VERSION_NUMBER, "");
+        let query = self.info.query(sql::VERSION_NUMBER)?;
         self.fetch(conn, query, |q| q.bind(n))
             .await?
             .into_iter()
@@ -362,7 +367,7 @@ impl RecordHistory {
         at: DateTime<Utc>,
         skip: i64,
     ) -> Result<Option<Snapshot>> {
-        let query = self.info.query(sql::VERSION_AT, "");
+        let query = self.info.query(sql::VERSION_AT)?;
         Ok(self
             .fetch(conn, query, |q| q.bind(at).bind(skip))
             .await?
@@ -399,7 +404,7 @@ impl RecordHistory {
         conn: &mut PgConnection,
         since: DateTime<Utc>,
     ) -> Result<bool> {
-        let query = self.info.query(sql::CHANGED_SINCE, "");
+        let query = self.info.query(sql::CHANGED_SINCE)?;
         let changed: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(query))
             .bind(self.info.history_name())
             .bind(&self.key)

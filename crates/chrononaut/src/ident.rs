@@ -5,12 +5,20 @@ pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Quotes a string literal for SQL: `it's` becomes `'it''s'`.
+/// Quotes a string literal for SQL: `it's` becomes `'it''s'`. A value with a backslash becomes
+/// an escape string with the backslash doubled (`E'bs\\'`), which reads the same whether the
+/// session that parses it (or compiles a function body holding it) has
+/// `standard_conforming_strings` on or off.
 ///
 /// Used only for names that the library itself read from the catalog and embeds in
 /// generated trigger functions; values from users travel as bind parameters.
 pub(crate) fn quote_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
+    let quoted = value.replace('\'', "''");
+    if quoted.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', "\\\\"))
+    } else {
+        format!("'{quoted}'")
+    }
 }
 
 /// A `text[]` literal of the given strings, e.g. `ARRAY['a','b']::text[]`.
@@ -38,6 +46,7 @@ mod tests {
     fn quoting_doubles_quotes() {
         assert_eq!(quote_ident("Odd \"Name\""), "\"Odd \"\"Name\"\"\"");
         assert_eq!(quote_literal("it's"), "'it''s'");
+        assert_eq!(quote_literal(r"bs\'"), r"E'bs\\'''");
         assert_eq!(
             text_array(&["a".into(), "b'c".into()]),
             "ARRAY['a', 'b''c']::text[]"

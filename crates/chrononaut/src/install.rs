@@ -1,16 +1,15 @@
 //! Installing and upgrading chrononaut's schema.
 
-use sqlx::{Acquire, PgConnection, Row};
+use sqlx::{Acquire, PgConnection};
 
+use crate::catalog::{ADVISORY_LOCK, installed, require_installed};
 use crate::error::{Error, Result};
-use crate::ident::{quote_ident, quote_literal};
+use crate::ident::quote_ident;
+use crate::template::{self, Sql};
 use crate::{Chrononaut, sql};
 
 /// The schema version this library installs.
 pub const SCHEMA_VERSION: i32 = 1;
-
-/// The advisory lock that serialises chrononaut's DDL (install, track, untrack) per database.
-pub(crate) const ADVISORY_LOCK: i64 = 0x6368_726f_6e6f;
 
 /// Options of [`Chrononaut::install_with`].
 #[derive(Debug, Clone, Default)]
@@ -48,59 +47,6 @@ pub struct InstallReport {
     pub regenerated_tables: usize,
 }
 
-/// What an existing installation recorded.
-pub(crate) struct Installed {
-    pub schema_version: i32,
-    pub activity_schema: String,
-    pub strict_default: bool,
-}
-
-impl Installed {
-    /// The activity table, schema-qualified and quoted.
-    pub fn activity(&self) -> String {
-        format!("{}.chrononaut_activity", quote_ident(&self.activity_schema))
-    }
-}
-
-pub(crate) async fn installed(conn: &mut PgConnection) -> Result<Option<Installed>> {
-    let exists: bool = sqlx::query_scalar(sql::META_EXISTS)
-        .fetch_one(&mut *conn)
-        .await?;
-    if !exists {
-        return Ok(None);
-    }
-    let row = sqlx::query(sql::INSTALLED)
-        .fetch_optional(&mut *conn)
-        .await?;
-    match row {
-        None => Ok(None),
-        Some(row) => {
-            let version: Option<i32> = row.try_get("schema_version")?;
-            let schema: Option<String> = row.try_get("activity_schema")?;
-            match (version, schema) {
-                (Some(schema_version), Some(activity_schema)) => Ok(Some(Installed {
-                    schema_version,
-                    activity_schema,
-                    strict_default: row.try_get("strict_default")?,
-                })),
-                _ => Ok(None),
-            }
-        }
-    }
-}
-
-/// Like [`installed`], but an error when chrononaut is absent or newer than this library.
-pub(crate) async fn require_installed(conn: &mut PgConnection) -> Result<Installed> {
-    let found = installed(conn).await?.ok_or(Error::NotInstalled)?;
-    if found.schema_version > SCHEMA_VERSION {
-        return Err(Error::SchemaTooNew {
-            found: found.schema_version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    Ok(found)
-}
-
 /// Columns an existing activity table must have, with their types (Python's layout).
 const REQUIRED_COLUMNS: [(&str, &str); 8] = [
     ("id", "bigint"),
@@ -116,21 +62,25 @@ const REQUIRED_COLUMNS: [(&str, &str); 8] = [
 impl Chrononaut {
     /// The DDL that [`Chrononaut::install_with`] runs, for teams that apply migrations with
     /// their own tool. Run it in one transaction.
-    pub fn install_sql(&self, options: &InstallOptions) -> String {
+    pub fn install_sql(&self, options: &InstallOptions) -> Result<String> {
         let schema = options.activity_schema.as_deref().unwrap_or("public");
+        let literal = Sql::literal(schema);
+        let ident = Sql::ident(schema);
         let values = [
-            ("activity_schema_literal", quote_literal(schema)),
-            ("activity_schema", quote_ident(schema)),
+            ("activity_schema_literal", &literal),
+            ("activity_schema", &ident),
         ];
-        let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let mut ddl = sql::fill(sql::INSTALL, &values);
-        ddl.push('\n');
-        ddl.push_str(&sql::fill(sql::HISTORY_FUNCTIONS, &values));
-        ddl.push('\n');
-        ddl.push_str(&sql::fill(sql::INTEGRITY_FUNCTIONS, &values));
-        ddl.push('\n');
-        ddl.push_str(&sql::fill(sql::LOCKING_FUNCTIONS, &values));
-        ddl
+        let mut ddl = String::new();
+        for template in [
+            sql::INSTALL,
+            sql::HISTORY_FUNCTIONS,
+            sql::INTEGRITY_FUNCTIONS,
+            sql::LOCKING_FUNCTIONS,
+        ] {
+            ddl.push_str(template::fill_some(template, &values)?.as_str());
+            ddl.push('\n');
+        }
+        Ok(ddl)
     }
 
     /// Installs chrononaut with default options (see [`Chrononaut::install_with`]).
@@ -184,7 +134,7 @@ impl Chrononaut {
             check_activity_columns(&existing)?;
         }
 
-        let ddl = self.install_sql(&InstallOptions::new().activity_schema(schema.clone()));
+        let ddl = self.install_sql(&InstallOptions::new().activity_schema(schema.clone()))?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
             .execute(&mut *tx)
             .await?;
@@ -192,7 +142,7 @@ impl Chrononaut {
         // Tables tracked by an older library keep capture functions made from older templates:
         // regenerate them (same options) when the templates changed, or when the database was
         // restored from a dump (the functions hold the tables' old oids).
-        let fingerprint = crate::track::capture_fingerprint();
+        let fingerprint = crate::capture::capture_fingerprint();
         let recorded: Option<String> = sqlx::query_scalar(
             "SELECT value FROM chrononaut.meta WHERE key = 'capture_fingerprint'",
         )

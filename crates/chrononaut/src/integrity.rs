@@ -14,9 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{PgConnection, Row};
 
+use crate::catalog::{require_installed, resolve};
 use crate::error::{Error, Result};
-use crate::install::require_installed;
-use crate::track::resolve;
 use crate::{Chrononaut, sql};
 
 /// The format tag of digest files.
@@ -178,7 +177,7 @@ async fn table_digests(
     max_id: i64,
     table_name: Option<&str>,
 ) -> Result<Vec<TableDigest>> {
-    let query = sql::fill(sql::DIGEST, &[("activity", activity)]);
+    let query = sql::fill(sql::DIGEST, &[("activity", activity)])?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(query))
         .bind(max_id)
         .bind(table_name)
@@ -208,7 +207,7 @@ impl Chrononaut {
     ) -> Result<VerifyReport> {
         let installed = require_installed(conn).await?;
         let name = history_name(conn, table).await?;
-        let query = sql::fill(sql::VERIFY, &[("activity", &installed.activity())]);
+        let query = sql::fill(sql::VERIFY, &[("activity", installed.activity().as_str())])?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(query))
             .bind(name)
             .fetch_all(&mut *conn)
@@ -291,7 +290,7 @@ impl Chrononaut {
                 .execute(&mut *conn)
                 .await?;
         }
-        let tables = table_digests(conn, &activity, max_id, name.as_deref()).await?;
+        let tables = table_digests(conn, activity.as_str(), max_id, name.as_deref()).await?;
         let overall = overall(conn, &tables).await?;
         Ok(Digest {
             format: DIGEST_FORMAT.to_owned(),
@@ -327,7 +326,7 @@ impl Chrononaut {
             report.issues.retain(|i| &i.table_name == only);
         }
         report.digest_checked = true;
-        let now = table_digests(conn, &activity, digest.max_id, only.as_deref()).await?;
+        let now = table_digests(conn, activity.as_str(), digest.max_id, only.as_deref()).await?;
         let mismatch = |table_name: &str, message: String| VerifyIssue {
             kind: IssueKind::DigestMismatch,
             table_name: table_name.to_owned(),

@@ -29,6 +29,8 @@
 #![warn(missing_docs)]
 
 mod asof;
+mod capture;
+mod catalog;
 mod context;
 mod convert;
 mod diff;
@@ -42,6 +44,7 @@ mod model;
 mod restore;
 mod snapshot;
 mod sql;
+mod template;
 mod track;
 
 use std::sync::Arc;

@@ -100,7 +100,7 @@ impl Chrononaut {
                 ("cols_t", &cols("t")),
                 ("cols_r", &cols("r")),
             ],
-        );
+        )?;
         let found: Option<Option<i32>> = sqlx::query_scalar(sqlx::AssertSqlSafe(query))
             .bind(&key)
             .fetch_optional(&mut *conn)
@@ -206,7 +206,7 @@ impl Chrononaut {
         let oid = match table {
             Some(name) => Some(load_table(conn, name).await?.table.oid),
             None => {
-                crate::install::require_installed(conn).await?;
+                crate::catalog::require_installed(conn).await?;
                 None
             }
         };
@@ -216,7 +216,7 @@ impl Chrononaut {
                 "source",
                 "(SELECT * FROM chrononaut.locks WHERE $1::int8 IS NULL OR relid = $1::int8::oid)",
             )],
-        );
+        )?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(query))
             .bind(oid)
             .fetch_all(&mut *conn)
@@ -232,7 +232,7 @@ async fn call(
     key: Option<Value>,
     reason: Option<&str>,
 ) -> Result<RecordLock> {
-    let query = sql::fill(sql::LIST_LOCKS, &[("source", function)]);
+    let query = sql::fill(sql::LIST_LOCKS, &[("source", function)])?;
     let mut q = sqlx::query(sqlx::AssertSqlSafe(query))
         .bind(info.table.oid)
         .bind(key);

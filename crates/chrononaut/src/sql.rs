@@ -34,16 +34,15 @@ pub(crate) const RESTORE_COLUMNS: &str = include_str!("../sql/history/restore_co
 pub(crate) const HISTORY_FUNCTIONS: &str = include_str!("../sql/history/functions.sql");
 pub(crate) const HISTORY_COUNTS: &str = include_str!("../sql/queries/history_counts.sql");
 
-/// Fills `{{name}}` placeholders of a template. Values must already be quoted SQL.
-pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_owned();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{{{name}}}}}"), value);
-    }
-    debug_assert!(
-        !out.contains("{{"),
-        "unfilled placeholder in template: {}",
-        out.lines().find(|l| l.contains("{{")).unwrap_or_default()
-    );
-    out
+/// Fills `{{name}}` placeholders of a runtime query in one strict pass (see
+/// [`crate::template`]); values must be SQL already quoted by [`crate::ident`]. Generated DDL
+/// uses [`crate::template::fill`], whose values are typed.
+pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> crate::error::Result<String> {
+    crate::template::fill_text(template, values)
+}
+
+/// [`fill`] for one set of values that serves several templates: those whose placeholder the
+/// template has are used.
+pub(crate) fn fill_some(template: &str, values: &[(&str, &str)]) -> crate::error::Result<String> {
+    crate::template::fill_text_some(template, values)
 }

@@ -1,17 +1,18 @@
 //! Tracking tables: options, the generated capture triggers, untracking and status.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 use sqlx::{Acquire, PgConnection, Row};
 
+use crate::capture::{capture_ddl, untrack_ddl};
+use crate::catalog::{
+    ADVISORY_LOCK, Column, Installed, Table, columns, primary_key, require_installed, resolve,
+    resolve_oid, stored_options,
+};
 use crate::error::{Error, Result};
-use crate::ident::{fresh_name, quote_ident, quote_literal};
-use crate::install::{ADVISORY_LOCK, Installed, require_installed};
 use crate::{Chrononaut, sql};
 
 /// The columns that `--record-changes` adds and fills.
-const RECORD_CHANGE_COLUMNS: [&str; 2] = ["change_info", "changed"];
+pub(crate) const RECORD_CHANGE_COLUMNS: [&str; 2] = ["change_info", "changed"];
 
 /// How a table is tracked.
 ///
@@ -108,161 +109,11 @@ pub struct TableStatus {
     pub stale: bool,
 }
 
-/// A resolved table.
-#[derive(Debug)]
-pub(crate) struct Table {
-    pub(crate) oid: i64,
-    /// The schema's name, as in the catalog.
-    pub(crate) schema: String,
-    /// The table's name, as in the catalog.
-    pub(crate) name: String,
-    pub(crate) qualified: String,
-    pub(crate) quoted: String,
-    pub(crate) history_name: String,
-}
-
-struct Column {
-    name: String,
-    type_name: String,
-    comparable: bool,
-    naive_ts: bool,
-    tstz: bool,
-    zoned: bool,
-    generated: bool,
-}
-
-impl Column {
-    /// `alias.col`, as text when the type has no usable `=`.
-    fn compared(&self, alias: &str) -> String {
-        let col = format!("{alias}.{}", quote_ident(&self.name));
-        if self.comparable {
-            col
-        } else {
-            format!("{col}::text")
-        }
-    }
-
-    /// Whether the column's JSON form is rendered explicitly (timestamps, in UTC).
-    fn rendered(&self) -> bool {
-        self.naive_ts || self.tstz
-    }
-
-    /// `alias.col` as it goes into JSON. Timestamps are rendered as ISO-8601 UTC text
-    /// (`2026-01-02T03:04:05.123456+00:00`) without depending on the session TimeZone, the way
-    /// the Python library writes them (naive timestamps are taken as UTC). Doing it here
-    /// instead of a `SET TimeZone` clause on the capture functions saves ~9 µs a statement.
-    fn json_value(&self, alias: &str) -> String {
-        let col = format!("{alias}.{}", quote_ident(&self.name));
-        let utc = if self.tstz {
-            format!("({col} AT TIME ZONE 'UTC')")
-        } else if self.naive_ts {
-            col.clone()
-        } else {
-            return col;
-        };
-        format!(
-            "CASE WHEN isfinite({col}) THEN (to_jsonb({utc}) #>> '{{}}') || '+00:00' \
-             ELSE to_jsonb({col}) #>> '{{}}' END"
-        )
-    }
-}
-
-/// Resolves a table name (see [`Chrononaut::track`] for the spellings accepted).
-pub(crate) async fn resolve(conn: &mut PgConnection, name: &str) -> Result<Table> {
-    resolve_optional(conn, name)
-        .await?
-        .ok_or_else(|| Error::UnknownTable(name.to_owned()))
-}
-
-/// Like [`resolve`], but `None` when no relation has that name.
-pub(crate) async fn resolve_optional(conn: &mut PgConnection, name: &str) -> Result<Option<Table>> {
-    let literal = quote_ident(name);
-    let row = sqlx::query(sql::RESOLVE_TABLE)
-        .bind(name)
-        .bind(&literal)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(|e| match &e {
-            // to_regclass raises on malformed names such as a."b
-            sqlx::Error::Database(db) if db.code().as_deref() == Some("42602") => {
-                Error::UnknownTable(format!("{name} (not a valid table name: {})", db.message()))
-            }
-            _ => Error::from(e),
-        })?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let relkind: String = row.try_get("relkind")?;
-    let qualified: String = row.try_get("qualified")?;
-    if relkind != "r" && relkind != "p" {
-        return Err(Error::UnknownTable(format!(
-            "{qualified} is not a table (relkind {relkind})"
-        )));
-    }
-    let schema: String = row.try_get("schema_name")?;
-    let table: String = row.try_get("table_name")?;
-    Ok(Some(Table {
-        oid: row.try_get("oid")?,
-        quoted: format!("{}.{}", quote_ident(&schema), quote_ident(&table)),
-        qualified,
-        history_name: row.try_get("history_name")?,
-        schema,
-        name: table,
-    }))
-}
-
-async fn columns(conn: &mut PgConnection, oid: i64) -> Result<Vec<Column>> {
-    let rows = sqlx::query(sql::TABLE_COLUMNS)
-        .bind(oid)
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Column {
-                name: r.try_get("name")?,
-                type_name: r.try_get("type_name")?,
-                comparable: r.try_get("comparable")?,
-                naive_ts: r.try_get("naive_ts")?,
-                tstz: r.try_get("tstz")?,
-                generated: r.try_get("generated")?,
-                zoned: r.try_get("zoned")?,
-            })
-        })
-        .collect()
-}
-
-pub(crate) async fn primary_key(conn: &mut PgConnection, oid: i64) -> Result<Vec<String>> {
-    let names: Vec<String> = sqlx::query_scalar(sql::PRIMARY_KEY)
-        .bind(oid)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(names)
-}
-
 async fn exec(conn: &mut PgConnection, ddl: String) -> Result<()> {
     sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-/// The per-table locking functions: the key of a row, the lock check, the trigger switch.
-fn lock_function_names(suffix: &str) -> [String; 3] {
-    ["key", "lock_check", "lock_triggers"].map(|op| {
-        format!(
-            "chrononaut.{}",
-            quote_ident(&format!("capture_{suffix}_{op}"))
-        )
-    })
-}
-
-fn function_names(suffix: &str) -> [String; 4] {
-    ["insert", "update", "delete", "version"].map(|op| {
-        format!(
-            "chrononaut.{}",
-            quote_ident(&format!("capture_{suffix}_{op}"))
-        )
-    })
 }
 
 /// Checks the options against the table's columns; returns them de-duplicated.
@@ -324,252 +175,6 @@ fn validate(
     Ok(out)
 }
 
-/// Builds the capture DDL of one table from `sql/capture.sql`.
-fn capture_ddl(
-    table: &Table,
-    activity: &str,
-    cols: &[Column],
-    key_cols: &[String],
-    opts: &TrackOptions,
-    strict: bool,
-    suffix: &str,
-) -> String {
-    let taken: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
-    let var = |base: &str| fresh_name(base, &taken);
-    let (ctx, rec, ts, cnt, fix, lk) = (
-        var("chrononaut_ctx"),
-        var("chrononaut_rec"),
-        var("chrononaut_ts"),
-        var("chrononaut_cnt"),
-        var("chrononaut_fix"),
-        var("chrononaut_lk"),
-    );
-    let (n, o, s, v, h, w) = ("cn_n", "cn_o", "cn_s", "cn_v", "cn_h", "cn_w");
-
-    let by_name: HashMap<&str, &Column> = cols.iter().map(|c| (c.name.as_str(), c)).collect();
-    let is_meta = |name: &str| opts.record_changes && RECORD_CHANGE_COLUMNS.contains(&name);
-    // Removed from `data`: hidden, untracked and the record-changes columns.
-    let removed: Vec<String> = cols
-        .iter()
-        .filter(|c| {
-            opts.hidden.contains(&c.name) || opts.untracked.contains(&c.name) || is_meta(&c.name)
-        })
-        .map(|c| c.name.clone())
-        .collect();
-    // Compared to decide whether a version is due: everything but untracked, version, meta and
-    // generated columns (NULL in BEFORE triggers; they change only when their inputs do).
-    let compared: Vec<&Column> = cols
-        .iter()
-        .filter(|c| {
-            !c.generated
-                && c.name != "version"
-                && !opts.untracked.contains(&c.name)
-                && !is_meta(&c.name)
-        })
-        .collect();
-    let hidden: Vec<&Column> = cols
-        .iter()
-        .filter(|c| opts.hidden.contains(&c.name))
-        .collect();
-
-    let build_object = |pairs: Vec<String>| -> String {
-        // jsonb_build_object takes at most 100 arguments: 50 pairs per call
-        let parts: Vec<String> = pairs
-            .chunks(50)
-            .map(|chunk| format!("jsonb_build_object({})", chunk.join(", ")))
-            .collect();
-        if parts.is_empty() {
-            "'{}'::jsonb".to_owned()
-        } else {
-            parts.join(" || ")
-        }
-    };
-    let key_expr = |alias: &str| {
-        build_object(
-            key_cols
-                .iter()
-                .map(|k| {
-                    let value = by_name
-                        .get(k.as_str())
-                        .map(|c| c.json_value(alias))
-                        .unwrap_or_default();
-                    format!("{}, {value}", quote_literal(k))
-                })
-                .collect(),
-        )
-    };
-    let data_expr = |alias: &str| {
-        let mut expr = format!("to_jsonb({alias}.*)");
-        if !removed.is_empty() {
-            expr = format!("({expr} - {})", crate::ident::text_array(&removed));
-        }
-        let naive: Vec<String> = cols
-            .iter()
-            .filter(|c| c.rendered() && !removed.contains(&c.name))
-            .map(|c| format!("{}, {}", quote_literal(&c.name), c.json_value(alias)))
-            .collect();
-        if !naive.is_empty() {
-            expr = format!("{expr} || {}", build_object(naive));
-        }
-        expr
-    };
-    let name_array = |items: Vec<String>| {
-        if items.is_empty() {
-            "'{}'::text[]".to_owned()
-        } else {
-            format!("array_remove(ARRAY[{}]::text[], NULL)", items.join(", "))
-        }
-    };
-    let hidden_set_n = name_array(
-        hidden
-            .iter()
-            .map(|c| {
-                format!(
-                    "CASE WHEN {n}.{} IS NOT NULL THEN {} END",
-                    quote_ident(&c.name),
-                    quote_literal(&c.name)
-                )
-            })
-            .collect(),
-    );
-    let hidden_changed = name_array(
-        hidden
-            .iter()
-            .map(|c| {
-                format!(
-                    "CASE WHEN {} IS DISTINCT FROM {} THEN {} END",
-                    c.compared(o),
-                    c.compared(n),
-                    quote_literal(&c.name)
-                )
-            })
-            .collect(),
-    );
-    let row_of = |alias: &str| {
-        let items: Vec<String> = compared.iter().map(|c| c.compared(alias)).collect();
-        format!("ROW({})", items.join(", "))
-    };
-    let changed_o_n = if compared.is_empty() {
-        "false".to_owned()
-    } else {
-        format!("{} IS DISTINCT FROM {}", row_of(o), row_of(n))
-    };
-    let when_changed = if compared.is_empty() {
-        "false".to_owned()
-    } else {
-        format!("{} IS DISTINCT FROM {}", row_of("OLD"), row_of("NEW"))
-    };
-    let key_row = |alias: &str| {
-        let items: Vec<String> = key_cols
-            .iter()
-            .map(|k| format!("{alias}.{}", quote_ident(k)))
-            .collect();
-        format!("ROW({})", items.join(", "))
-    };
-    let key_moved = format!("{} IS DISTINCT FROM {}", key_row("OLD"), key_row("NEW"));
-    let join = |a: &str, b: &str| {
-        key_cols
-            .iter()
-            .map(|k| format!("{a}.{q} = {b}.{q}", q = quote_ident(k)))
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    };
-    let pk_cols_n = key_cols
-        .iter()
-        .enumerate()
-        .map(|(i, k)| format!("{n}.{} AS pk_{}", quote_ident(k), i + 1))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let pk_join_t_v = key_cols
-        .iter()
-        .enumerate()
-        .map(|(i, k)| format!("t.{} = {v}.pk_{}", quote_ident(k), i + 1))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let o_missing = format!("{o}.{} IS NULL", quote_ident(&key_cols[0]));
-    let changed_at_n = if opts.record_changes {
-        format!("COALESCE({n}.\"changed\", {ts})")
-    } else {
-        ts.clone()
-    };
-    // Zoned values that json_value cannot render (timetz, arrays or composites holding
-    // timestamptz) need the functions to run in UTC.
-    let settings = if cols.iter().any(|c| c.zoned && !c.tstz) {
-        "SET TimeZone = 'UTC'"
-    } else {
-        ""
-    };
-    let [fn_insert, fn_update, fn_delete, fn_version] = function_names(suffix);
-    let [fn_key, fn_lock_check, fn_lock_triggers] = lock_function_names(suffix);
-    let relid = table.oid.to_string();
-    let record_changes_trigger = if opts.record_changes {
-        sql::fill(sql::RECORD_CHANGES, &[("table", &table.quoted)])
-    } else {
-        String::new()
-    };
-    // The delete rows are written from two sources: the DELETE's transition table, and the
-    // table itself before a TRUNCATE (capture_delete_rows.sql).
-    let delete_rows = |source: &str| sql::CAPTURE_DELETE_ROWS.replace("{{source}}", source);
-    let template = sql::CAPTURE
-        .replace("{{delete_rows_from_table}}", &delete_rows(&table.quoted))
-        .replace("{{delete_rows_from_old}}", &delete_rows("chrononaut_old"))
-        .replace(
-            "{{delete_rows_from_vanished}}",
-            &delete_rows(
-                "(SELECT cn_x.* FROM chrononaut_old AS cn_x WHERE NOT EXISTS \
-                 (SELECT 1 FROM chrononaut_new AS cn_y WHERE {{pk_join_x_y}}))",
-            ),
-        );
-    sql::fill(
-        &template,
-        &[
-            ("fn_insert", &fn_insert),
-            ("fn_update", &fn_update),
-            ("fn_delete", &fn_delete),
-            ("fn_version", &fn_version),
-            ("table_name", &quote_literal(&table.history_name)),
-            ("table", &table.quoted),
-            ("activity", activity),
-            ("settings", settings),
-            ("strict", if strict { "true" } else { "false" }),
-            ("ctx", &ctx),
-            ("rec", &rec),
-            ("ts", &ts),
-            ("cnt", &cnt),
-            ("fix", &fix),
-            ("key_n", &key_expr(n)),
-            ("key_o", &key_expr(o)),
-            ("data_n", &data_expr(n)),
-            ("data_o", &data_expr(o)),
-            ("hidden_set_n", &hidden_set_n),
-            ("hidden_changed", &hidden_changed),
-            ("changed_o_n", &changed_o_n),
-            ("pk_join_o_n", &join(o, n)),
-            ("o_missing", &o_missing),
-            ("pk_cols_n", &pk_cols_n),
-            ("pk_join_t_v", &pk_join_t_v),
-            ("changed_at_n", &changed_at_n),
-            ("when_changed", &when_changed),
-            ("key_moved", &key_moved),
-            ("pk_join_x_y", &join("cn_x", "cn_y")),
-            ("record_changes_trigger", &record_changes_trigger),
-            ("key_old", &key_expr("OLD")),
-            ("key_r", &key_expr("r")),
-            ("fn_key", &fn_key),
-            ("fn_lock_check", &fn_lock_check),
-            ("fn_lock_triggers", &fn_lock_triggers),
-            ("relid", &relid),
-            ("lk", &lk),
-            ("w", w),
-            ("n", n),
-            ("o", o),
-            ("s", s),
-            ("v", v),
-            ("h", h),
-        ],
-    )
-}
-
 impl Chrononaut {
     /// Tracks `table` (any name SQL accepts: `invoices`, `billing.invoices`, `"Odd Name"`;
     /// an unquoted name that only matches with its exact case is found too).
@@ -626,7 +231,7 @@ impl Chrononaut {
                 resolved.qualified
             )));
         }
-        exec(&mut tx, untrack_ddl(&resolved, &suffix)).await?;
+        exec(&mut tx, untrack_ddl(&resolved, &suffix)?).await?;
         sqlx::query("DELETE FROM chrononaut.tracked WHERE relid = $1::int8::oid")
             .bind(resolved.oid)
             .execute(&mut *tx)
@@ -659,8 +264,8 @@ impl Chrononaut {
         let installed = require_installed(conn).await?;
         let counts: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql::fill(
             sql::HISTORY_COUNTS,
-            &[("activity", &installed.activity())],
-        )))
+            &[("activity", installed.activity().as_str())],
+        )?))
         .fetch_all(&mut *conn)
         .await?;
         let rows = sqlx::query(sql::STATUS).fetch_all(&mut *conn).await?;
@@ -689,25 +294,6 @@ impl Chrononaut {
     }
 }
 
-/// A fingerprint of the SQL templates that make a table's capture functions and triggers:
-/// when it differs from the one recorded at install, the installed functions are out of date.
-/// FNV-1a, so that it is the same across builds and Rust versions.
-pub(crate) fn capture_fingerprint() -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for template in [
-        sql::CAPTURE,
-        sql::CAPTURE_DELETE_ROWS,
-        sql::RECORD_CHANGES,
-        sql::UNTRACK,
-    ] {
-        for byte in template.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{hash:016x}")
-}
-
 /// Regenerates the capture functions and triggers of tracked tables from their stored options:
 /// all of them (`all`, after an upgrade changed the templates), or those whose strict mode
 /// follows the database default. Tables dropped since they were tracked are skipped. Runs in
@@ -730,47 +316,6 @@ pub(crate) async fn regenerate(
         track_resolved(conn, installed, &resolved, &opts).await?;
     }
     Ok(affected.len())
-}
-
-async fn resolve_oid(conn: &mut PgConnection, oid: &str) -> Result<Table> {
-    let name: String = sqlx::query_scalar("SELECT $1::int8::oid::regclass::text")
-        .bind(oid)
-        .fetch_one(&mut *conn)
-        .await?;
-    resolve(conn, &name).await
-}
-
-async fn stored_options(conn: &mut PgConnection, oid: i64) -> Result<TrackOptions> {
-    let row = sqlx::query(
-        "SELECT hidden, untracked, record_changes, strict FROM chrononaut.tracked WHERE relid = $1::int8::oid",
-    )
-    .bind(oid)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(TrackOptions {
-        hidden: row.try_get("hidden")?,
-        untracked: row.try_get("untracked")?,
-        record_changes: row.try_get("record_changes")?,
-        strict: row.try_get("strict")?,
-    })
-}
-
-fn untrack_ddl(table: &Table, suffix: &str) -> String {
-    let [fn_insert, fn_update, fn_delete, fn_version] = function_names(suffix);
-    let [fn_key, fn_lock_check, fn_lock_triggers] = lock_function_names(suffix);
-    sql::fill(
-        sql::UNTRACK,
-        &[
-            ("table", &table.quoted),
-            ("fn_key", &fn_key),
-            ("fn_lock_check", &fn_lock_check),
-            ("fn_lock_triggers", &fn_lock_triggers),
-            ("fn_insert", &fn_insert),
-            ("fn_update", &fn_update),
-            ("fn_delete", &fn_delete),
-            ("fn_version", &fn_version),
-        ],
-    )
 }
 
 async fn track_resolved(
@@ -825,7 +370,7 @@ async fn track_resolved(
             .fetch_optional(&mut *conn)
             .await?;
     if let Some(previous) = previous {
-        exec(conn, untrack_ddl(table, &previous)).await?;
+        exec(conn, untrack_ddl(table, &previous)?).await?;
     }
     let suffix = table.oid.to_string();
     let strict = options.strict.unwrap_or(installed.strict_default);
@@ -833,13 +378,13 @@ async fn track_resolved(
         conn,
         capture_ddl(
             table,
-            &installed.activity(),
+            installed.activity().as_str(),
             &cols,
             &key_cols,
             &options,
             strict,
             &suffix,
-        ),
+        )?,
     )
     .await?;
     sqlx::query(

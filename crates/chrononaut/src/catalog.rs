@@ -1,0 +1,223 @@
+//! What the database says: tables and their columns and keys, chrononaut's installed state.
+//!
+//! Table resolution and catalog reads live here, used by tracking, history, integrity,
+//! locking and conversion alike; the capture DDL generator (`capture.rs`) builds on them.
+
+use sqlx::{PgConnection, Row};
+
+use crate::error::{Error, Result};
+use crate::ident::quote_ident;
+use crate::install::SCHEMA_VERSION;
+use crate::sql;
+use crate::template::Sql;
+use crate::track::TrackOptions;
+
+/// The advisory lock that serialises chrononaut's DDL (install, track, untrack) per database.
+pub(crate) const ADVISORY_LOCK: i64 = 0x6368_726f_6e6f;
+
+/// What an existing installation recorded.
+pub(crate) struct Installed {
+    pub schema_version: i32,
+    pub activity_schema: String,
+    pub strict_default: bool,
+}
+
+impl Installed {
+    /// The activity table, schema-qualified and quoted.
+    pub fn activity(&self) -> Sql {
+        Sql::qualified(&self.activity_schema, "chrononaut_activity")
+    }
+}
+
+pub(crate) async fn installed(conn: &mut PgConnection) -> Result<Option<Installed>> {
+    let exists: bool = sqlx::query_scalar(sql::META_EXISTS)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !exists {
+        return Ok(None);
+    }
+    let row = sqlx::query(sql::INSTALLED)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(row) => {
+            let version: Option<i32> = row.try_get("schema_version")?;
+            let schema: Option<String> = row.try_get("activity_schema")?;
+            match (version, schema) {
+                (Some(schema_version), Some(activity_schema)) => Ok(Some(Installed {
+                    schema_version,
+                    activity_schema,
+                    strict_default: row.try_get("strict_default")?,
+                })),
+                _ => Ok(None),
+            }
+        }
+    }
+}
+
+/// Like [`installed`], but an error when chrononaut is absent or newer than this library.
+pub(crate) async fn require_installed(conn: &mut PgConnection) -> Result<Installed> {
+    let found = installed(conn).await?.ok_or(Error::NotInstalled)?;
+    if found.schema_version > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            found: found.schema_version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(found)
+}
+
+/// A resolved table.
+#[derive(Debug)]
+pub(crate) struct Table {
+    pub(crate) oid: i64,
+    /// The schema's name, as in the catalog.
+    pub(crate) schema: String,
+    /// The table's name, as in the catalog.
+    pub(crate) name: String,
+    pub(crate) qualified: String,
+    pub(crate) quoted: String,
+    pub(crate) history_name: String,
+}
+
+pub(crate) struct Column {
+    pub(crate) name: String,
+    pub(crate) type_name: String,
+    pub(crate) comparable: bool,
+    pub(crate) naive_ts: bool,
+    pub(crate) tstz: bool,
+    pub(crate) zoned: bool,
+    pub(crate) generated: bool,
+}
+
+impl Column {
+    /// `alias.col`, as text when the type has no usable `=`.
+    pub(crate) fn compared(&self, alias: &str) -> String {
+        let col = format!("{alias}.{}", quote_ident(&self.name));
+        if self.comparable {
+            col
+        } else {
+            format!("{col}::text")
+        }
+    }
+
+    /// Whether the column's JSON form is rendered explicitly (timestamps, in UTC).
+    pub(crate) fn rendered(&self) -> bool {
+        self.naive_ts || self.tstz
+    }
+
+    /// `alias.col` as it goes into JSON. Timestamps are rendered as ISO-8601 UTC text
+    /// (`2026-01-02T03:04:05.123456+00:00`) without depending on the session TimeZone, the way
+    /// the Python library writes them (naive timestamps are taken as UTC). Doing it here
+    /// instead of a `SET TimeZone` clause on the capture functions saves ~9 µs a statement.
+    pub(crate) fn json_value(&self, alias: &str) -> String {
+        let col = format!("{alias}.{}", quote_ident(&self.name));
+        let utc = if self.tstz {
+            format!("({col} AT TIME ZONE 'UTC')")
+        } else if self.naive_ts {
+            col.clone()
+        } else {
+            return col;
+        };
+        format!(
+            "CASE WHEN isfinite({col}) THEN (to_jsonb({utc}) #>> '{{}}') || '+00:00' \
+             ELSE to_jsonb({col}) #>> '{{}}' END"
+        )
+    }
+}
+
+/// Resolves a table name (see [`Chrononaut::track`] for the spellings accepted).
+pub(crate) async fn resolve(conn: &mut PgConnection, name: &str) -> Result<Table> {
+    resolve_optional(conn, name)
+        .await?
+        .ok_or_else(|| Error::UnknownTable(name.to_owned()))
+}
+
+/// Like [`resolve`], but `None` when no relation has that name.
+pub(crate) async fn resolve_optional(conn: &mut PgConnection, name: &str) -> Result<Option<Table>> {
+    let literal = quote_ident(name);
+    let row = sqlx::query(sql::RESOLVE_TABLE)
+        .bind(name)
+        .bind(&literal)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| match &e {
+            // to_regclass raises on malformed names such as a."b
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("42602") => {
+                Error::UnknownTable(format!("{name} (not a valid table name: {})", db.message()))
+            }
+            _ => Error::from(e),
+        })?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let relkind: String = row.try_get("relkind")?;
+    let qualified: String = row.try_get("qualified")?;
+    if relkind != "r" && relkind != "p" {
+        return Err(Error::UnknownTable(format!(
+            "{qualified} is not a table (relkind {relkind})"
+        )));
+    }
+    let schema: String = row.try_get("schema_name")?;
+    let table: String = row.try_get("table_name")?;
+    Ok(Some(Table {
+        oid: row.try_get("oid")?,
+        quoted: format!("{}.{}", quote_ident(&schema), quote_ident(&table)),
+        qualified,
+        history_name: row.try_get("history_name")?,
+        schema,
+        name: table,
+    }))
+}
+
+pub(crate) async fn columns(conn: &mut PgConnection, oid: i64) -> Result<Vec<Column>> {
+    let rows = sqlx::query(sql::TABLE_COLUMNS)
+        .bind(oid)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Column {
+                name: r.try_get("name")?,
+                type_name: r.try_get("type_name")?,
+                comparable: r.try_get("comparable")?,
+                naive_ts: r.try_get("naive_ts")?,
+                tstz: r.try_get("tstz")?,
+                generated: r.try_get("generated")?,
+                zoned: r.try_get("zoned")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn primary_key(conn: &mut PgConnection, oid: i64) -> Result<Vec<String>> {
+    let names: Vec<String> = sqlx::query_scalar(sql::PRIMARY_KEY)
+        .bind(oid)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(names)
+}
+
+pub(crate) async fn resolve_oid(conn: &mut PgConnection, oid: &str) -> Result<Table> {
+    let name: String = sqlx::query_scalar("SELECT $1::int8::oid::regclass::text")
+        .bind(oid)
+        .fetch_one(&mut *conn)
+        .await?;
+    resolve(conn, &name).await
+}
+
+pub(crate) async fn stored_options(conn: &mut PgConnection, oid: i64) -> Result<TrackOptions> {
+    let row = sqlx::query(
+        "SELECT hidden, untracked, record_changes, strict FROM chrononaut.tracked WHERE relid = $1::int8::oid",
+    )
+    .bind(oid)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(TrackOptions {
+        hidden: row.try_get("hidden")?,
+        untracked: row.try_get("untracked")?,
+        record_changes: row.try_get("record_changes")?,
+        strict: row.try_get("strict")?,
+    })
+}

@@ -1,10 +1,12 @@
 //! `log`, `show`, `diff`: reading history from the shell.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrononaut::{Change, Chrononaut, Diff, Operation, RecordHistory, Snapshot, VersionFilter};
 use clap::Args;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use sqlx::PgConnection;
 
@@ -186,6 +188,12 @@ pub fn value_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// A value as PostgreSQL printed it, for humans: strings bare, everything else as stored
+/// (`350.00`, not the f64 `350.0` of a `Value`).
+fn raw_text(v: &RawValue) -> String {
+    serde_json::from_str::<String>(v.get()).unwrap_or_else(|_| v.get().to_owned())
 }
 
 /// Prints rows as aligned columns; `styled` cells may hold ANSI codes (width from `plain`).
@@ -469,8 +477,10 @@ pub fn print_snapshot(style: &Style, table: &str, s: &Snapshot) {
         .map(|k| k.chars().count())
         .max()
         .unwrap_or(0);
-    for (k, v) in s.data() {
-        println!("  {k:width$}  {}", value_text(v));
+    let stored: BTreeMap<String, &RawValue> =
+        serde_json::from_str(s.raw_data().get()).unwrap_or_default();
+    for (k, v) in &stored {
+        println!("  {k:width$}  {}", raw_text(v));
     }
     for h in s.hidden_columns() {
         println!("  {h:width$}  {}", style.dim("(hidden)"));
@@ -530,13 +540,19 @@ pub async fn diff(
         (None, Some(_)) => return Err(Failure("give FROM as well as TO".into())),
     };
     if json_out {
-        return print_json(&json!({
-            "table": rec.table(),
-            "key": rec.key(),
-            "from": diff.from,
-            "to": diff.to,
-            "changes": diff.changes,
-        }));
+        // serialized, not through json!(): a `Value` would turn 350.00 into 350.0
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            table: &'a str,
+            key: &'a Value,
+            #[serde(flatten)]
+            diff: &'a Diff,
+        }
+        return print_json(&Out {
+            table: rec.table(),
+            key: rec.key(),
+            diff: &diff,
+        });
     }
     let style = Style::detect();
     let end = |e: &Option<chrononaut::DiffEnd>| match e {
@@ -560,11 +576,13 @@ pub async fn diff(
     }
     for (column, change) in &diff.changes {
         match change {
-            Change::Value { from, to } => println!(
-                "  {column}: {} -> {}",
-                style.red(&value_text(from)),
-                style.green(&value_text(to))
-            ),
+            Change::Value { from, to } => {
+                let (from, to) = diff.raw_values(column).map_or_else(
+                    || (value_text(from), value_text(to)),
+                    |(a, b)| (raw_text(a), raw_text(b)),
+                );
+                println!("  {column}: {} -> {}", style.red(&from), style.green(&to));
+            }
             Change::Hidden => println!("  {column}: {}", style.dim("changed (value hidden)")),
             _ => println!("  {column}: changed"),
         }

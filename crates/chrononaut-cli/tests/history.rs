@@ -388,3 +388,66 @@ async fn restore_text_and_json() {
     let out = chrononaut(url, &["restore", "item", "id=1", "--rationale", "x"]);
     assert!(!out.status.success());
 }
+
+/// `show` and `diff` print numbers as PostgreSQL stored them (`350.00`, not `350.0`), in text
+/// and in JSON, and `diff` sees digits an f64 would drop.
+#[tokio::test]
+async fn show_and_diff_print_numbers_as_stored() {
+    let db = TestDb::new().await.expect("db");
+    let url = db.url.as_str();
+    ok(url, &["init"]);
+    sql(
+        &db,
+        "CREATE TABLE price (id int PRIMARY KEY, amount numeric(12,2), exact numeric, doc jsonb)",
+    )
+    .await;
+    ok(url, &["track", "price"]);
+    sql(
+        &db,
+        "INSERT INTO price VALUES (1, 20.5, 0.1000000000000000001, '{\"rate\": 1.50}'); \
+         UPDATE price SET amount = 350, exact = 0.1000000000000000002, doc = '{\"rate\": 2.50}'",
+    )
+    .await;
+    let show = ok(url, &["show", "price", "id=1"]);
+    assert!(
+        show.ends_with(
+            "\
+  amount   350.00
+  doc      {\"rate\": 2.50}
+  exact    0.1000000000000000002
+  id       1
+  version  1
+"
+        ),
+        "{show}"
+    );
+    let diff = ok(url, &["diff", "price", "id=1"]);
+    assert!(
+        diff.ends_with(
+            "\
+  amount: 20.50 -> 350.00
+  doc: {\"rate\": 1.50} -> {\"rate\": 2.50}
+  exact: 0.1000000000000000001 -> 0.1000000000000000002
+"
+        ),
+        "{diff}"
+    );
+    // JSON: the numbers' text as stored (compared as text: parsed, they would be f64s again)
+    let json_text = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.push("--json");
+        ok(url, &all)
+    };
+    let show = json_text(&["show", "price", "id=1"]);
+    assert!(show.contains("\"amount\": 350.00"), "{show}");
+    assert!(show.contains("\"exact\": 0.1000000000000000002"), "{show}");
+    let diff = json_text(&["diff", "price", "id=1"]);
+    for part in [
+        "\"from\": 20.50",
+        "\"to\": 350.00",
+        "\"from\": 0.1000000000000000001",
+        "\"table\": \"public.price\"",
+    ] {
+        assert!(diff.contains(part), "{part}: {diff}");
+    }
+}

@@ -1,10 +1,12 @@
 //! Snapshots: one version of one record, read-only.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -126,22 +128,45 @@ pub(crate) struct Hidden {
 /// }
 /// # Ok(()) }
 /// ```
+///
+/// Serialized (`--json`), `data` is written as PostgreSQL printed it: `350.00` stays `350.00`
+/// (see [`Snapshot::raw`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Snapshot {
     #[serde(flatten)]
     meta: SnapshotMeta,
+    #[serde(skip)]
     data: Map<String, Value>,
+    #[serde(rename = "data")]
+    raw: RawJson,
     #[serde(skip)]
     columns: Arc<Hidden>,
+}
+
+/// JSON text as PostgreSQL printed it; equal when the texts are.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub(crate) struct RawJson(pub(crate) Box<RawValue>);
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+/// The members of a JSON object's text, each as its own text (`{}` for anything else).
+pub(crate) fn raw_members(object: &RawValue) -> BTreeMap<String, &RawValue> {
+    serde_json::from_str(object.get()).unwrap_or_default()
 }
 
 impl Snapshot {
     pub(crate) fn from_row(row: &PgRow, columns: &Arc<Hidden>) -> Result<Self> {
         let operation: Option<String> = row.try_get("operation")?;
-        let data = match row.try_get::<Value, _>("data")? {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
+        // kept as text too: a JSON number read into `Value` is an f64 (350.00 becomes 350.0)
+        let raw = row
+            .try_get::<sqlx::types::Json<Box<RawValue>>, _>("data")?
+            .0;
+        let data: Map<String, Value> = serde_json::from_str(raw.get()).unwrap_or_default();
         Ok(Self {
             meta: SnapshotMeta {
                 id: row.try_get("id")?,
@@ -154,6 +179,7 @@ impl Snapshot {
                 extra_info: row.try_get("extra_info")?,
             },
             data,
+            raw: RawJson(raw),
             columns: Arc::clone(columns),
         })
     }
@@ -184,6 +210,13 @@ impl Snapshot {
         &self.data
     }
 
+    /// The recorded columns as PostgreSQL printed them (`{"balance": 350.00, ...}`): numbers
+    /// keep their digits and scale, which [`Snapshot::data`] reads as f64 (`350.0`, and only
+    /// ~15 significant digits).
+    pub fn raw_data(&self) -> &RawValue {
+        &self.raw.0
+    }
+
     /// The value of `column` in this version.
     ///
     /// Errors: [`Error::UntrackedColumn`] and [`Error::HiddenColumn`] for columns the table's
@@ -191,6 +224,30 @@ impl Snapshot {
     /// shown even where older history holds it), [`Error::UnknownColumn`] for a column this
     /// version does not hold.
     pub fn get(&self, column: &str) -> Result<&Value> {
+        self.check(column)?;
+        self.data
+            .get(column)
+            .ok_or_else(|| self.unknown_column(column))
+    }
+
+    /// The value of `column` as PostgreSQL printed it (`350.00`, `"alice"`), with the errors of
+    /// [`Snapshot::get`]. Parse it into the type you need (`rust_decimal`, `bigdecimal`, ...)
+    /// where an f64 would round.
+    ///
+    /// ```no_run
+    /// # fn f(snapshot: &chrononaut::Snapshot) -> Result<(), chrononaut::Error> {
+    /// assert_eq!(snapshot.raw("balance")?.get(), "350.00");
+    /// # Ok(()) }
+    /// ```
+    pub fn raw(&self, column: &str) -> Result<&RawValue> {
+        self.check(column)?;
+        raw_members(&self.raw.0)
+            .remove(column)
+            .ok_or_else(|| self.unknown_column(column))
+    }
+
+    /// Refuses columns the table's current options exclude.
+    fn check(&self, column: &str) -> Result<()> {
         if self.columns.untracked.iter().any(|c| c == column) {
             return Err(Error::UntrackedColumn {
                 table: self.meta.table.clone(),
@@ -203,10 +260,14 @@ impl Snapshot {
                 column: column.to_owned(),
             });
         }
-        self.data.get(column).ok_or_else(|| Error::UnknownColumn {
+        Ok(())
+    }
+
+    fn unknown_column(&self, column: &str) -> Error {
+        Error::UnknownColumn {
             table: self.meta.table.clone(),
             column: column.to_owned(),
-        })
+        }
     }
 
     /// The recorded columns deserialized into `T` (hidden and untracked columns are absent:
@@ -253,7 +314,7 @@ impl std::fmt::Display for Snapshot {
             self.meta.key,
             self.meta.version,
             self.meta.changed.to_rfc3339(),
-            Value::Object(self.data.clone())
+            self.raw.0.get()
         )
     }
 }

@@ -652,3 +652,88 @@ async fn per_record_reads_use_the_history_index() {
         }
     }
 }
+
+/// Numbers as PostgreSQL stored them: `Snapshot::raw` / `raw_data`, `Diff::raw_values` and the
+/// serialized snapshot and diff keep scale and digits (`get` and `data` give f64s), and a diff
+/// sees a change that an f64 rounds away but none where only the scale differs.
+#[tokio::test]
+async fn numerics_read_as_stored() {
+    let t = common::setup().await;
+    t.exec(
+        "CREATE TABLE price (id int PRIMARY KEY, amount numeric(12,2), exact numeric, \
+         doc jsonb, note text, secret text)",
+    )
+    .await;
+    t.track("price", &TrackOptions::new().hidden(["secret"]))
+        .await;
+    t.exec(
+        "INSERT INTO price VALUES (1, 20.5, 0.1000000000000000001, '{\"rate\": 1.50}', 'a', 's'); \
+         UPDATE price SET amount = 350, exact = 0.1000000000000000002, doc = '{\"rate\": 1.5}', \
+         note = 'b', secret = 't' WHERE id = 1",
+    )
+    .await;
+    let rec = record(&t, "price", json!({"id": 1})).await;
+    let mut conn = t.pool.acquire().await.expect("connection");
+    let latest = rec.latest(&mut conn).await.expect("latest").expect("v1");
+    assert_eq!(latest.raw("amount").expect("amount").get(), "350.00");
+    assert_eq!(latest.get("amount").expect("amount"), &json!(350.0));
+    assert_eq!(
+        latest.raw("exact").expect("exact").get(),
+        "0.1000000000000000002"
+    );
+    assert_eq!(latest.raw("doc").expect("doc").get(), r#"{"rate": 1.5}"#);
+    assert!(matches!(
+        latest.raw("secret"),
+        Err(Error::HiddenColumn { .. })
+    ));
+    assert!(matches!(
+        latest.raw("nope"),
+        Err(Error::UnknownColumn { .. })
+    ));
+    assert_eq!(
+        latest.raw_data().get(),
+        r#"{"id": 1, "doc": {"rate": 1.5}, "note": "b", "exact": 0.1000000000000000002, "amount": 350.00, "version": 1}"#
+    );
+    let shown = serde_json::to_string(&latest).expect("serialize");
+    assert!(shown.contains(r#""amount": 350.00"#), "{shown}");
+
+    let diff = rec
+        .diff_versions(&mut conn, 0, Some(1), true)
+        .await
+        .expect("diff");
+    // doc: 1.50 and 1.5 are the same jsonb; exact: two numerics one f64 apart from neither
+    assert_eq!(
+        diff.changes.keys().collect::<Vec<_>>(),
+        ["amount", "exact", "note", "secret"]
+    );
+    let raw = |column: &str| {
+        diff.raw_values(column)
+            .map(|(a, b)| (a.get().to_owned(), b.get().to_owned()))
+    };
+    assert_eq!(raw("amount"), Some(("20.50".into(), "350.00".into())));
+    assert_eq!(
+        raw("exact"),
+        Some((
+            "0.1000000000000000001".into(),
+            "0.1000000000000000002".into()
+        ))
+    );
+    assert_eq!(raw("secret"), None);
+    assert_eq!(diff.get("secret"), Some(&Change::Hidden));
+    let serialized = serde_json::to_string(&diff).expect("serialize");
+    assert!(
+        serialized.contains(r#""amount":{"kind":"value","from":20.50,"to":350.00}"#),
+        "{serialized}"
+    );
+    assert!(
+        serialized.contains(r#""secret":{"kind":"hidden"}"#),
+        "{serialized}"
+    );
+    // a column absent on one side is null there
+    let from_nothing = rec
+        .diff_timestamps(&mut conn, chrono::DateTime::UNIX_EPOCH, None, false)
+        .await
+        .expect("diff");
+    let (before, after) = from_nothing.raw_values("amount").expect("amount");
+    assert_eq!((before.get(), after.get()), ("null", "350.00"));
+}

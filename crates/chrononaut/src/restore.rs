@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::{Acquire, PgConnection, Row};
 
 use crate::context::ChangeContext;
@@ -166,7 +166,7 @@ impl Chrononaut {
                     list(&set, "r.")
                 )))
                 .bind(record.key())
-                .bind(Value::Object(data.clone()))
+                .bind(sqlx::types::Json(snapshot.raw_data()))
                 .execute(&mut *tx)
                 .await?;
             }
@@ -192,7 +192,7 @@ impl Chrononaut {
                 list(&written, ""),
                 list(&written, "r.")
             )))
-            .bind(Value::Object(data.clone()))
+            .bind(sqlx::types::Json(snapshot.raw_data()))
             .execute(&mut *tx)
             .await?;
         }

@@ -229,3 +229,31 @@ async fn restore_with_generated_and_identity_columns() {
     );
     assert_eq!(report.new_version.expect("new").version(), 2);
 }
+
+/// A restore writes back the numbers as stored, not as f64s.
+#[tokio::test]
+async fn restore_keeps_numeric_digits() {
+    let t = common::setup().await;
+    t.exec("CREATE TABLE ledger (id int PRIMARY KEY, amount numeric, fee numeric(12,2))")
+        .await;
+    t.track("ledger", &TrackOptions::new()).await;
+    t.exec(
+        "INSERT INTO ledger VALUES (1, 12345678901234567890.123456789, 0.10); \
+         UPDATE ledger SET amount = 1, fee = 2 WHERE id = 1",
+    )
+    .await;
+    let mut conn = t.pool.acquire().await.expect("connection");
+    let rec =
+        t.ch.record(&mut conn, "ledger", json!({"id": 1}))
+            .await
+            .expect("record");
+    let ctx = ChangeContext::new().rationale("undo");
+    t.ch.restore(&mut conn, &rec, RestoreTarget::Version(0), &ctx)
+        .await
+        .expect("restore");
+    assert_eq!(
+        t.json("SELECT to_jsonb(array[amount::text, fee::text]) FROM ledger WHERE id = 1")
+            .await,
+        json!(["12345678901234567890.123456789", "0.10"])
+    );
+}

@@ -254,3 +254,106 @@ async fn a_search_path_of_its_own_hijacks_nothing() {
     drop(app_conn);
     pool.close().await;
 }
+
+/// The application role cannot make lock/unlock wait: the advisory key they used to take
+/// (`pg_advisory_xact_lock(1667787883, oid)`, takeable by anyone) is no longer taken, and the
+/// row lock that replaced it cannot be held by the application.
+#[tokio::test]
+async fn no_role_can_hold_lock_and_unlock_up() {
+    let (t, _app, pool) = app_setup().await;
+    let oid = t.scalar_i64("SELECT 'acc'::regclass::oid::int8").await;
+    let mut holder = pool.acquire().await.expect("connection");
+    sqlx::query("SELECT pg_advisory_lock(1667787883, $1::int8::int4)")
+        .bind(oid)
+        .execute(&mut *holder)
+        .await
+        .expect("the old key can be taken by anyone");
+    // the lock that serialises lock/unlock now: only chrononaut's owner can hold it
+    for (sql, what) in [
+        ("SELECT * FROM chrononaut.tracked FOR UPDATE", "FOR UPDATE"),
+        ("SELECT * FROM chrononaut.tracked FOR KEY SHARE", "FOR KEY SHARE"),
+        (
+            "LOCK TABLE chrononaut.tracked IN EXCLUSIVE MODE",
+            "an exclusive table lock",
+        ),
+        (
+            "LOCK TABLE chrononaut.locks IN EXCLUSIVE MODE",
+            "an exclusive lock on the locks",
+        ),
+    ] {
+        let mut c = pool.acquire().await.expect("connection");
+        let r = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("BEGIN; {sql}")))
+            .execute(&mut *c)
+            .await
+            .map(|_| ())
+            .map_err(Error::from);
+        sqlx::query("ROLLBACK")
+            .execute(&mut *c)
+            .await
+            .expect("rollback");
+        denied(r, what);
+    }
+    let mut conn = t.pool.acquire().await.expect("connection");
+    sqlx::query("SET lock_timeout = '20s'")
+        .execute(&mut *conn)
+        .await
+        .expect("timeout");
+    let done = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        t.ch.lock(&mut conn, "acc", json!({"id": 1}), "audit").await?;
+        t.ch.freeze(&mut conn, "acc", "close").await?;
+        t.ch.unfreeze(&mut conn, "acc").await?;
+        t.ch.unlock(&mut conn, "acc", json!({"id": 1})).await
+    })
+    .await;
+    assert!(
+        matches!(done, Ok(Ok(_))),
+        "lock/unlock must complete while the application holds the old key: {done:?}"
+    );
+    // the application's own lock and unlock complete too
+    let mut app_conn = pool.acquire().await.expect("connection");
+    let done = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        t.ch.lock(&mut app_conn, "acc", json!({"id": 2}), "mine")
+            .await?;
+        t.ch.unlock(&mut app_conn, "acc", json!({"id": 2})).await
+    })
+    .await;
+    assert!(matches!(done, Ok(Ok(_))), "{done:?}");
+    drop(holder);
+}
+
+/// A lock reason is at most 1024 bytes (it is repeated in every refused write): a longer one
+/// is refused with CN007 and nothing is written.
+#[tokio::test]
+async fn a_lock_reason_is_bounded() {
+    let (t, _app, pool) = app_setup().await;
+    let mut app_conn = pool.acquire().await.expect("connection");
+    let before = t.activity_dump().await;
+    for reason in ["x".repeat(50_000), "x".repeat(1025), "é".repeat(513)] {
+        let err =
+            t.ch.lock(&mut app_conn, "acc", json!({"id": 1}), &reason)
+                .await
+                .expect_err("too long");
+        match &err {
+            Error::LockRefused(m) => {
+                assert!(m.contains("at most 1024"), "{m}");
+                assert!(m.len() < 200, "the refusal does not repeat the reason: {m}");
+            }
+            e => panic!("expected LockRefused, got {e:?}"),
+        }
+        // the SQL form refuses it too
+        let sql = format!(
+            "SELECT * FROM chrononaut.lock('acc', '{{\"id\": 1}}', '{reason}')"
+        );
+        let err = as_app(&pool, &sql).await;
+        assert!(matches!(err, Err(Error::LockRefused(_))), "{err:?}");
+    }
+    assert_eq!(t.activity_dump().await, before, "nothing recorded");
+    let mut conn = t.pool.acquire().await.expect("connection");
+    assert!(t.ch.locks(&mut conn, None).await.expect("locks").is_empty());
+    // exactly 1024 bytes is fine (512 two-byte characters)
+    let lock =
+        t.ch.lock(&mut app_conn, "acc", json!({"id": 1}), &"é".repeat(512))
+            .await
+            .expect("1024 bytes");
+    assert_eq!(lock.reason.len(), 1024);
+}

@@ -26,7 +26,11 @@
 -- DEFINER, search_path pinned).
 --
 -- Errors: CN007 (lock refused: not tracked, no such record, already locked, not locked, no
--- reason), 42501 (no privilege / not the locker). Writes to a locked record: CN006.
+-- reason or one over 1024 bytes), 42501 (no privilege / not the locker). Writes to a locked
+-- record: CN006.
+--
+-- Lock and unlock of one table are serialised by a row lock on its chrononaut.tracked row
+-- (see lock_tracked), which no role without UPDATE on chrononaut.tracked can take or hold.
 --
 -- Known gap: a REPEATABLE READ or SERIALIZABLE transaction whose snapshot was taken before a
 -- lock committed does not see the lock (locking does not modify the row), so it can still
@@ -177,7 +181,12 @@ BEGIN
     FROM chrononaut.tracked t
     JOIN pg_class c ON c.oid = t.relid
     JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE t.relid = target;
+    WHERE t.relid = target
+    -- One lock/unlock of this table at a time (the triggers are created and dropped there):
+    -- the tracked row is locked, which only chrononaut's owner can do (FOR UPDATE needs the
+    -- UPDATE privilege on chrononaut.tracked), so no other role can hold this against us
+    -- (an advisory lock could be taken, and held, by anyone).
+    FOR UPDATE OF t;
     IF fn_suffix IS NULL THEN
         RAISE EXCEPTION 'lock refused: table % is not tracked', target USING ERRCODE = 'CN007';
     END IF;
@@ -203,17 +212,20 @@ DECLARE
     existing record;
     l chrononaut.locks;
 BEGIN
-    SELECT * INTO tracked FROM chrononaut.lock_tracked(target);
-    hist := tracked.hist;
     IF reason IS NULL OR btrim(reason) = '' THEN
         RAISE EXCEPTION 'lock refused: a lock needs a reason' USING ERRCODE = 'CN007';
     END IF;
+    -- Bounded: the reason is repeated in every refusal of a write to the record.
+    IF octet_length(reason) > 1024 THEN
+        RAISE EXCEPTION 'lock refused: the reason has % bytes, at most 1024 are allowed', octet_length(reason)
+            USING ERRCODE = 'CN007';
+    END IF;
+    SELECT * INTO tracked FROM chrononaut.lock_tracked(target);
+    hist := tracked.hist;
     IF NOT has_table_privilege(session_user, target, 'UPDATE') THEN
         RAISE EXCEPTION 'permission denied: locking records of % needs UPDATE privilege on it', target
             USING ERRCODE = '42501';
     END IF;
-    -- One lock/unlock of this table at a time (the triggers are created and dropped here).
-    PERFORM pg_advisory_xact_lock(1667787883, target::oid::int4);
     IF record_key IS NOT NULL THEN
         SELECT * INTO found_key, found_version FROM chrononaut.lock_target(target, record_key, tracked.fn_suffix);
     END IF;
@@ -251,7 +263,6 @@ DECLARE
     l chrononaut.locks;
 BEGIN
     SELECT * INTO tracked FROM chrononaut.lock_tracked(target);
-    PERFORM pg_advisory_xact_lock(1667787883, target::oid::int4);
     IF record_key IS NOT NULL THEN
         SELECT * INTO found_key, found_version FROM chrononaut.lock_target(target, record_key, tracked.fn_suffix);
     END IF;

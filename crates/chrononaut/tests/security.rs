@@ -271,7 +271,10 @@ async fn no_role_can_hold_lock_and_unlock_up() {
     // the lock that serialises lock/unlock now: only chrononaut's owner can hold it
     for (sql, what) in [
         ("SELECT * FROM chrononaut.tracked FOR UPDATE", "FOR UPDATE"),
-        ("SELECT * FROM chrononaut.tracked FOR KEY SHARE", "FOR KEY SHARE"),
+        (
+            "SELECT * FROM chrononaut.tracked FOR KEY SHARE",
+            "FOR KEY SHARE",
+        ),
         (
             "LOCK TABLE chrononaut.tracked IN EXCLUSIVE MODE",
             "an exclusive table lock",
@@ -299,7 +302,8 @@ async fn no_role_can_hold_lock_and_unlock_up() {
         .await
         .expect("timeout");
     let done = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        t.ch.lock(&mut conn, "acc", json!({"id": 1}), "audit").await?;
+        t.ch.lock(&mut conn, "acc", json!({"id": 1}), "audit")
+            .await?;
         t.ch.freeze(&mut conn, "acc", "close").await?;
         t.ch.unfreeze(&mut conn, "acc").await?;
         t.ch.unlock(&mut conn, "acc", json!({"id": 1})).await
@@ -341,9 +345,7 @@ async fn a_lock_reason_is_bounded() {
             e => panic!("expected LockRefused, got {e:?}"),
         }
         // the SQL form refuses it too
-        let sql = format!(
-            "SELECT * FROM chrononaut.lock('acc', '{{\"id\": 1}}', '{reason}')"
-        );
+        let sql = format!("SELECT * FROM chrononaut.lock('acc', '{{\"id\": 1}}', '{reason}')");
         let err = as_app(&pool, &sql).await;
         assert!(matches!(err, Err(Error::LockRefused(_))), "{err:?}");
     }

@@ -268,13 +268,10 @@ impl Chrononaut {
             .await?;
         let started = Instant::now();
         loop {
-            let settled: bool = sqlx::query_scalar(
-                "SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()) \
-                 >= pg_catalog.pg_snapshot_xmax($1::text::pg_snapshot)",
-            )
-            .bind(&snapshot)
-            .fetch_one(&mut *conn)
-            .await?;
+            let settled: bool = sqlx::query_scalar(sql::DIGEST_SETTLED)
+                .bind(&snapshot)
+                .fetch_one(&mut *conn)
+                .await?;
             if settled {
                 break;
             }

@@ -11,6 +11,7 @@ pub(crate) const EXPECT_VERSION: &str = include_str!("../sql/locking/expect_vers
 pub(crate) const LIST_LOCKS: &str = include_str!("../sql/locking/list.sql");
 pub(crate) const VERIFY: &str = include_str!("../sql/integrity/verify.sql");
 pub(crate) const DIGEST: &str = include_str!("../sql/integrity/digest.sql");
+pub(crate) const DIGEST_SETTLED: &str = include_str!("../sql/integrity/digest_settled.sql");
 
 pub(crate) const RESOLVE_TABLE: &str = include_str!("../sql/queries/resolve_table.sql");
 pub(crate) const TABLE_COLUMNS: &str = include_str!("../sql/queries/table_columns.sql");

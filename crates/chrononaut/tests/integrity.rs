@@ -371,3 +371,42 @@ async fn concurrent_writers_keep_each_chain_linear() {
     t.assert_row_versions("c", "c", "jsonb_build_object('id', t.id)")
         .await;
 }
+
+#[tokio::test]
+async fn a_digest_waits_for_this_databases_writers_only() {
+    use sqlx::Connection;
+    let t = common::setup().await;
+    t.exec("CREATE TABLE w (id int PRIMARY KEY)").await;
+    t.track("w", &TrackOptions::new()).await;
+    // a long transaction in another database of the server: not waited for
+    let url = chrononaut_testdb::server_url().await.expect("server url");
+    let mut elsewhere = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let mut other_tx = elsewhere.begin().await.expect("begin");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *other_tx)
+        .await
+        .expect("xid");
+    // a writer of this database, open, with a history row below the digest's cut-off
+    let mut writer = t.pool.begin().await.expect("begin");
+    sqlx::query("INSERT INTO w VALUES (1)")
+        .execute(&mut *writer)
+        .await
+        .expect("insert");
+    t.exec("INSERT INTO w VALUES (2)").await;
+    let ch = t.ch.clone();
+    let mut conn = t.pool.acquire().await.expect("connection").detach();
+    let digest = tokio::spawn(async move { ch.digest(&mut conn, Some("w")).await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !digest.is_finished(),
+        "the digest waits for the open writer"
+    );
+    writer.commit().await.expect("commit");
+    let digest = tokio::time::timeout(std::time::Duration::from_secs(20), digest)
+        .await
+        .expect("not held up by the other database's transaction")
+        .expect("join")
+        .expect("digest");
+    assert_eq!(digest.tables[0].rows, 2, "the writer's row is covered");
+    other_tx.rollback().await.expect("rollback");
+}

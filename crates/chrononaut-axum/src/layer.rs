@@ -257,6 +257,9 @@ pub(crate) struct RequestState {
     pub(crate) slot: Arc<Mutex<Slot>>,
     /// The request id, once resolved (`true`: generated here).
     pub(crate) request_id: OnceLock<(String, bool)>,
+    /// The SQLSTATE of the first database error a statement through the `Tx` met: the
+    /// transaction is then aborted, and a COMMIT would silently roll it back.
+    pub(crate) failed: OnceLock<String>,
 }
 
 /// The extension that carries [`RequestState`]; private, so no one else can make one.
@@ -284,6 +287,7 @@ where
             config: self.config.clone(),
             slot: Arc::new(Mutex::new(Slot::Idle)),
             request_id: OnceLock::new(),
+            failed: OnceLock::new(),
         });
         request.extensions_mut().insert(Handle(state.clone()));
         let response = self.inner.call(request);
@@ -292,6 +296,12 @@ where
             let response = response.await?;
             Ok(finish(&state, response.map(Body::new)).await)
         })
+    }
+}
+
+async fn rollback(tx: Transaction<'static, Postgres>) {
+    if let Err(err) = tx.rollback().await {
+        tracing::warn!(error = %err, "rollback of a request's transaction failed");
     }
 }
 
@@ -311,18 +321,35 @@ async fn finish(state: &RequestState, mut response: Response) -> Response {
         }
     };
     if let Slot::Open(tx) = taken {
-        if (state.config.commit_when)(response.status()) {
-            if let Err(err) = tx.commit().await {
-                let err = chrononaut::Error::from(err);
-                tracing::error!(error = %err, "commit of a request's transaction failed");
-                let mut failed = (state.config.on_commit_error)(&err);
-                if !failed.status().is_server_error() {
-                    *failed.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                }
-                response = failed;
+        let commit = (state.config.commit_when)(response.status());
+        match state.failed.get() {
+            Some(code) if commit => {
+                // PostgreSQL answers the COMMIT of an aborted transaction with a rollback,
+                // not an error: the client must not get the handler's success
+                tracing::error!(
+                    sqlstate = %code,
+                    status = %response.status(),
+                    "a handler answered success after a statement of its Tx failed; its changes are rolled back"
+                );
+                rollback(tx).await;
+                let body = json!({
+                    "error": "a statement of this request failed, so its changes were rolled back",
+                    "code": code,
+                });
+                response = (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
             }
-        } else if let Err(err) = tx.rollback().await {
-            tracing::warn!(error = %err, "rollback of a request's transaction failed");
+            _ if commit => {
+                if let Err(err) = tx.commit().await {
+                    let err = chrononaut::Error::from(err);
+                    tracing::error!(error = %err, "commit of a request's transaction failed");
+                    let mut failed = (state.config.on_commit_error)(&err);
+                    if !failed.status().is_server_error() {
+                        *failed.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    response = failed;
+                }
+            }
+            _ => rollback(tx).await,
         }
     }
     if let Some((id, true)) = state.request_id.get() {

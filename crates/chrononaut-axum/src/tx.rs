@@ -42,6 +42,12 @@ use crate::layer::{Handle, RequestState, Slot};
 /// `&mut *tx` (or `&mut tx`) is an sqlx [`Executor`]; [`conn`](TxConn::conn) gives the
 /// `&mut PgConnection` that chrononaut's own calls take.
 ///
+/// A statement through the `Tx` that fails with a database error aborts the transaction,
+/// and PostgreSQL would answer a later COMMIT with a silent rollback: the layer then rolls
+/// back and answers 500 even if the handler answered success. Handle expected conflicts in
+/// SQL (`ON CONFLICT`) or in a savepoint (`tx.conn().await?.begin()`), whose statements run
+/// on the savepoint, not through the `Tx`.
+///
 /// One `Tx` per request; it must not outlive the handler (sent to a spawned task, it is
 /// rolled back and the response becomes a 500).
 #[derive(Debug)]
@@ -224,8 +230,10 @@ impl<'c> Executor<'c> for &'c mut TxConn {
         'c: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
+        let state = self.state.clone();
         futures_util::stream::once(async move { self.ready().await.map(|c| c.fetch_many(query)) })
             .try_flatten()
+            .inspect_err(move |err| note_failure(&state, err))
             .boxed()
     }
 
@@ -237,7 +245,11 @@ impl<'c> Executor<'c> for &'c mut TxConn {
         'c: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
-        Box::pin(async move { self.ready().await?.fetch_optional(query).await })
+        Box::pin(async move {
+            let state = self.state.clone();
+            let result = async { self.ready().await?.fetch_optional(query).await }.await;
+            result.inspect_err(|err| note_failure(&state, err))
+        })
     }
 
     fn prepare_with<'e>(
@@ -248,14 +260,31 @@ impl<'c> Executor<'c> for &'c mut TxConn {
     where
         'c: 'e,
     {
-        Box::pin(async move { self.ready().await?.prepare_with(sql, parameters).await })
+        Box::pin(async move {
+            let state = self.state.clone();
+            let result = async { self.ready().await?.prepare_with(sql, parameters).await }.await;
+            result.inspect_err(|err| note_failure(&state, err))
+        })
     }
 
     fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<Describe<Postgres>, sqlx::Error>>
     where
         'c: 'e,
     {
-        Box::pin(async move { self.ready().await?.describe(sql).await })
+        Box::pin(async move {
+            let state = self.state.clone();
+            let result = async { self.ready().await?.describe(sql).await }.await;
+            result.inspect_err(|err| note_failure(&state, err))
+        })
+    }
+}
+
+/// Notes a database error of a statement: it aborted the transaction, which the layer then
+/// rolls back whatever the handler answers.
+fn note_failure(state: &RequestState, err: &sqlx::Error) {
+    if let sqlx::Error::Database(db) = err {
+        let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+        let _ = state.failed.set(code);
     }
 }
 

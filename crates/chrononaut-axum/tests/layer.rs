@@ -614,6 +614,18 @@ async fn misuse_is_a_500_not_a_lost_or_stray_write() {
     assert_eq!(db.item_name(10).await, "item 10");
     assert!(db.history("items").await.is_empty());
 
+    // a failed statement swallowed by the handler: COMMIT would roll back silently, so the
+    // success becomes a 500
+    let response = client
+        .post(format!("{base}/items/10/swallow"))
+        .send()
+        .await
+        .expect("swallow");
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["code"], "22012", "{body}");
+    assert_eq!(db.item_name(10).await, "item 10");
+
     // two Tx in one handler
     let response = client.get(format!("{base}/two")).send().await.expect("two");
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
@@ -629,6 +641,31 @@ async fn misuse_is_a_500_not_a_lost_or_stray_write() {
     .await;
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(db.item_name(10).await, "item 10");
+}
+
+/// A rationale given after the first write applies to the writes that follow.
+#[tokio::test]
+async fn late_rationale_applies_to_later_writes() {
+    let db = common::db(4).await;
+    let base = common::serve(app::app(db.pool.clone())).await;
+    let response = common::client()
+        .post(format!("{base}/late-rationale"))
+        .header("x-test-user", "erin")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    let history = db.history("items").await;
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["key"], json!({"id": 12}));
+    assert_eq!(history[0]["extra_info"].get("rationale"), None);
+    assert_eq!(history[1]["extra_info"]["rationale"], "given late");
+    // the re-applied context keeps the rest of the request's context
+    assert_eq!(history[1]["user_info"]["user_id"], "erin");
+    assert_eq!(
+        history[0]["extra_info"]["request_id"],
+        history[1]["extra_info"]["request_id"]
+    );
 }
 
 /// The Tx extractor works with any state type and in a plain tower stack.

@@ -94,6 +94,28 @@ async fn spawned(mut tx: Tx, Path(id): Path<i64>) -> Result<&'static str, HttpEr
     Ok("spawned")
 }
 
+/// Writes, then swallows a failing statement and answers 200.
+async fn swallow(mut tx: Tx, Path(id): Path<i64>) -> Result<&'static str, HttpError> {
+    sqlx::query("UPDATE items SET name = 'swallowed' WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let _ = sqlx::query("SELECT 1 / 0").execute(&mut *tx).await;
+    Ok("fine")
+}
+
+/// Two writes, the rationale given between them.
+async fn late_rationale(mut tx: Tx) -> Result<&'static str, HttpError> {
+    sqlx::query("UPDATE items SET name = 'first' WHERE id = 12")
+        .execute(&mut *tx)
+        .await?;
+    tx.rationale("given late");
+    sqlx::query("UPDATE items SET name = 'second' WHERE id = 13")
+        .execute(&mut *tx)
+        .await?;
+    Ok("ok")
+}
+
 async fn two(_a: Tx, _b: Tx) -> &'static str {
     "two"
 }
@@ -106,6 +128,8 @@ pub fn routes(pool: PgPool) -> Router {
         .route("/items/{id}/spawned", post(spawned))
         .route("/strict/{id}", put(rename_strict))
         .route("/deferred/{id}/{n}", put(set_deferred))
+        .route("/items/{id}/swallow", post(swallow))
+        .route("/late-rationale", post(late_rationale))
         .route("/idle", get(idle))
         .route("/two", get(two))
         .route("/ping", get(|| async { "pong" }))

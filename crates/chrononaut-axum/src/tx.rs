@@ -39,7 +39,7 @@ use crate::layer::{Handle, RequestState, Slot};
 /// from the pool and the transaction begins with the request's context applied (user,
 /// address, request id, method, route, rationale), as `Chrononaut::begin` does. The layer
 /// commits or rolls back when the handler's response is known; a handler never commits.
-/// `&mut *tx` (or `&mut tx`) is an sqlx [`Executor`]; [`conn`](TxConn::conn) gives the
+/// `&mut *tx` is an sqlx [`Executor`]; [`conn`](TxConn::conn) gives the
 /// `&mut PgConnection` that chrononaut's own calls take.
 ///
 /// A statement through the `Tx` that fails with a database error aborts the transaction,
@@ -285,49 +285,5 @@ fn note_failure(state: &RequestState, err: &sqlx::Error) {
     if let sqlx::Error::Database(db) = err {
         let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
         let _ = state.failed.set(code);
-    }
-}
-
-impl<'c> Executor<'c> for &'c mut Tx {
-    type Database = Postgres;
-
-    fn fetch_many<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxStream<'e, Result<Either<PgQueryResult, PgRow>, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, Postgres>,
-    {
-        (&mut self.conn).fetch_many(query)
-    }
-
-    fn fetch_optional<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxFuture<'e, Result<Option<PgRow>, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, Postgres>,
-    {
-        (&mut self.conn).fetch_optional(query)
-    }
-
-    fn prepare_with<'e>(
-        self,
-        sql: SqlStr,
-        parameters: &'e [PgTypeInfo],
-    ) -> BoxFuture<'e, Result<PgStatement, sqlx::Error>>
-    where
-        'c: 'e,
-    {
-        (&mut self.conn).prepare_with(sql, parameters)
-    }
-
-    fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<Describe<Postgres>, sqlx::Error>>
-    where
-        'c: 'e,
-    {
-        (&mut self.conn).describe(sql)
     }
 }

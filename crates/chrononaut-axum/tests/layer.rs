@@ -24,11 +24,16 @@ async fn put_name(
     request.send().await.expect("request")
 }
 
+/// A fresh database, the test app served over it with a pool of `connections`, a client.
+async fn started(connections: u32) -> (common::Db, String, reqwest::Client) {
+    let db = common::db(connections).await;
+    let base = common::serve(app::app(db.pool.clone())).await;
+    (db, base, common::client())
+}
+
 #[tokio::test]
 async fn every_context_field_is_recorded() {
-    let db = common::db(4).await;
-    let base = common::serve(app::app(db.pool.clone())).await;
-    let client = common::client();
+    let (db, base, client) = started(4).await;
 
     let response = put_name(
         &client,
@@ -64,9 +69,7 @@ async fn every_context_field_is_recorded() {
 
 #[tokio::test]
 async fn generated_request_id_handler_rationale_and_no_user() {
-    let db = common::db(4).await;
-    let base = common::serve(app::app(db.pool.clone())).await;
-    let client = common::client();
+    let (db, base, client) = started(4).await;
 
     let response = put_name(
         &client,
@@ -99,9 +102,7 @@ async fn generated_request_id_handler_rationale_and_no_user() {
 
 #[tokio::test]
 async fn error_status_rolls_back_and_success_commits() {
-    let db = common::db(4).await;
-    let base = common::serve(app::app(db.pool.clone())).await;
-    let client = common::client();
+    let (db, base, client) = started(4).await;
     let url = format!("{base}/items/3");
 
     for status in [409u16, 422, 500, 503] {
@@ -138,9 +139,7 @@ async fn error_status_rolls_back_and_success_commits() {
 
 #[tokio::test]
 async fn a_failed_commit_is_a_500_and_nothing_is_written() {
-    let db = common::db(4).await;
-    let base = common::serve(app::app(db.pool.clone())).await;
-    let client = common::client();
+    let (db, base, client) = started(4).await;
 
     // n = 2 is taken by row 2: the deferred unique check fails at COMMIT, after the handler
     // already answered 200
@@ -195,9 +194,7 @@ async fn a_failed_commit_is_a_500_and_nothing_is_written() {
 
 #[tokio::test]
 async fn strict_mode_refusal_is_a_422_with_the_cn001_message() {
-    let db = common::db(4).await;
-    let base = common::serve(app::app(db.pool.clone())).await;
-    let client = common::client();
+    let (db, base, client) = started(4).await;
     let url = format!("{base}/strict/1");
 
     // request id, method and route are recorded but do not satisfy strict mode
@@ -566,9 +563,7 @@ async fn no_database_work_without_a_statement() {
 /// the second write carries nothing of the first request.
 #[tokio::test]
 async fn no_context_leaks_to_the_next_request() {
-    let db = common::db(1).await;
-    let base = common::serve(app::app(db.pool.clone())).await;
-    let client = common::client();
+    let (db, base, client) = started(1).await;
     let response = put_name(
         &client,
         &format!("{base}/items/9"),
@@ -599,9 +594,7 @@ async fn no_context_leaks_to_the_next_request() {
 
 #[tokio::test]
 async fn misuse_is_a_500_not_a_lost_or_stray_write() {
-    let db = common::db(4).await;
-    let base = common::serve(app::app(db.pool.clone())).await;
-    let client = common::client();
+    let (db, base, client) = started(4).await;
 
     // a Tx sent to a task that outlives the handler: 500, its write rolled back
     let response = client
@@ -646,8 +639,7 @@ async fn misuse_is_a_500_not_a_lost_or_stray_write() {
 /// A rationale given after the first write applies to the writes that follow.
 #[tokio::test]
 async fn late_rationale_applies_to_later_writes() {
-    let db = common::db(4).await;
-    let base = common::serve(app::app(db.pool.clone())).await;
+    let (db, base, _) = started(4).await;
     let response = common::client()
         .post(format!("{base}/late-rationale"))
         .header("x-test-user", "erin")

@@ -46,7 +46,7 @@ async fn rename(
 async fn rename_strict(mut tx: Tx, Path(id): Path<i64>) -> Result<&'static str, HttpError> {
     sqlx::query("UPDATE strict_items SET name = name || '!' WHERE id = $1")
         .bind(id)
-        .execute(&mut tx)
+        .execute(&mut *tx)
         .await?;
     Ok("ok")
 }

@@ -21,24 +21,25 @@ pub async fn serve(app: axum::Router) -> std::io::Result<String> {
     Ok(format!("http://{addr}"))
 }
 
-/// `requests` PUTs spread over `concurrency` clients; per-request latencies.
+/// `requests` PUTs to `{route}/{id}` spread over `concurrency` clients; per-request
+/// latencies.
 pub async fn run_round(
     client: &reqwest::Client,
-    base: &str,
+    route: &str,
     requests: usize,
     concurrency: usize,
     offset: usize,
 ) -> Result<Vec<Duration>, String> {
     let workers = (0..concurrency).map(|w| {
         let client = client.clone();
-        let base = base.to_owned();
+        let route = route.to_owned();
         async move {
             let mut latencies = Vec::new();
             for i in (w..requests).step_by(concurrency) {
                 let n = offset + i;
                 let started = Instant::now();
                 let response = client
-                    .put(format!("{base}/items/{}", n % 1000 + 1))
+                    .put(format!("{route}/{}", n % 1000 + 1))
                     .header("x-user", format!("user-{}", n % 50))
                     .header("x-request-id", format!("req-{n}"))
                     .send()
@@ -59,7 +60,7 @@ pub async fn run_round(
     Ok(all)
 }
 
-/// Round trips of `requests` sequential requests to `base`, after a warm-up that prepares
+/// Round trips of `requests` sequential requests to `{base}/items/{id}`, after a warm-up that prepares
 /// the statements. sqlx pings a connection as it goes back to `pool`, just after the
 /// response: counting starts and ends when every connection of the pool is idle again.
 pub async fn count_round_trips(
@@ -69,10 +70,11 @@ pub async fn count_round_trips(
     base: &str,
     requests: usize,
 ) -> Result<u64, String> {
-    run_round(client, base, 20, 1, 0).await?;
+    let route = format!("{base}/items");
+    run_round(client, &route, 20, 1, 0).await?;
     settle(pool).await?;
     proxy.reset();
-    run_round(client, base, requests, 1, 0).await?;
+    run_round(client, &route, requests, 1, 0).await?;
     settle(pool).await?;
     Ok(proxy.turns())
 }

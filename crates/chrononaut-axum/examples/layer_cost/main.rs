@@ -90,6 +90,42 @@ fn stats(mut latencies: Vec<Duration>, wall: Duration) -> Stats {
     }
 }
 
+/// Per-request time of `requests` calls of `app`'s `/context/{id}` in this process, without
+/// HTTP or sockets: what the Rust side of a variant costs.
+async fn in_process(app: &axum::Router, requests: usize) -> Result<Duration, String> {
+    use tower::ServiceExt;
+    let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
+    let started = Instant::now();
+    for i in 0..requests {
+        let request = axum::http::Request::put(format!("/context/{}", i % 1000 + 1))
+            .header("x-user", format!("user-{}", i % 50))
+            .header("x-request-id", format!("req-{i}"))
+            .extension(axum::extract::ConnectInfo(peer))
+            .body(axum::body::Body::empty())
+            .map_err(|e| e.to_string())?;
+        let response = app
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status() != axum::http::StatusCode::NO_CONTENT {
+            return Err(format!("unexpected status {}", response.status()));
+        }
+    }
+    Ok(started.elapsed() / requests as u32)
+}
+
+/// `median [min, max]` of per-round ratios.
+fn spread(mut ratios: Vec<f64>) -> String {
+    ratios.sort_by(f64::total_cmp);
+    format!(
+        "{:.3} [{:.3}, {:.3}]",
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
+    )
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
@@ -163,9 +199,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let pool = pool(&db.url, None, 4).await?;
     let layer = load::serve(services::layer_app(pool.clone())).await?;
-    let hand = load::serve(services::hand_app(pool)).await?;
+    let hand = load::serve(services::hand_app(pool.clone())).await?;
     println!(
-        "layer_cost: one tracked UPDATE per request, pool of 4, synchronous_commit {}, {} rounds x {} requests per variant; load average {} at start",
+        "layer_cost: pool of 4, synchronous_commit {}, {} rounds x {} requests per variant; load average {} at start",
         if args.sync_commit { "on" } else { "off" },
         args.rounds,
         args.requests,
@@ -175,52 +211,77 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "round trips to PostgreSQL per request: layer {layer_trips:.2}, by hand {hand_trips:.2}"
     );
     println!(
-        "| clients | variant | mean µs | p50 µs | p99 µs | requests/s | layer / by hand (mean latency) |"
+        "| request | clients | variant | mean µs | p50 µs | p99 µs | requests/s | layer / by hand: p50, mean (median of rounds [min, max]) |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut offset = 0;
-    for &concurrency in &args.concurrency {
+    let mut runs: Vec<(&str, usize)> = args.concurrency.iter().map(|&c| ("items", c)).collect();
+    runs.push(("context", 1));
+    for (route, concurrency) in runs {
+        let routes = [format!("{hand}/{route}"), format!("{layer}/{route}")];
         // warm-up: connections, statements, caches
-        load::run_round(&client, &layer, 200, concurrency, offset).await?;
-        load::run_round(&client, &hand, 200, concurrency, offset).await?;
-        let (mut l_lat, mut h_lat) = (Vec::new(), Vec::new());
-        let (mut l_wall, mut h_wall) = (Duration::ZERO, Duration::ZERO);
+        for r in &routes {
+            load::run_round(&client, r, 200, concurrency, offset).await?;
+        }
+        let mut latencies = [Vec::new(), Vec::new()];
+        let mut walls = [Duration::ZERO; 2];
+        let (mut p50_ratios, mut mean_ratios) = (Vec::new(), Vec::new());
         for round in 0..args.rounds {
             // A B B A: each variant goes first half of the time
-            let order = if round % 2 == 0 {
-                [true, false]
-            } else {
-                [false, true]
-            };
-            for through_layer in order {
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            let mut round_stats = [None, None];
+            for v in order {
                 offset += args.requests;
-                let base = if through_layer { &layer } else { &hand };
                 let started = Instant::now();
-                let latencies =
-                    load::run_round(&client, base, args.requests, concurrency, offset).await?;
+                let got = load::run_round(&client, &routes[v], args.requests, concurrency, offset)
+                    .await?;
                 let wall = started.elapsed();
-                if through_layer {
-                    l_lat.extend(latencies);
-                    l_wall += wall;
-                } else {
-                    h_lat.extend(latencies);
-                    h_wall += wall;
-                }
+                walls[v] += wall;
+                round_stats[v] = Some(stats(got.clone(), wall));
+                latencies[v].extend(got);
+            }
+            if let [Some(h), Some(l)] = round_stats {
+                p50_ratios.push(l.p50_us / h.p50_us);
+                mean_ratios.push(l.mean_us / h.mean_us);
             }
         }
-        let (l, h) = (stats(l_lat, l_wall), stats(h_lat, h_wall));
-        for (name, s) in [("by hand", &h), ("layer", &l)] {
-            let ratio = if name == "layer" {
-                format!("{:.3}", l.mean_us / h.mean_us)
-            } else {
-                String::new()
-            };
+        let ratio = format!("{}; {}", spread(p50_ratios), spread(mean_ratios));
+        let [h, l] = [0, 1].map(|v| stats(std::mem::take(&mut latencies[v]), walls[v]));
+        let what = if route == "items" {
+            "tracked UPDATE"
+        } else {
+            "context only, no statement"
+        };
+        for (name, s, r) in [("by hand", &h, ""), ("layer", &l, ratio.as_str())] {
             println!(
-                "| {concurrency} | {name} | {:.0} | {:.0} | {:.0} | {:.0} | {ratio} |",
+                "| {what} | {concurrency} | {name} | {:.0} | {:.0} | {:.0} | {:.0} | {r} |",
                 s.mean_us, s.p50_us, s.p99_us, s.per_second
             );
         }
     }
+
+    // the Rust side alone, in this process: the layer's own cost per request
+    let apps = [
+        services::hand_app(pool.clone()),
+        services::layer_app(pool.clone()),
+    ];
+    let mut per_request = [Vec::new(), Vec::new()];
+    for round in 0..args.rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for v in order {
+            per_request[v].push(in_process(&apps[v], 20 * args.requests).await?);
+        }
+    }
+    let [h, l] = per_request.map(|mut d| {
+        d.sort_unstable();
+        d[d.len() / 2].as_secs_f64() * 1e6
+    });
+    println!(
+        "in process, no HTTP (context only, {} calls x {} rounds, median round): by hand {h:.2} µs, layer {l:.2} µs per request: the layer adds {:.2} µs",
+        20 * args.requests,
+        args.rounds,
+        l - h
+    );
     println!("load average {} at the end", load_average());
     Ok(())
 }

@@ -35,7 +35,7 @@
 //! |---|---|
 //! | `user_info.user_id` | the user resolver ([`ChrononautLayer::user`], [`ChrononautLayer::user_from_extension`]); none: null |
 //! | `user_info.remote_addr` | the TCP peer (`ConnectInfo<SocketAddr>`), or behind [trusted proxies](ChrononautLayer::trusted_proxies) the right-most untrusted hop of their header |
-//! | `extra_info.request_id` | tower-http's `RequestId`, else `x-request-id` if valid ([`REQUEST_ID_MAX_BYTES`]), else a new UUID (sent back in the response's `x-request-id`) |
+//! | `extra_info.request_id` | tower-http's `RequestId` (tower-http 0.7, from its `SetRequestIdLayer`), else `x-request-id` if valid ([`REQUEST_ID_MAX_BYTES`]), else a new UUID (sent back in the response's `x-request-id`) |
 //! | `extra_info.method`, `extra_info.route` | `POST`, `/invoices/{id}/refund` (axum's `MatchedPath`; absent for unrouted requests) |
 //! | `extra_info.rationale` | [`TxConn::rationale`], else the [rationale header](ChrononautLayer::rationale_header) |
 //!

@@ -1,4 +1,4 @@
--- chrononaut schema, version 1.
+-- chrononaut schema, version 2 (2: lock events moved out of the activity table).
 --
 -- Run by `Chrononaut::install` / `chrononaut init` inside one transaction that holds the
 -- chrononaut advisory lock, or printed by `chrononaut init --print-sql` for teams that apply
@@ -289,7 +289,7 @@ BEGIN
     END LOOP;
 END $$;
 
-INSERT INTO chrononaut.meta (key, value) VALUES ('schema_version', '1')
+INSERT INTO chrononaut.meta (key, value) VALUES ('schema_version', '2')
     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO chrononaut.meta (key, value) VALUES ('activity_schema', {{activity_schema_literal}})
     ON CONFLICT (key) DO NOTHING;

@@ -332,6 +332,16 @@ impl RecordHistory {
             .collect()
     }
 
+    /// The record's lock and unlock events, newest first, at most `limit` (they are not
+    /// versions: [`RecordHistory::versions`] never returns them).
+    pub async fn lock_events(
+        &self,
+        conn: &mut PgConnection,
+        limit: i64,
+    ) -> Result<Vec<crate::LockEvent>> {
+        crate::locking::lock_events(conn, self.history_name(), Some(&self.key), limit).await
+    }
+
     /// The record's versions, ordered by time then version (see [`VersionFilter`]).
     pub async fn versions(
         &self,

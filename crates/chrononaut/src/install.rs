@@ -9,7 +9,7 @@ use crate::template::{self, Sql};
 use crate::{Chrononaut, sql};
 
 /// The schema version this library installs.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Options of [`Chrononaut::install_with`].
 #[derive(Debug, Clone, Default)]

@@ -74,8 +74,10 @@ pub struct VerifyIssue {
     pub key: Option<Value>,
     /// The version of the row where the chain breaks.
     pub version: Option<i32>,
-    /// The `id` of that row.
+    /// The `id` of that row (in `chrononaut.lock_events` when `lock_event`).
     pub id: Option<i64>,
+    /// Whether the row is a lock or unlock event.
+    pub lock_event: bool,
     /// One line for people.
     pub message: String,
 }
@@ -91,6 +93,9 @@ pub struct TableIntegrity {
     pub chained: i64,
     /// Rows without (written by the Python library, a conversion or a baseline).
     pub unchained: i64,
+    /// Lock and unlock events, chained apart from the versions (not counted in `rows`; lock
+    /// events written among the versions by releases before schema version 2 are).
+    pub lock_events: i64,
 }
 
 /// The result of [`Chrononaut::verify`] / [`Chrononaut::verify_digest`].
@@ -221,6 +226,7 @@ impl Chrononaut {
             let table_name: String = r.try_get("table_name")?;
             let total: i64 = r.try_get("total")?;
             let chained: i64 = r.try_get("chained")?;
+            let lock_events: i64 = r.try_get("lock_events")?;
             let issues: Value = r.try_get("issues")?;
             for issue in issues.as_array().into_iter().flatten() {
                 let kind = IssueKind::parse(issue["kind"].as_str().unwrap_or_default());
@@ -228,11 +234,13 @@ impl Chrononaut {
                     .as_i64()
                     .and_then(|v| i32::try_from(v).ok());
                 let key = issue.get("key").cloned();
+                let lock_event = issue["lock_event"].as_bool().unwrap_or_default();
                 report.issues.push(VerifyIssue {
                     kind,
                     message: format!(
-                        "{table_name} {} version {}: {}",
+                        "{table_name} {} {}version {}: {}",
                         key.as_ref().map(Value::to_string).unwrap_or_default(),
+                        if lock_event { "lock event at " } else { "" },
                         version.map_or_else(|| "?".to_owned(), |v| v.to_string()),
                         kind.describe()
                     ),
@@ -240,6 +248,7 @@ impl Chrononaut {
                     key,
                     version,
                     id: issue["id"].as_i64(),
+                    lock_event,
                 });
             }
             report.tables.push(TableIntegrity {
@@ -247,6 +256,7 @@ impl Chrononaut {
                 rows: total,
                 chained,
                 unchained: total - chained,
+                lock_events,
             });
         }
         Ok(report)
@@ -261,7 +271,9 @@ impl Chrononaut {
         let name = history_name(conn, table).await?;
         let (snapshot, max_id, database): (String, i64, String) =
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT pg_catalog.pg_current_snapshot()::text, COALESCE(max(id), 0)::int8, \
+                "SELECT pg_catalog.pg_current_snapshot()::text, \
+                 GREATEST(COALESCE(max(id), 0), \
+                          (SELECT COALESCE(max(e.activity_id), 0) FROM chrononaut.lock_events e))::int8, \
                  pg_catalog.current_database()::text FROM {activity}"
             )))
             .fetch_one(&mut *conn)
@@ -330,6 +342,7 @@ impl Chrononaut {
             key: None,
             version: None,
             id: None,
+            lock_event: false,
             message,
         };
         for then in &digest.tables {

@@ -34,6 +34,117 @@ pub struct RecordLock {
     pub locked_at: DateTime<Utc>,
 }
 
+/// Whether a [`LockEvent`] locked or unlocked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockOperation {
+    /// A record was locked (or a table frozen).
+    Lock,
+    /// A lock was removed.
+    Unlock,
+}
+
+impl LockOperation {
+    /// `lock` or `unlock`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lock => "lock",
+            Self::Unlock => "unlock",
+        }
+    }
+}
+
+impl std::fmt::Display for LockOperation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A lock or unlock of a record (or a freeze of its table), as recorded in
+/// `chrononaut.lock_events`: these are not versions and are not in the activity table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LockEvent {
+    /// `id` of the event row.
+    pub id: i64,
+    /// The history `table_name` of the table.
+    pub table: String,
+    /// The record's key as the history holds it; `None`: the whole table (a freeze).
+    pub key: Option<Value>,
+    /// The record's version at the time (locking does not change it); `None` for a table or
+    /// a record that was never versioned.
+    pub version: Option<i32>,
+    /// Lock or unlock.
+    pub operation: LockOperation,
+    /// When.
+    pub changed: DateTime<Utc>,
+    /// `{"user_id", "remote_addr"}` of the context, and `db_user`: the login role.
+    pub user_info: Value,
+    /// The context's extra info and the lock's `reason`.
+    pub extra_info: Value,
+}
+
+impl LockEvent {
+    /// `user_info.user_id`, when the context gave one.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_info.get("user_id").and_then(Value::as_str)
+    }
+
+    /// `user_info.remote_addr`, when the context gave one.
+    pub fn remote_addr(&self) -> Option<&str> {
+        self.user_info.get("remote_addr").and_then(Value::as_str)
+    }
+
+    /// The login role that locked or unlocked (`user_info.db_user`).
+    pub fn db_user(&self) -> Option<&str> {
+        self.user_info.get("db_user").and_then(Value::as_str)
+    }
+
+    /// Why the record was locked (`extra_info.reason`; an unlock repeats the lock's).
+    pub fn reason(&self) -> Option<&str> {
+        self.extra_info.get("reason").and_then(Value::as_str)
+    }
+
+    /// `extra_info.rationale`, when the context gave one.
+    pub fn rationale(&self) -> Option<&str> {
+        self.extra_info.get("rationale").and_then(Value::as_str)
+    }
+}
+
+/// The lock events of history `table_name` (of `key` only, when given), newest first.
+pub(crate) async fn lock_events(
+    conn: &mut PgConnection,
+    table_name: &str,
+    key: Option<&Value>,
+    limit: i64,
+) -> Result<Vec<LockEvent>> {
+    let rows = sqlx::query(sql::LOCK_EVENTS)
+        .bind(table_name)
+        .bind(key)
+        .bind(limit.max(0))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let key: Value = r.try_get("key")?;
+            let operation: String = r.try_get("operation")?;
+            Ok(LockEvent {
+                id: r.try_get("id")?,
+                table: r.try_get("table_name")?,
+                key: (key != Value::Object(serde_json::Map::new())).then_some(key),
+                version: r.try_get("version")?,
+                operation: if operation == "unlock" {
+                    LockOperation::Unlock
+                } else {
+                    LockOperation::Lock
+                },
+                changed: r.try_get("changed")?,
+                user_info: r.try_get("user_info")?,
+                extra_info: r.try_get("extra_info")?,
+            })
+        })
+        .collect()
+}
+
 fn lock_rows(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<RecordLock>> {
     rows.iter()
         .map(|r| {
@@ -121,7 +232,7 @@ impl Chrononaut {
     }
 
     /// Locks the record of `table` with primary key `key` against UPDATE and DELETE from every
-    /// client, with a reason. Recorded in the history (operation `lock`, the record's version
+    /// client, with a reason. Recorded as a [`LockEvent`] (not a version; the record's version
     /// unchanged) with the context's user. Needs UPDATE privilege on the table.
     /// [`Error::LockRefused`] when the record does not exist or is already locked.
     pub async fn lock(
@@ -144,8 +255,8 @@ impl Chrononaut {
     }
 
     /// Removes the lock of a record. Only the login role that locked it or a member of
-    /// `chrononaut_admin` may ([`Error::PermissionDenied`] otherwise); recorded in the history
-    /// (operation `unlock`). [`Error::LockRefused`] when the record is not locked.
+    /// `chrononaut_admin` may ([`Error::PermissionDenied`] otherwise); recorded as a
+    /// [`LockEvent`]. [`Error::LockRefused`] when the record is not locked.
     pub async fn unlock(
         &self,
         conn: &mut PgConnection,
@@ -165,7 +276,7 @@ impl Chrononaut {
     }
 
     /// Freezes the whole of `table`: every INSERT, UPDATE, DELETE and TRUNCATE is refused
-    /// until [`Chrononaut::unfreeze`]. Recorded in the history (operation `lock`, key `{}`).
+    /// until [`Chrononaut::unfreeze`]. Recorded as a [`LockEvent`] with no key.
     pub async fn freeze(
         &self,
         conn: &mut PgConnection,
@@ -194,6 +305,18 @@ impl Chrononaut {
             None,
         )
         .await
+    }
+
+    /// The lock and unlock events of `table` (its records' and its freezes), newest first, at
+    /// most `limit`. They are kept apart from the versions (`chrononaut.lock_events`).
+    pub async fn lock_events(
+        &self,
+        conn: &mut PgConnection,
+        table: &str,
+        limit: i64,
+    ) -> Result<Vec<LockEvent>> {
+        let info = load_table(conn, table).await?;
+        lock_events(conn, info.history_name(), None, limit).await
     }
 
     /// The locks in force: of `table`, or of every table (`None`), by table and key (a

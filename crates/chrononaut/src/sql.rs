@@ -9,6 +9,7 @@ pub(crate) const INTEGRITY_FUNCTIONS: &str = include_str!("../sql/integrity/func
 pub(crate) const LOCKING_FUNCTIONS: &str = include_str!("../sql/locking/functions.sql");
 pub(crate) const EXPECT_VERSION: &str = include_str!("../sql/locking/expect_version.sql");
 pub(crate) const LIST_LOCKS: &str = include_str!("../sql/locking/list.sql");
+pub(crate) const LOCK_EVENTS: &str = include_str!("../sql/locking/events.sql");
 pub(crate) const VERIFY: &str = include_str!("../sql/integrity/verify.sql");
 pub(crate) const DIGEST: &str = include_str!("../sql/integrity/digest.sql");
 pub(crate) const DIGEST_SETTLED: &str = include_str!("../sql/integrity/digest_settled.sql");

@@ -85,6 +85,16 @@ async fn no_forged_or_changed_history_chain_or_locks() {
             "taking over a lock",
         ),
         (
+            "INSERT INTO chrononaut.lock_events (table_name, key, changed, operation, user_info, extra_info) \
+             VALUES ('acc', '{\"id\": 2}', now(), 'unlock', '{}', '{}')"
+                .to_owned(),
+            "writing a lock event directly",
+        ),
+        (
+            "DELETE FROM chrononaut.lock_events".to_owned(),
+            "deleting lock events",
+        ),
+        (
             "DELETE FROM chrononaut.tracked".to_owned(),
             "untracking behind chrononaut's back",
         ),
@@ -112,6 +122,12 @@ async fn no_forged_or_changed_history_chain_or_locks() {
         denied(as_app(&pool, &sql).await, what);
     }
     assert_eq!(t.activity_dump().await, before, "nothing changed");
+    assert_eq!(
+        t.scalar_i64("SELECT count(*) FROM chrononaut.lock_events")
+            .await,
+        1,
+        "the lock's event only"
+    );
     // the lock still holds for the application
     let err = as_app(&pool, "UPDATE acc SET balance = 0 WHERE id = 1").await;
     assert!(matches!(err, Err(Error::RecordLocked(_))), "{err:?}");

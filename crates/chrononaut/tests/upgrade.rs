@@ -82,6 +82,20 @@ async fn install_upgrades_a_database_made_by_the_first_release() {
     let verified = t.ch.verify(&mut conn, None).await.expect("verify");
     assert!(verified.is_ok(), "{:?}", verified.issues);
     assert_eq!(verified.tables.len(), TABLES.len());
+    // the fixture's lock rows (a lock, a lock and its unlock, a freeze) moved out of the
+    // activity table, where a Python reader took them for versions, with their hashes
+    assert_eq!(
+        t.scalar_i64(
+            "SELECT count(*) FROM chrononaut_activity WHERE operation IN ('lock', 'unlock')"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        t.scalar_i64("SELECT count(*) FROM chrononaut.lock_events WHERE activity_id IS NOT NULL AND hash IS NOT NULL")
+            .await,
+        4
+    );
 
     // The functions and triggers are those the current library makes: tracking every table
     // again with its stored options changes none of them.

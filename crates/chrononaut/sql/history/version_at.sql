@@ -2,11 +2,8 @@
 -- changed <= $3; no row before the first version. $4 skips that many (1: the one before).
 -- A backward scan of ix_chrononaut_activity_table_key_changed that stops after one row.
 --   <activity>  the activity table, schema-qualified and quoted
--- Versions only: rows of lock/unlock events (operation 'lock' / 'unlock', see
--- sql/locking/functions.sql) are not versions of the record and are skipped.
 SELECT id, table_name, changed, version, key, data, user_info, extra_info, operation
 FROM {{activity}}
 WHERE table_name = $1 AND key = $2 AND changed <= $3
-  AND (operation IS NULL OR operation IN ('insert', 'update', 'delete'))
 ORDER BY changed DESC, version DESC, id DESC
 LIMIT 1 OFFSET $4

@@ -7,13 +7,10 @@
 -- numbers after a re-insert, and its `changed` comes from the application's clock.
 -- Served by ix_chrononaut_activity_table_key_changed (table_name, key, changed, version): the
 -- bounds are written with COALESCE so that they stay index conditions in a generic plan.
--- Versions only: rows of lock/unlock events (operation 'lock' / 'unlock', see
--- sql/locking/functions.sql) are not versions of the record and are skipped.
 SELECT id, table_name, changed, version, key, data, user_info, extra_info, operation
 FROM {{activity}}
 WHERE table_name = $1 AND key = $2
   AND changed <= COALESCE($3::timestamptz, 'infinity'::timestamptz)
   AND changed >= COALESCE($4::timestamptz, '-infinity'::timestamptz)
-  AND (operation IS NULL OR operation IN ('insert', 'update', 'delete'))
 ORDER BY changed {{dir}}, version {{dir}}, id {{dir}}
 LIMIT $5

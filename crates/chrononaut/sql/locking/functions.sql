@@ -4,10 +4,10 @@
 --
 -- A locked record refuses UPDATE and DELETE from every client; a frozen table (a lock with
 -- no key) refuses INSERT, UPDATE, DELETE and TRUNCATE. Locking and unlocking are recorded in
--- the activity table as rows with operation 'lock' / 'unlock', the record's current version
--- (the record's version does not change) and its latest snapshot, with who (user_info.user_id
--- from the context, user_info.db_user the login role), when (changed) and why
--- (extra_info.reason). A frozen table's rows have key {} and version 0.
+-- chrononaut.lock_events (not in the activity table, where a Python reader would take them
+-- for versions), with the record's version at the time (the record's version does not
+-- change), who (user_info.user_id from the context, user_info.db_user the login role), when
+-- (changed) and why (extra_info.reason). A frozen table's events have key {} and no version.
 --
 -- From any client:
 --     SELECT * FROM chrononaut.lock('accounts', '{"id": 5}', 'audit 2024');
@@ -50,6 +50,71 @@ CREATE UNIQUE INDEX IF NOT EXISTS locks_record ON chrononaut.locks (relid, key) 
 CREATE UNIQUE INDEX IF NOT EXISTS locks_table ON chrononaut.locks (relid) WHERE key IS NULL;
 REVOKE ALL ON chrononaut.locks FROM PUBLIC;
 GRANT SELECT ON chrononaut.locks TO PUBLIC;
+
+-- Lock and unlock events, hash-chained like the history: per record (table_name, key; {} for
+-- the whole table), ordered by (changed, id), each event's prev_hash is the hash of the
+-- record's previous event recorded here (NULL for its first), and hash =
+-- chrononaut.chain_hash(prev_hash, table_name, key, version, changed, data, user_info,
+-- extra_info, operation). `verify` recomputes these chains too.
+--
+-- Rows migrated from the activity table (written there by releases before schema version 2,
+-- see the migration below) keep their columns, hashes and, in activity_id, their id there:
+-- they were links of the record's version chain (a version after them has prev_hash = the
+-- last one's hash), and `verify` walks them in that chain, in their old place, so the old
+-- history verifies as it did; `digest` counts them under their old id, so a digest taken
+-- before the migration still matches. Only those rows hold a snapshot in `data` (the
+-- record's latest version when it was locked), which their hash covers.
+CREATE TABLE IF NOT EXISTS chrononaut.lock_events (
+    id          bigserial   PRIMARY KEY,
+    table_name  text        NOT NULL,   -- the history table_name
+    key         jsonb       NOT NULL,   -- the record's history key; {}: the whole table
+    version     integer,                -- the record's version at the event; NULL: none
+    changed     timestamptz NOT NULL,
+    operation   text        NOT NULL,   -- 'lock' or 'unlock'
+    user_info   jsonb       NOT NULL,   -- user_id, remote_addr (context), db_user (login role)
+    extra_info  jsonb       NOT NULL,   -- the context's extra info and the lock's reason
+    data        jsonb       NOT NULL DEFAULT '{}',
+    prev_hash   bytea,
+    hash        bytea,
+    activity_id bigint                  -- migrated rows: their id in the activity table
+);
+-- A record's events in order: the chain's probe, `log`, `verify`.
+CREATE INDEX IF NOT EXISTS lock_events_record ON chrononaut.lock_events (table_name, key, changed);
+REVOKE ALL ON chrononaut.lock_events FROM PUBLIC;
+GRANT SELECT ON chrononaut.lock_events TO PUBLIC;
+-- Append-only like the history (same guard, same escape for members of chrononaut_admin).
+DROP TRIGGER IF EXISTS chrononaut_append_only ON chrononaut.lock_events;
+CREATE TRIGGER chrononaut_append_only
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON chrononaut.lock_events
+    FOR EACH STATEMENT EXECUTE FUNCTION chrononaut.guard_activity();
+GRANT SELECT, DELETE, TRUNCATE ON chrononaut.lock_events TO chrononaut_admin;
+
+-- Schema version 2 moved lock events out of the activity table: rows with operation 'lock' /
+-- 'unlock' written there before go to chrononaut.lock_events, once (the activity table has no
+-- index on operation; meta 'lock_events_moved' records that it is done). Nothing is rewritten:
+-- the rows keep their hashes, and verify and digest read them where they are now (see above).
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM chrononaut.meta WHERE key = 'lock_events_moved') THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM {{activity_schema}}.chrononaut_activity AS a
+               WHERE a.operation IN ('lock', 'unlock')) THEN
+        INSERT INTO chrononaut.lock_events
+            (table_name, key, version, changed, operation, user_info, extra_info, data,
+             prev_hash, hash, activity_id)
+        SELECT a.table_name, a.key, a.version, a.changed, a.operation, a.user_info, a.extra_info,
+               a.data, a.prev_hash, a.hash, a.id
+        FROM {{activity_schema}}.chrononaut_activity AS a
+        WHERE a.operation IN ('lock', 'unlock')
+        ORDER BY a.id;
+        -- the append-only guard refuses every DELETE; this one moves rows, as the owner
+        ALTER TABLE {{activity_schema}}.chrononaut_activity DISABLE TRIGGER chrononaut_append_only;
+        DELETE FROM {{activity_schema}}.chrononaut_activity AS a WHERE a.operation IN ('lock', 'unlock');
+        ALTER TABLE {{activity_schema}}.chrononaut_activity ENABLE TRIGGER chrononaut_append_only;
+    END IF;
+    INSERT INTO chrononaut.meta (key, value) VALUES ('lock_events_moved', 'true');
+END $$;
 
 -- The statement-level check while a table has locks: a frozen table refuses every write; a
 -- table with locked records refuses TRUNCATE (which row triggers do not see).
@@ -117,7 +182,9 @@ BEGIN
 END $$;
 REVOKE EXECUTE ON FUNCTION chrononaut.lock_target(regclass, jsonb, text) FROM PUBLIC;
 
--- Writes the 'lock' / 'unlock' history row of a record (or of the whole table: key NULL).
+-- Records a 'lock' / 'unlock' event of a record (or of the whole table: key NULL), chained to
+-- the record's previous event. Runs inside lock() / unlock(), which serialise the events of a
+-- table (see lock_tracked), so the chain cannot fork.
 CREATE OR REPLACE FUNCTION chrononaut.record_lock_event(
     hist text, history_key jsonb, row_version integer, op text, reason text)
 RETURNS void
@@ -127,11 +194,10 @@ AS $$
 DECLARE
     ctx record;
     k jsonb := COALESCE(history_key, '{}'::jsonb);
-    latest record;
+    prev bytea;
     ts timestamptz := clock_timestamp();
     info jsonb;
     extra jsonb;
-    snapshot jsonb := '{}'::jsonb;
 BEGIN
     ctx := chrononaut.current_context();
     info := COALESCE(ctx.user_info,
@@ -139,18 +205,14 @@ BEGIN
                                         'remote_addr', NULLIF(current_setting('chrononaut.remote_addr', true), '')))
             || jsonb_build_object('db_user', session_user::text);
     extra := COALESCE(ctx.extra_info, '{}'::jsonb) || jsonb_build_object('reason', reason);
-    SELECT a.data, a.hash INTO latest
-    FROM {{activity_schema}}.chrononaut_activity AS a
-    WHERE a.table_name = hist AND a.key = k
-    ORDER BY a.changed DESC, a.version DESC LIMIT 1;
-    IF history_key IS NOT NULL AND latest.data IS NOT NULL THEN
-        snapshot := latest.data;
-    END IF;
-    INSERT INTO {{activity_schema}}.chrononaut_activity
-        (table_name, changed, version, key, data, user_info, extra_info, operation, prev_hash, hash)
-    VALUES (hist, ts, COALESCE(row_version, 0), k, snapshot, info, extra, op, latest.hash,
-            chrononaut.chain_hash(latest.hash, hist, k, COALESCE(row_version, 0), ts, snapshot,
-                                  info, extra, op));
+    SELECT e.hash INTO prev
+    FROM chrononaut.lock_events AS e
+    WHERE e.table_name = hist AND e.key = k AND e.activity_id IS NULL
+    ORDER BY e.changed DESC, e.id DESC LIMIT 1;
+    INSERT INTO chrononaut.lock_events
+        (table_name, key, version, changed, operation, user_info, extra_info, prev_hash, hash)
+    VALUES (hist, k, row_version, ts, op, info, extra, prev,
+            chrononaut.chain_hash(prev, hist, k, row_version, ts, '{}'::jsonb, info, extra, op));
 END $$;
 REVOKE EXECUTE ON FUNCTION chrononaut.record_lock_event(text, jsonb, integer, text, text) FROM PUBLIC;
 
@@ -247,7 +309,7 @@ BEGIN
     RETURN NEXT l;
 END $$;
 COMMENT ON FUNCTION chrononaut.lock(regclass, jsonb, text) IS
-    'locks a record (key NULL: the whole table) against UPDATE and DELETE, with a reason; recorded in the history';
+    'locks a record (key NULL: the whole table) against UPDATE and DELETE, with a reason; recorded in chrononaut.lock_events';
 
 -- Unlocks a record of `target` (record_key NULL: unfreezes the table). Returns the lock that
 -- was removed.

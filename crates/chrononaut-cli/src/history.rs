@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use chrononaut::{Change, Chrononaut, Diff, Operation, RecordHistory, Snapshot, VersionFilter};
+use chrononaut::{
+    Change, Chrononaut, Diff, LockEvent, LockOperation, Operation, RecordHistory, Snapshot,
+    VersionFilter,
+};
 use clap::Args;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -174,6 +177,10 @@ impl Style {
             None => "-".to_owned(),
         }
     }
+
+    fn lock(&self, op: LockOperation) -> String {
+        self.bold(op.as_str())
+    }
 }
 
 /// `2024-05-01 12:00:00.123456` (UTC, microseconds: a time printed here can be given back to
@@ -266,29 +273,53 @@ pub async fn log(
         let rows = ch
             .table_log(&mut conn, &args.table, args.limit, None)
             .await?;
+        // lock events are not versions: read apart, shown among them by time
+        let locks = ch.lock_events(&mut conn, &args.table, args.limit).await?;
+        let mut merged: Vec<Logged> = rows
+            .iter()
+            .map(Logged::Version)
+            .chain(locks.iter().map(Logged::Lock))
+            .collect();
+        merged.sort_by_key(|e| std::cmp::Reverse(e.changed()));
+        merged.truncate(usize::try_from(args.limit.max(0)).unwrap_or(usize::MAX));
         if json_out {
-            return print_json(&rows);
+            return print_json(&merged);
         }
-        if rows.is_empty() {
+        if merged.is_empty() {
             println!("no history for {}", args.table);
             return Ok(());
         }
-        let body: Vec<Vec<(String, String)>> = rows
+        let body: Vec<Vec<(String, String)>> = merged
             .iter()
-            .map(|s| {
-                let m = s.meta();
-                vec![
-                    plain(time(m.changed)),
-                    plain(key_text(&m.key)),
-                    plain(m.version.to_string()),
-                    (
-                        m.operation.map_or("-", Operation::as_str).to_owned(),
-                        style.operation(m.operation),
+            .map(|e| match e {
+                Logged::Version(s) => {
+                    let m = s.meta();
+                    vec![
+                        plain(time(m.changed)),
+                        plain(key_text(&m.key)),
+                        plain(m.version.to_string()),
+                        (
+                            m.operation.map_or("-", Operation::as_str).to_owned(),
+                            style.operation(m.operation),
+                        ),
+                        plain(or_dash(m.user_id())),
+                        plain(or_dash(m.remote_addr())),
+                        plain(or_dash(m.rationale())),
+                    ]
+                }
+                Logged::Lock(l) => vec![
+                    plain(time(l.changed)),
+                    plain(
+                        l.key
+                            .as_ref()
+                            .map_or_else(|| "(table)".to_owned(), key_text),
                     ),
-                    plain(or_dash(m.user_id())),
-                    plain(or_dash(m.remote_addr())),
-                    plain(or_dash(m.rationale())),
-                ]
+                    plain(l.version.map_or_else(|| "-".to_owned(), |v| v.to_string())),
+                    (l.operation.to_string(), style.lock(l.operation)),
+                    plain(or_dash(l.user_id().or(l.db_user()))),
+                    plain(or_dash(l.remote_addr())),
+                    plain(or_dash(l.reason())),
+                ],
             })
             .collect();
         table(
@@ -322,24 +353,45 @@ pub async fn log(
     for i in skip..versions.len() {
         let prev = i.checked_sub(1).map(|p| &versions[p]);
         let (columns, hidden) = changed_columns(prev, &versions[i]);
-        entries.push((&versions[i], columns, hidden));
+        entries.push(Entry::Version(&versions[i], columns, hidden));
     }
+    // lock events are not versions: read apart, shown among them by time
+    let locks = rec.lock_events(&mut conn, args.limit).await?;
+    entries.extend(locks.iter().map(Entry::Lock));
+    entries.sort_by_key(Entry::changed);
+    let excess = entries
+        .len()
+        .saturating_sub(usize::try_from(args.limit.max(0)).unwrap_or(usize::MAX));
+    entries.drain(..excess);
     if json_out {
         let out: Vec<Value> = entries
             .iter()
-            .map(|(s, columns, hidden)| {
-                let m = s.meta();
-                json!({
-                    "version": m.version,
-                    "changed": m.changed,
-                    "operation": m.operation,
-                    "user_id": m.user_id(),
-                    "remote_addr": m.remote_addr(),
-                    "rationale": m.rationale(),
-                    "changed_columns": columns,
-                    "hidden_changed": hidden,
-                    "extra_info": m.extra_info,
-                })
+            .map(|e| match e {
+                Entry::Version(s, columns, hidden) => {
+                    let m = s.meta();
+                    json!({
+                        "version": m.version,
+                        "changed": m.changed,
+                        "operation": m.operation,
+                        "user_id": m.user_id(),
+                        "remote_addr": m.remote_addr(),
+                        "rationale": m.rationale(),
+                        "changed_columns": columns,
+                        "hidden_changed": hidden,
+                        "extra_info": m.extra_info,
+                    })
+                }
+                Entry::Lock(l) => json!({
+                    "version": l.version,
+                    "changed": l.changed,
+                    "operation": l.operation,
+                    "user_id": l.user_id(),
+                    "remote_addr": l.remote_addr(),
+                    "rationale": l.rationale(),
+                    "db_user": l.db_user(),
+                    "reason": l.reason(),
+                    "extra_info": l.extra_info,
+                }),
             })
             .collect();
         return print_json(&out);
@@ -350,7 +402,21 @@ pub async fn log(
     }
     let body: Vec<Vec<(String, String)>> = entries
         .iter()
-        .map(|(s, columns, hidden)| {
+        .map(|e| {
+            let (s, columns, hidden) = match e {
+                Entry::Version(s, columns, hidden) => (s, columns, hidden),
+                Entry::Lock(l) => {
+                    return vec![
+                        plain(l.version.map_or_else(|| "-".to_owned(), |v| v.to_string())),
+                        plain(time(l.changed)),
+                        (l.operation.to_string(), style.lock(l.operation)),
+                        plain(or_dash(l.user_id().or(l.db_user()))),
+                        plain(or_dash(l.remote_addr())),
+                        plain(or_dash(l.reason())),
+                        plain("-"),
+                    ];
+                }
+            };
             let m = s.meta();
             let mut changed = columns.join(", ");
             if !hidden.is_empty() {
@@ -397,6 +463,39 @@ pub async fn log(
         &body,
     );
     Ok(())
+}
+
+/// A line of `log TABLE KEY`: a version (with the columns it changed and the hidden ones), or
+/// a lock event.
+enum Entry<'a> {
+    Version(&'a Snapshot, Vec<String>, Vec<String>),
+    Lock(&'a LockEvent),
+}
+
+impl Entry<'_> {
+    fn changed(&self) -> DateTime<Utc> {
+        match self {
+            Self::Version(s, ..) => s.changed(),
+            Self::Lock(l) => l.changed,
+        }
+    }
+}
+
+/// A line of `log TABLE`: a version or a lock event (as JSON: the snapshot or the event).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Logged<'a> {
+    Version(&'a Snapshot),
+    Lock(&'a LockEvent),
+}
+
+impl Logged<'_> {
+    fn changed(&self) -> DateTime<Utc> {
+        match self {
+            Self::Version(s) => s.changed(),
+            Self::Lock(l) => l.changed,
+        }
+    }
 }
 
 /// `{"id":5}` → `id=5`; composite keys `org=acme,num=7`.

@@ -17,7 +17,7 @@ pub struct LockArgs {
     /// `--table`), the whole table is frozen.
     #[arg(required_unless_present = "whole_table")]
     pub key: Option<String>,
-    /// Why (recorded in the history and shown to whoever is refused).
+    /// Why (recorded with the lock event and shown to whoever is refused; at most 1024 bytes).
     #[arg(long)]
     pub reason: String,
     /// Freeze the whole table: every INSERT, UPDATE, DELETE and TRUNCATE is refused.
@@ -144,8 +144,13 @@ pub async fn locks(
 
 fn print_report(report: &VerifyReport) {
     for t in &report.tables {
+        let events = match t.lock_events {
+            0 => String::new(),
+            1 => ", 1 lock event".to_owned(),
+            n => format!(", {n} lock events"),
+        };
         println!(
-            "{}: {} history rows, {} chained, {} unchained",
+            "{}: {} history rows, {} chained, {} unchained{events}",
             t.table_name, t.rows, t.chained, t.unchained
         );
     }

@@ -162,3 +162,54 @@ async fn verify_and_digest() {
     assert!(err.contains("is not a chrononaut digest"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn log_shows_lock_events_among_the_versions() {
+    let db = fixture().await;
+    let url = db.url.as_str();
+    ok(
+        url,
+        &["lock", "orders", "org=acme,num=7", "--reason", "disputed"],
+    );
+    ok(url, &["unlock", "orders", "org=acme,num=7"]);
+    ok(url, &["lock", "orders", "--table", "--reason", "closing"]);
+    let log = ok(url, &["log", "orders", "org=acme,num=7"]);
+    let ops: Vec<&str> = log
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .collect();
+    assert_eq!(ops, ["insert", "update", "lock", "unlock"], "{log}");
+    assert!(
+        log.lines().nth(3).is_some_and(|l| l.contains("disputed")),
+        "{log}"
+    );
+    let json = ok_json(url, &["log", "orders", "org=acme,num=7"]);
+    assert_eq!(json[2]["operation"], "lock");
+    assert_eq!(json[2]["reason"], "disputed");
+    assert_eq!(json[2]["db_user"], "postgres");
+    assert_eq!(json[2]["version"], 1);
+    assert_eq!(json[3]["operation"], "unlock");
+    // --limit counts them too
+    let json = ok_json(url, &["log", "orders", "org=acme,num=7", "--limit", "2"]);
+    assert_eq!(json.as_array().map(Vec::len), Some(2));
+    assert_eq!(json[1]["operation"], "unlock");
+    // the table's log, newest first, with the freeze
+    let table = ok_json(url, &["log", "orders"]);
+    assert_eq!(table[0]["operation"], "lock");
+    assert_eq!(table[0]["key"], json!(null));
+    assert_eq!(table[0]["extra_info"]["reason"], "closing");
+    let text = ok(url, &["log", "orders"]);
+    assert!(
+        text.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("(table)") && l.contains("closing")),
+        "{text}"
+    );
+    let out = ok(url, &["verify"]);
+    assert!(
+        out.contains("orders: 3 history rows, 3 chained, 0 unchained, 3 lock events"),
+        "{out}"
+    );
+    ok(url, &["unlock", "orders", "--table"]);
+}

@@ -17,7 +17,7 @@ async fn init_track_status_untrack() {
     assert!(ok(url, &["init"]).contains("already installed"));
     let report: Value = serde_json::from_str(&ok(url, &["init", "--json"])).expect("json");
     assert_eq!(report["schema_version"], 2);
-    assert_eq!(report["previous_version"], 1);
+    assert_eq!(report["previous_version"], 2);
 
     sql(&db, "CREATE SCHEMA shop; CREATE TABLE shop.\"Orders\" (id int PRIMARY KEY, total int, note text, secret text); \
                CREATE TABLE nokey (a int)").await;

@@ -303,6 +303,7 @@ pub async fn log(
                             style.operation(m.operation),
                         ),
                         plain(or_dash(m.user_id())),
+                        plain(or_dash(m.db_user())),
                         plain(or_dash(m.remote_addr())),
                         plain(or_dash(m.rationale())),
                     ]
@@ -316,7 +317,8 @@ pub async fn log(
                     ),
                     plain(l.version.map_or_else(|| "-".to_owned(), |v| v.to_string())),
                     (l.operation.to_string(), style.lock(l.operation)),
-                    plain(or_dash(l.user_id().or(l.db_user()))),
+                    plain(or_dash(l.user_id())),
+                    plain(or_dash(l.db_user())),
                     plain(or_dash(l.remote_addr())),
                     plain(or_dash(l.reason())),
                 ],
@@ -330,6 +332,7 @@ pub async fn log(
                 "VERSION",
                 "OPERATION",
                 "USER",
+                "ROLE",
                 "ADDRESS",
                 "RATIONALE",
             ],
@@ -374,6 +377,7 @@ pub async fn log(
                         "changed": m.changed,
                         "operation": m.operation,
                         "user_id": m.user_id(),
+                        "db_user": m.db_user(),
                         "remote_addr": m.remote_addr(),
                         "rationale": m.rationale(),
                         "changed_columns": columns,
@@ -410,7 +414,8 @@ pub async fn log(
                         plain(l.version.map_or_else(|| "-".to_owned(), |v| v.to_string())),
                         plain(time(l.changed)),
                         (l.operation.to_string(), style.lock(l.operation)),
-                        plain(or_dash(l.user_id().or(l.db_user()))),
+                        plain(or_dash(l.user_id())),
+                        plain(or_dash(l.db_user())),
                         plain(or_dash(l.remote_addr())),
                         plain(or_dash(l.reason())),
                         plain("-"),
@@ -439,6 +444,7 @@ pub async fn log(
                     style.operation(m.operation),
                 ),
                 plain(or_dash(m.user_id())),
+                plain(or_dash(m.db_user())),
                 plain(or_dash(m.remote_addr())),
                 plain(or_dash(m.rationale())),
                 plain(if changed.is_empty() {
@@ -456,6 +462,7 @@ pub async fn log(
             "TIME (UTC)",
             "OPERATION",
             "USER",
+            "ROLE",
             "ADDRESS",
             "RATIONALE",
             "CHANGED",
@@ -557,8 +564,9 @@ pub fn print_snapshot(style: &Style, table: &str, s: &Snapshot) {
         println!("{}", style.red("deleted; its last state:"));
     }
     println!(
-        "user: {}  address: {}",
+        "user: {}  role: {}  address: {}",
         or_dash(m.user_id()),
+        or_dash(m.db_user()),
         or_dash(m.remote_addr())
     );
     if let Some(r) = m.rationale() {

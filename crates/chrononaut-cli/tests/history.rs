@@ -23,7 +23,7 @@ async fn fixture(db: &TestDb) {
         ('account', '2024-05-01 09:00:00+00', 0, '{"id": 1}', '{"id": 1, "owner": "Doc", "balance": 100, "version": 0}',
          '{"user_id": "alice", "remote_addr": "192.0.2.1"}', '{"rationale": "opened", "hidden_cols_changed": ["secret"]}', 'insert'),
         ('account', '2024-05-02 10:30:00+00', 1, '{"id": 1}', '{"id": 1, "owner": "Doc", "balance": 250, "version": 1}',
-         '{"user_id": "bob", "remote_addr": null}', '{"rationale": "deposit"}', 'update'),
+         '{"user_id": "bob", "remote_addr": null, "db_user": "app"}', '{"rationale": "deposit"}', 'update'),
         ('account', '2024-05-03 11:00:00.5+00', 2, '{"id": 1}', '{"id": 1, "owner": "Emmett", "balance": 250, "version": 2}',
          '{"user_id": null, "remote_addr": null}', '{"hidden_cols_changed": ["secret"]}', NULL),
         ('account', '2024-05-02 12:00:00+00', 0, '{"id": 2}', '{"id": 2, "owner": "Marty", "balance": 5, "version": 0}',
@@ -43,29 +43,29 @@ async fn log_show_diff_text() {
     assert_eq!(
         ok(url, &["log", "account", "id=1"]),
         "\
-VERSION  TIME (UTC)                  OPERATION  USER   ADDRESS    RATIONALE  CHANGED
-0        2024-05-01 09:00:00.000000  insert     alice  192.0.2.1  opened     balance, id, owner, secret (hidden)
-1        2024-05-02 10:30:00.000000  update     bob    -          deposit    balance
-2        2024-05-03 11:00:00.500000  -          -      -          -          owner, secret (hidden)
+VERSION  TIME (UTC)                  OPERATION  USER   ROLE  ADDRESS    RATIONALE  CHANGED
+0        2024-05-01 09:00:00.000000  insert     alice  -     192.0.2.1  opened     balance, id, owner, secret (hidden)
+1        2024-05-02 10:30:00.000000  update     bob    app   -          deposit    balance
+2        2024-05-03 11:00:00.500000  -          -      -     -          -          owner, secret (hidden)
 "
     );
     // --limit keeps the latest; the oldest shown still knows what it changed
     assert_eq!(
         ok(url, &["log", "account", "{\"id\": 1}", "--limit", "1"]),
         "\
-VERSION  TIME (UTC)                  OPERATION  USER  ADDRESS  RATIONALE  CHANGED
-2        2024-05-03 11:00:00.500000  -          -     -        -          owner, secret (hidden)
+VERSION  TIME (UTC)                  OPERATION  USER  ROLE  ADDRESS  RATIONALE  CHANGED
+2        2024-05-03 11:00:00.500000  -          -     -     -        -          owner, secret (hidden)
 "
     );
     assert_eq!(
         ok(url, &["log", "account"]),
         "\
-TIME (UTC)                  KEY   VERSION  OPERATION  USER   ADDRESS    RATIONALE
-2024-05-04 08:00:00.000000  id=2  1        delete     alice  -          closed
-2024-05-03 11:00:00.500000  id=1  2        -          -      -          -
-2024-05-02 12:00:00.000000  id=2  0        insert     alice  -          -
-2024-05-02 10:30:00.000000  id=1  1        update     bob    -          deposit
-2024-05-01 09:00:00.000000  id=1  0        insert     alice  192.0.2.1  opened
+TIME (UTC)                  KEY   VERSION  OPERATION  USER   ROLE  ADDRESS    RATIONALE
+2024-05-04 08:00:00.000000  id=2  1        delete     alice  -     -          closed
+2024-05-03 11:00:00.500000  id=1  2        -          -      -     -          -
+2024-05-02 12:00:00.000000  id=2  0        insert     alice  -     -          -
+2024-05-02 10:30:00.000000  id=1  1        update     bob    app   -          deposit
+2024-05-01 09:00:00.000000  id=1  0        insert     alice  -     192.0.2.1  opened
 "
     );
 
@@ -73,7 +73,7 @@ TIME (UTC)                  KEY   VERSION  OPERATION  USER   ADDRESS    RATIONAL
         ok(url, &["show", "account", "id=1", "--version", "1"]),
         "\
 public.account id=1 version 1 (update) at 2024-05-02 10:30:00.000000 UTC
-user: bob  address: -
+user: bob  role: app  address: -
 rationale: deposit
   balance  250
   id       1
@@ -87,7 +87,7 @@ rationale: deposit
         "\
 public.account id=2 version 1 (delete) at 2024-05-04 08:00:00.000000 UTC
 deleted; its last state:
-user: alice  address: -
+user: alice  role: -  address: -
 rationale: closed
   balance  5
   id       2
@@ -171,7 +171,7 @@ async fn log_show_diff_json() {
     assert_eq!(
         log[0],
         json!({"version": 0, "changed": "2024-05-01T09:00:00Z", "operation": "insert",
-               "user_id": "alice", "remote_addr": "192.0.2.1", "rationale": "opened",
+               "user_id": "alice", "db_user": null, "remote_addr": "192.0.2.1", "rationale": "opened",
                "changed_columns": ["balance", "id", "owner"], "hidden_changed": ["secret"],
                "extra_info": {"rationale": "opened", "hidden_cols_changed": ["secret"]}})
     );

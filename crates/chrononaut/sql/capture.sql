@@ -1,223 +1,193 @@
 -- Capture functions and triggers for ONE tracked table.
 --
--- `track` fills this template and runs it in the same transaction as the rest of the tracking
--- DDL. Each table gets its own functions so that every query below is static SQL that PL/pgSQL
--- plans once per session (dynamic SQL would be re-planned on every statement).
+-- `track` fills this template (src/capture.rs) and runs it in the same transaction as the rest
+-- of the tracking DDL. Each table gets its own functions so that every query below is static
+-- SQL that PL/pgSQL plans once per session (dynamic SQL would be re-planned on every statement).
 --
--- Design (see BENCHMARKS.md for what each choice costs):
---   * INSERT: no row trigger at all. `version` defaults to 0; one statement-level trigger with a
---     transition table writes the history rows in a single INSERT ... SELECT.
+-- Design (BENCHMARKS.md has what each choice costs):
+--   * INSERT: no row trigger. `version` defaults to 0; one statement-level trigger with a
+--     transition table writes the history rows in one INSERT ... SELECT, with one probe of the
+--     history index per row (a key that has history continues its versions; prev_hash).
 --   * UPDATE: a tiny per-table BEFORE row trigger bumps `version` when a tracked or hidden
---     column changed; one statement-level trigger writes the history of the rows that changed.
---   * DELETE: one statement-level trigger writes the last state with version + 1.
+--     column changed; one statement-level trigger writes the history of the rows that changed,
+--     one probe per written row.
+--   * DELETE (and TRUNCATE): one statement-level trigger writes the last state as version + 1.
 --
--- Placeholders (every identifier is quoted by the library, every literal escaped):
---   <table>            the tracked table, schema-qualified and quoted
---   <activity>         the activity table, schema-qualified and quoted
---   <table_name>       the history's table_name as a SQL literal
---   <fn_insert> <fn_update> <fn_delete> <fn_version>   the functions, qualified and quoted
---   <settings>         extra SET clauses for the functions (TimeZone UTC when needed)
---   <strict>           true / false
---   <ctx> <rec> <ts> <cnt> <fix>              PL/pgSQL variable names that no column uses
---   <n> <o> <s> <v> <h>              table aliases that no column uses
---   <key_n> <key_o>   jsonb_build_object of the primary-key columns of alias n / o
---   <data_n> <data_o> the snapshot of alias n / o (hidden and untracked columns removed)
---   <hidden_set_n>      text[] of the hidden columns of n that are not NULL (insert)
---   <hidden_changed>    text[] of the hidden columns that differ between o and n (update)
---   <changed_o_n>       true when a tracked or hidden column differs between o and n
---   <pk_join_o_n>       o's primary key equals n's
---   <o_missing>         no old row has n's primary key (the key itself changed)
---   <pk_cols_n>         n's primary-key columns as pk_1, pk_2, ...
---   <pk_join_t_v>       the tracked table (alias t) matches v.pk_1, v.pk_2, ...
---   <changed_at_n>      the history time of an insert/update: the statement's clock, or the
---                         row's `changed` column for tables tracked with --record-changes
---   <when_changed>      true when a tracked or hidden column differs between OLD and NEW
---   <key_moved>         true when the primary key differs between OLD and NEW
---   <pk_join_x_y>       cn_x's primary key equals cn_y's
---   <record_changes_trigger>  the change_info trigger, or nothing
---   <key_old>          jsonb_build_object of the primary-key columns of OLD (row triggers)
---   <key_r>            the same of the parameter r (the key function)
---   <fn_key> <fn_lock_check> <fn_lock_triggers>   the locking functions, qualified and quoted
---   <relid>            the table's oid, as a number
---   <lk>               PL/pgSQL variable name that no column uses
+-- Trust (README "Security"):
+--   * The three capture functions run as their owner (SECURITY DEFINER): writers cannot write
+--     history themselves. Their search_path is pinned, so nothing a writer defines can run in
+--     them; enable_seqscan is off in them, so that no plan they cache (a plan outlives the
+--     statistics it was made with) reads the history of a whole table: every history read is a
+--     per-key probe of ix_chrononaut_activity_table_key_changed (tests/capture_plans.rs).
+--   * The version function and the lock check run as the writer, once per row. They have no
+--     SET clause (it would cost every row); instead every function, operator and type in them
+--     is qualified with pg_catalog, and rows are compared as records (record_eq uses each
+--     type's own btree equality, never an operator found by name), so a writer's search_path
+--     cannot change what they do, not even the writer's own.
+--   * Nothing a client can set tells these functions that a write is chrononaut's own: the
+--     insert capture's version fix-up (below) is recognised by a row of chrononaut.fixups that
+--     only the capture functions can write, visible only inside the transaction writing it.
 --
--- Tamper evidence: every history row gets prev_hash (the hash of the record's previous row,
--- one backward probe of ix_chrononaut_activity_table_key_changed per row, ordered by the
--- index's own columns: adding `id` as a tie-breaker costs an incremental sort per probe, and
--- two rows of one record never share `changed` and `version`, as their writes are serialised
--- by the row lock and clock_timestamp() moves between them) and
--- hash = chrononaut.chain_hash(prev_hash, ...) (sql/integrity/functions.sql). The column
--- values are computed once in a subquery fenced with OFFSET 0, so that the planner does not
--- copy the snapshot expressions into the hash call and evaluate them twice.
+-- Placeholders (values built by src/capture.rs from quoted identifiers and escaped literals):
+--   <table> the table, qualified and quoted     <relid> its oid
+--   <activity> the activity table, quoted        <table_name> history table_name, a literal
+--   <fn_*> the per-table functions               <definer_settings> SET clauses of the
+--                                                  capture functions
+--   <strict> true / false
+--   <ctx> <rec> <ts> <cnt> <lk>          PL/pgSQL variables named unlike any column
+--   <n> <o> <s> <p> <t>                  table aliases (cn_*)
+--   <key_n> <key_o> <key_new> <key_old> <key_r>   the history key of a row (jsonb)
+--   <data_n> <data_o>                          a row's snapshot without hidden/untracked
+--   <data_n_version>                             the same with "version" set to <s>.version
+--   <extra_insert> <extra_update> <extra_delete>  extra_info of a written row
+--   <changed_o_n>                                a tracked or hidden column differs
+--   <when_changed>                               the same, OLD against NEW
+--   <pk_join_o_n> <pk_join_t_s> <pk_join_x_y>  primary keys equal (the key index's own
+--                                                  operators)
+--   <pk_cols_n>                                  n's primary-key columns as pk_1, pk_2, ...
+--   <o_missing>                                  no old row has n's primary key
+--   <changed_at_n>                               the history time of an insert or update
+--   <delete_rows_*>                              capture_delete_rows.sql, per source
+--   <record_changes_trigger>                     the change_info trigger, or nothing
 
 CREATE OR REPLACE FUNCTION {{fn_insert}}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp {{settings}}
+{{definer_settings}}
 AS $chrononaut$
 DECLARE
     {{ctx}} record;
     {{rec}} jsonb;
     {{ts}} timestamptz := clock_timestamp();
+    {{cnt}} record;
 BEGIN
     {{ctx}} := chrononaut.current_context();
     IF {{ctx}}.suppressed THEN
         RETURN NULL;
     END IF;
-    IF {{strict}} AND NOT {{ctx}}.has_extra AND EXISTS (SELECT 1 FROM chrononaut_new) THEN
-        PERFORM chrononaut.refuse_strict({{table_name}});
-    END IF;
-    IF {{ctx}}.record_extra IS NOT NULL THEN  -- rare: skip the look-up (~40 µs) otherwise
+    IF {{ctx}}.record_extra IS NOT NULL THEN  -- rare: skip the look-up otherwise
         {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);
     END IF;
 
-    -- Fast path, nearly always taken: new keys inserted without an explicit version get
-    -- version 0 and are written in one plain INSERT ... SELECT.
-    IF NOT EXISTS (SELECT 1 FROM chrononaut_new AS {{n}}
-                   WHERE {{n}}.version IS DISTINCT FROM 0
-                      OR EXISTS (SELECT 1 FROM {{activity}} AS a
-                                 WHERE a.table_name = {{table_name}} AND a.key = {{key_n}})) THEN
-        -- (A new key has no previous row: prev_hash is NULL, no look-up needed.)
-        INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation,
-                                  prev_hash, hash)
-        SELECT {{s}}.table_name, {{s}}.changed, {{s}}.version, {{s}}.key, {{s}}.data, {{s}}.user_info,
-               {{s}}.extra_info, {{s}}.operation, NULL,
-               chrononaut.chain_hash(NULL, {{s}}.table_name, {{s}}.key, {{s}}.version, {{s}}.changed,
-                                     {{s}}.data, {{s}}.user_info, {{s}}.extra_info, {{s}}.operation)
-        FROM (
-            SELECT {{table_name}}::text AS table_name, {{changed_at_n}} AS changed, 0 AS version,
-                   {{key_n}} AS key, {{data_n}} AS data,
-                   {{ctx}}.user_info AS user_info,
-                   {{ctx}}.extra_info
-                       || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
-                               ELSE chrononaut.record_extra({{rec}}, {{key_n}}) END
-                       || CASE WHEN cardinality({{hidden_set_n}}) > 0
-                               THEN jsonb_build_object('hidden_cols_changed', {{hidden_set_n}})
-                               ELSE '{}'::jsonb END AS extra_info,
-                   'insert'::text AS operation
-            FROM chrononaut_new AS {{n}}
-            OFFSET 0
-        ) AS {{s}};
-        RETURN NULL;
+    -- One history row per inserted row. A key without history starts at version 0; a key
+    -- that has history (deleted earlier, now inserted again) continues after its highest
+    -- version, chained to its latest row. One backward probe of the history index per row.
+    WITH {{s}} AS MATERIALIZED (
+        SELECT {{n}}.version AS row_version, {{pk_cols_n}}, {{key_n}} AS key, {{v}}.version,
+               {{p}}.hash AS prev, {{data_n_v}} AS data, {{changed_at_n}} AS changed_at,
+               {{rx_n}} AS rx, {{extra_insert}} AS extra_info
+        FROM chrononaut_new AS {{n}}
+        LEFT JOIN LATERAL (
+            SELECT true AS found, a.hash FROM {{activity}} AS a
+            WHERE a.table_name = {{table_name}} AND a.key = {{key_n}}
+            ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC LIMIT 1
+        ) AS {{p}} ON true
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN {{p}}.found IS NULL THEN 0
+                        ELSE (SELECT max(a.version) + 1 FROM {{activity}} AS a
+                              WHERE a.table_name = {{table_name}} AND a.key = {{key_n}}) END AS version
+        ) AS {{v}}
+    ), {{w}} AS (
+        INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info,
+                                  operation, prev_hash, hash)
+        SELECT {{table_name}}, {{s}}.changed_at, {{s}}.version, {{s}}.key, {{s}}.data,
+               {{ctx}}.user_info, {{s}}.extra_info, 'insert', {{s}}.prev,
+               chrononaut.chain_hash({{s}}.prev, {{table_name}}, {{s}}.key, {{s}}.version,
+                                     {{s}}.changed_at, {{s}}.data, {{ctx}}.user_info,
+                                     {{s}}.extra_info, 'insert')
+        FROM {{s}}
+    )
+    SELECT count(*) FILTER (WHERE {{s}}.row_version IS DISTINCT FROM {{s}}.version) AS fixes,
+           count(*) FILTER (WHERE {{s}}.rx = '{}') AS bare
+    INTO {{cnt}} FROM {{s}};
+    IF {{strict}} AND NOT {{ctx}}.has_extra AND {{cnt}}.bare > 0 THEN
+        PERFORM chrononaut.refuse_strict({{table_name}});
     END IF;
 
-    -- A key that already has history (deleted earlier, now inserted again) continues its
-    -- version sequence after the last recorded version; a new key starts at 0. The row's
-    -- `version` column is set to match when it differs (rare: re-inserts, explicit versions).
-    -- That fix-up UPDATE is marked (chrononaut.fixup = this table) so that the update capture
-    -- does not record it as a change of its own.
-    PERFORM pg_catalog.set_config('chrononaut.fixup', TG_RELID::text, true);
-    WITH {{s}} AS (
-        SELECT {{key_n}} AS key, {{data_n}} AS data, {{hidden_set_n}} AS hidden,
-               {{changed_at_n}} AS changed_at, {{n}}.version AS row_version, {{pk_cols_n}}
-        FROM chrononaut_new AS {{n}}
-    ), {{v}} AS (
-        SELECT {{s}}.*,
-               COALESCE((SELECT max(a.version) + 1 FROM {{activity}} AS a
-                         WHERE a.key = {{s}}.key AND a.table_name = {{table_name}}), 0) AS version,
-               (SELECT a.hash FROM {{activity}} AS a
-                WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key
-                ORDER BY a.changed DESC, a.version DESC LIMIT 1) AS prev
-        FROM {{s}}
-    ), {{h}} AS (
-        INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation,
-                                  prev_hash, hash)
-        SELECT {{w}}.table_name, {{w}}.changed, {{w}}.version, {{w}}.key, {{w}}.data, {{w}}.user_info,
-               {{w}}.extra_info, {{w}}.operation, {{w}}.prev,
-               chrononaut.chain_hash({{w}}.prev, {{w}}.table_name, {{w}}.key, {{w}}.version, {{w}}.changed,
-                                     {{w}}.data, {{w}}.user_info, {{w}}.extra_info, {{w}}.operation)
-        FROM (
-            SELECT {{table_name}}::text AS table_name, {{v}}.changed_at AS changed, {{v}}.version,
-                   {{v}}.key, {{v}}.data || jsonb_build_object('version', {{v}}.version) AS data,
-                   {{ctx}}.user_info AS user_info,
-                   {{ctx}}.extra_info
-                       || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
-                               ELSE chrononaut.record_extra({{rec}}, {{v}}.key) END
-                       || CASE WHEN cardinality({{v}}.hidden) > 0
-                               THEN jsonb_build_object('hidden_cols_changed', {{v}}.hidden)
-                               ELSE '{}'::jsonb END AS extra_info,
-                   'insert'::text AS operation, {{v}}.prev
-            FROM {{v}}
-            OFFSET 0
-        ) AS {{w}}
-    )
-    UPDATE {{table}} AS t SET version = {{v}}.version
-    FROM {{v}}
-    WHERE {{v}}.row_version IS DISTINCT FROM {{v}}.version AND {{pk_join_t_v}};
-    PERFORM pg_catalog.set_config('chrononaut.fixup', '', true);
+    -- The row's `version` must equal its latest history version: correct it where it differs
+    -- (re-inserts, explicit versions). The correction is marked in chrononaut.fixups, which
+    -- only capture functions may write, so that the version function lets it through and the
+    -- update capture does not record it again; the mark is gone before this returns.
+    IF {{cnt}}.fixes > 0 THEN
+        INSERT INTO chrononaut.fixups (relid) VALUES (TG_RELID);
+        UPDATE {{table}} AS {{t}} SET version = {{s}}.version
+        FROM (SELECT {{pk_cols_n}}, {{p}}.version
+              FROM chrononaut_new AS {{n}}
+              CROSS JOIN LATERAL (
+                  SELECT a.version FROM {{activity}} AS a
+                  WHERE a.table_name = {{table_name}} AND a.key = {{key_n}}
+                  ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC LIMIT 1
+              ) AS {{p}}) AS {{s}}
+        WHERE {{pk_join_t_s}} AND {{t}}.version IS DISTINCT FROM {{s}}.version;
+        DELETE FROM chrononaut.fixups WHERE relid = TG_RELID;
+    END IF;
     RETURN NULL;
 END
 $chrononaut$;
 
 CREATE OR REPLACE FUNCTION {{fn_update}}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp {{settings}}
+{{definer_settings}}
 AS $chrononaut$
 DECLARE
     {{ctx}} record;
     {{rec}} jsonb;
     {{ts}} timestamptz := clock_timestamp();
-    {{cnt}} bigint;
+    {{cnt}} record;
     {{fix}} boolean;
 BEGIN
-    -- The insert capture's own version fix-up (a nested UPDATE that changes only `version`,
-    -- already recorded) is recognised by its flag AND its trigger depth, and even then only
-    -- rows whose tracked content is unchanged are skipped: a client that sets the flag itself
-    -- cannot hide a real change.
-    {{fix}} := current_setting('chrononaut.fixup', true) = TG_RELID::text AND pg_trigger_depth() > 1;
+    -- The insert capture's version fix-up of this table (nested, marked): already recorded.
+    -- Even then only rows whose tracked content is unchanged are skipped.
+    {{fix}} := pg_trigger_depth() > 1
+               AND EXISTS (SELECT 1 FROM chrononaut.fixups AS f WHERE f.relid = TG_RELID);
     {{ctx}} := chrononaut.current_context();
     IF {{ctx}}.suppressed THEN
         RETURN NULL;
     END IF;
-    IF {{ctx}}.record_extra IS NOT NULL THEN  -- rare: skip the look-up (~40 µs) otherwise
+    IF {{ctx}}.record_extra IS NOT NULL THEN
         {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);
     END IF;
 
-    -- Rows whose tracked or hidden columns changed (their version was bumped by the BEFORE
-    -- trigger). Old and new rows are paired by primary key, which pairs them wrongly when the
-    -- statement changed keys (UPDATE ... SET id = id + 1): a row is then recorded when no old
-    -- row has its key, or when its version differs from the old row's with its key (the BEFORE
-    -- trigger bumped it), so a moved row is not lost even when its data equals its neighbour's.
-    -- A version that differs otherwise (set explicitly under chrononaut.suppress, where no
-    -- history is written anyway) is recorded too, which keeps the row's version equal to its
-    -- latest history version. A client's own `SET version = n` never gets here with another
-    -- number: the version function refuses it as stale (CN005).
-    INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation,
-                              prev_hash, hash)
-    SELECT {{s}}.table_name, {{s}}.changed, {{s}}.version, {{s}}.key, {{s}}.data, {{s}}.user_info,
-           {{s}}.extra_info, {{s}}.operation, {{h}}.hash,
-           chrononaut.chain_hash({{h}}.hash, {{s}}.table_name, {{s}}.key, {{s}}.version, {{s}}.changed,
-                                 {{s}}.data, {{s}}.user_info, {{s}}.extra_info, {{s}}.operation)
-    FROM (
-        SELECT {{table_name}}::text AS table_name, {{changed_at_n}} AS changed, {{n}}.version AS version,
-               {{key_n}} AS key, {{data_n}} AS data,
-               {{ctx}}.user_info AS user_info,
-               {{ctx}}.extra_info
-                   || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
-                           ELSE chrononaut.record_extra({{rec}}, {{key_n}}) END
-                   || CASE WHEN cardinality({{hidden_changed}}) > 0
-                           THEN jsonb_build_object('hidden_cols_changed', {{hidden_changed}})
-                           ELSE '{}'::jsonb END AS extra_info,
-               'update'::text AS operation
+    -- Rows whose tracked or hidden columns changed (the BEFORE trigger bumped their version).
+    -- Old and new rows are paired by primary key, which pairs them wrongly when the statement
+    -- changed keys (UPDATE ... SET id = id + 1): a row is then recorded when no old row has
+    -- its key, or when its version differs from that old row's (the BEFORE trigger bumped it),
+    -- so a moved row is not lost even when its data equals its neighbour's. A client's own
+    -- `SET version = n` never gets here with another number: the version function refuses it
+    -- as stale (CN005).
+    WITH {{s}} AS MATERIALIZED (
+        SELECT {{n}}.version, {{key_n}} AS key, {{data_n}} AS data,
+               {{changed_at_n}} AS changed_at, {{rx_n}} AS rx, {{extra_update}} AS extra_info,
+               {{o_missing}} AS moved
         FROM chrononaut_new AS {{n}}
         LEFT JOIN chrononaut_old AS {{o}} ON {{pk_join_o_n}}
-        WHERE {{o_missing}} OR ({{changed_o_n}})
+        WHERE {{o_missing}} OR {{changed_o_n}}
            OR (NOT {{fix}} AND {{n}}.version IS DISTINCT FROM {{o}}.version)
-        OFFSET 0
-    ) AS {{s}}
-    LEFT JOIN LATERAL (
-        SELECT a.hash FROM {{activity}} AS a
-        WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key
-        ORDER BY a.changed DESC, a.version DESC LIMIT 1
-    ) AS {{h}} ON true;
-    GET DIAGNOSTICS {{cnt}} = ROW_COUNT;
-    IF {{strict}} AND {{cnt}} > 0 AND NOT {{ctx}}.has_extra THEN
+    ), {{w}} AS (
+        INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info,
+                                  operation, prev_hash, hash)
+        SELECT {{table_name}}, {{s}}.changed_at, {{s}}.version, {{s}}.key, {{s}}.data,
+               {{ctx}}.user_info, {{s}}.extra_info, 'update', {{p}}.hash,
+               chrononaut.chain_hash({{p}}.hash, {{table_name}}, {{s}}.key, {{s}}.version,
+                                     {{s}}.changed_at, {{s}}.data, {{ctx}}.user_info,
+                                     {{s}}.extra_info, 'update')
+        FROM {{s}}
+        LEFT JOIN LATERAL (
+            SELECT a.hash FROM {{activity}} AS a
+            WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key
+            ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC LIMIT 1
+        ) AS {{p}} ON true
+    )
+    SELECT count(*) FILTER (WHERE {{s}}.moved) AS moved,
+           count(*) FILTER (WHERE {{s}}.rx = '{}') AS bare
+    INTO {{cnt}} FROM {{s}};
+    IF {{strict}} AND NOT {{ctx}}.has_extra AND {{cnt}}.bare > 0 THEN
         PERFORM chrononaut.refuse_strict({{table_name}});
     END IF;
-    -- An UPDATE that changed primary keys (flagged by the version function) ends the records
-    -- of the keys that no row has any more, with a delete version as a DELETE would: without
-    -- it, the old key would still look alive (to as_of, for one). Cheap when no key moved.
-    IF current_setting('chrononaut.key_moved', true) = TG_RELID::text THEN
-        PERFORM pg_catalog.set_config('chrononaut.key_moved', '', true);
+    -- Rows that moved to a key no old row had: the statement changed primary keys. End the
+    -- records of the keys that no row has any more with a delete version, as a DELETE would
+    -- (otherwise the old key would still look alive, to as_of for one). Derived from the
+    -- transition tables themselves, so nothing a client sets can skip it.
+    IF {{cnt}}.moved > 0 THEN
         {{delete_rows_from_vanished}}
     END IF;
     RETURN NULL;
@@ -226,19 +196,19 @@ $chrononaut$;
 
 CREATE OR REPLACE FUNCTION {{fn_delete}}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp {{settings}}
+{{definer_settings}}
 AS $chrononaut$
 DECLARE
     {{ctx}} record;
     {{rec}} jsonb;
     {{ts}} timestamptz := clock_timestamp();
-    {{cnt}} bigint;
+    {{cnt}} record;
 BEGIN
     {{ctx}} := chrononaut.current_context();
     IF {{ctx}}.suppressed THEN
         RETURN NULL;
     END IF;
-    IF {{ctx}}.record_extra IS NOT NULL THEN  -- rare: skip the look-up (~40 µs) otherwise
+    IF {{ctx}}.record_extra IS NOT NULL THEN
         {{rec}} := chrononaut.record_extra_for({{ctx}}.record_extra, TG_RELID);
     END IF;
 
@@ -246,56 +216,56 @@ BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         -- TRUNCATE gives triggers no rows: read them from the table before it is emptied
         -- (this trigger runs BEFORE TRUNCATE), so that a TRUNCATE leaves a trace like a DELETE.
+        -- A whole-table read: let it be a sequential scan (the SET clause restores the setting).
+        PERFORM pg_catalog.set_config('enable_seqscan', 'on', true);
         {{delete_rows_from_table}}
     ELSE
         {{delete_rows_from_old}}
-    END IF;
-    GET DIAGNOSTICS {{cnt}} = ROW_COUNT;
-    IF {{strict}} AND {{cnt}} > 0 AND NOT {{ctx}}.has_extra THEN
-        PERFORM chrononaut.refuse_strict({{table_name}});
     END IF;
     RETURN NULL;
 END
 $chrononaut$;
 
--- The capture functions run as their owner (they write history that the table's writers may
--- not write themselves). Firing a trigger needs no EXECUTE privilege, but creating one does:
--- without this REVOKE anyone could attach a capture function to a table of their own and
--- write forged history (and, through the re-insert fix-up, update this table) as the owner.
+-- Firing a trigger needs no EXECUTE privilege, but creating one does: without this REVOKE
+-- anyone could attach a capture function to a table of their own and write forged history
+-- (and, through the re-insert fix-up, update this table) as the owner.
 REVOKE EXECUTE ON FUNCTION {{fn_insert}}(), {{fn_update}}(), {{fn_delete}}() FROM PUBLIC;
 
 -- The version bump: a per-table function (its comparison is planned once per session; a
 -- trigger WHEN clause would be re-read from the catalog on every statement). Runs as the
--- writer, once per updated row, so it stays minimal and has no SET clause.
+-- writer, once per updated row, so it stays minimal: no SET clause, everything qualified.
 --
 -- Optimistic concurrency: a writer that read version n makes its update conditional on it by
 -- setting `version = n` in the same UPDATE. When the row has moved on (NEW.version was set to
 -- something other than OLD.version) the update fails with CN005 and nothing changes; when n is
 -- the current version the update proceeds and bumps as usual. Exempt (the rare first branch):
--- the insert capture's own fix-up (flag + nested trigger depth, as in the update capture) and
--- suppressed writes (members of chrononaut_admin only; checked by the capture).
+-- the insert capture's own fix-up (a row of chrononaut.fixups, in this transaction, nested)
+-- and suppressed writes (members of chrononaut_admin only; checked by the capture).
 CREATE OR REPLACE FUNCTION {{fn_version}}() RETURNS trigger
 LANGUAGE plpgsql
 AS $chrononaut$
 BEGIN
-    IF NEW.version IS DISTINCT FROM OLD.version THEN
-        IF (pg_catalog.current_setting('chrononaut.fixup', true) = TG_RELID::text
-                AND pg_catalog.pg_trigger_depth() > 1)
-           OR pg_catalog.current_setting('chrononaut.suppress', true) = 'on' THEN
+    IF (NEW.version IS NULL) OPERATOR(pg_catalog.<>) (OLD.version IS NULL)
+       OR pg_catalog.int4ne(NEW.version, OLD.version) THEN
+        IF pg_catalog.pg_trigger_depth() OPERATOR(pg_catalog.>) 1
+           AND EXISTS (SELECT FROM chrononaut.fixups AS f
+                       WHERE f.relid OPERATOR(pg_catalog.=) TG_RELID) THEN
+            RETURN NEW;
+        END IF;
+        IF COALESCE(pg_catalog.current_setting('chrononaut.suppress', true), '')
+               OPERATOR(pg_catalog.=) 'on' THEN
             RETURN NEW;
         END IF;
         RAISE EXCEPTION 'stale version: % % is at version %, the update expected version %',
-            {{table_name}}, {{key_old}}, COALESCE(OLD.version::text, 'NULL'), COALESCE(NEW.version::text, 'NULL')
+            {{table_name}}, {{key_old}},
+            COALESCE(OLD.version::pg_catalog.text, 'NULL'), COALESCE(NEW.version::pg_catalog.text, 'NULL')
             USING ERRCODE = 'CN005',
                   HINT = 'someone changed the record since you read it: read it again and retry';
     END IF;
-    IF ({{when_changed}})
-       AND pg_catalog.current_setting('chrononaut.suppress', true) IS DISTINCT FROM 'on' THEN
+    IF {{when_changed}}
+       AND COALESCE(pg_catalog.current_setting('chrononaut.suppress', true), '')
+               OPERATOR(pg_catalog.<>) 'on' THEN
         NEW.version := COALESCE(OLD.version, 0) OPERATOR(pg_catalog.+) 1;
-        IF {{key_moved}} THEN
-            -- the primary key changes: tell the statement capture to end the old key's record
-            PERFORM pg_catalog.set_config('chrononaut.key_moved', TG_RELID::text, true);
-        END IF;
     END IF;
     RETURN NEW;
 END
@@ -333,7 +303,7 @@ CREATE TRIGGER chrononaut_capture_truncate
 -- find the key of a record from a key given in any form).
 CREATE OR REPLACE FUNCTION {{fn_key}}(r {{table}}) RETURNS jsonb
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp {{settings}}
+SET search_path = pg_catalog, pg_temp
 AS $chrononaut$
     SELECT {{key_r}}
 $chrononaut$;
@@ -343,7 +313,7 @@ $chrononaut$;
 -- search_path, so that a writer cannot slip a function or operator of its own into the check.
 CREATE OR REPLACE FUNCTION {{fn_lock_check}}() RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp {{settings}}
+SET search_path = pg_catalog, pg_temp
 AS $chrononaut$
 DECLARE
     {{lk}} record;
@@ -417,8 +387,8 @@ DECLARE
                        WHERE p.oid = 'chrononaut.lock(regclass, jsonb, text)'::regprocedure);
 BEGIN
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s, %s TO %I',
-        '{{fn_lock_triggers}}(boolean, boolean)'::regprocedure,
-        '{{fn_key}}'::regproc::oid::regprocedure, installer);
+        {{fn_lock_triggers_signature}}::regprocedure,
+        {{fn_key_name}}::regproc::oid::regprocedure, installer);
 END
 $chrononaut$;
 

@@ -1,29 +1,29 @@
 -- The history rows of deleted records: their last state, as version + 1 (NULL, never
--- versioned, -> 1), chained to the record's previous row. Spliced into the delete capture of
--- capture.sql twice: reading the DELETE's transition table, and reading the table itself
--- just before a TRUNCATE empties it.
---   <source>  chrononaut_old, or the tracked table (quoted)
+-- versioned, -> 1), chained to the record's previous row (one probe of the history index per
+-- row), then the strict-mode check. Spliced into the capture functions of capture.sql three
+-- times: reading the DELETE's transition table, the table itself just before a TRUNCATE empties
+-- it, and the old rows of an UPDATE whose primary key vanished.
+--   <source>  chrononaut_old, the tracked table (quoted), or a subquery of chrononaut_old
 --   the other placeholders: as in capture.sql
-INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info, operation,
-                          prev_hash, hash)
-SELECT {{s}}.table_name, {{s}}.changed, {{s}}.version, {{s}}.key, {{s}}.data, {{s}}.user_info,
-       {{s}}.extra_info, {{s}}.operation, {{h}}.hash,
-       chrononaut.chain_hash({{h}}.hash, {{s}}.table_name, {{s}}.key, {{s}}.version, {{s}}.changed,
-                             {{s}}.data, {{s}}.user_info, {{s}}.extra_info, {{s}}.operation)
-FROM (
-    SELECT {{table_name}}::text AS table_name, {{ts}} AS changed,
-           COALESCE({{o}}.version, 0) + 1 AS version, {{key_o}} AS key,
-           {{data_o}} || jsonb_build_object('version', COALESCE({{o}}.version, 0) + 1) AS data,
-           {{ctx}}.user_info AS user_info,
-           {{ctx}}.extra_info
-               || CASE WHEN {{rec}} IS NULL THEN '{}'::jsonb
-                       ELSE chrononaut.record_extra({{rec}}, {{key_o}}) END AS extra_info,
-           'delete'::text AS operation
+WITH {{s}} AS MATERIALIZED (
+    SELECT COALESCE({{o}}.version, 0) + 1 AS version, {{key_o}} AS key, {{data_o_v}} AS data,
+           {{rx_o}} AS rx, {{extra_delete}} AS extra_info
     FROM {{source}} AS {{o}}
-    OFFSET 0
-) AS {{s}}
-LEFT JOIN LATERAL (
-    SELECT a.hash FROM {{activity}} AS a
-    WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key
-    ORDER BY a.changed DESC, a.version DESC LIMIT 1
-) AS {{h}} ON true;
+), {{w}} AS (
+    INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info,
+                              operation, prev_hash, hash)
+    SELECT {{table_name}}, {{ts}}, {{s}}.version, {{s}}.key, {{s}}.data, {{ctx}}.user_info,
+           {{s}}.extra_info, 'delete', {{p}}.hash,
+           chrononaut.chain_hash({{p}}.hash, {{table_name}}, {{s}}.key, {{s}}.version, {{ts}},
+                                 {{s}}.data, {{ctx}}.user_info, {{s}}.extra_info, 'delete')
+    FROM {{s}}
+    LEFT JOIN LATERAL (
+        SELECT a.hash FROM {{activity}} AS a
+        WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key
+        ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC LIMIT 1
+    ) AS {{p}} ON true
+)
+SELECT count(*) FILTER (WHERE {{s}}.rx = '{}') AS bare INTO {{cnt}} FROM {{s}};
+IF {{strict}} AND NOT {{ctx}}.has_extra AND {{cnt}}.bare > 0 THEN
+    PERFORM chrononaut.refuse_strict({{table_name}});
+END IF;

@@ -23,8 +23,8 @@
 --                                    (members of chrononaut_admin only)
 --   chrononaut.allow_delete_history  'on': allow DELETE/TRUNCATE of the activity table
 --                                    (members of chrononaut_admin only)
---   chrononaut.fixup                 internal: set by an insert capture while it corrects the
---                                    `version` of re-inserted rows
+--   chrononaut.record_extra_relids   JSON array of the oids of record_extra's tables, in order
+--                                    (written by the library; clients may leave it out)
 
 CREATE SCHEMA IF NOT EXISTS chrononaut;
 CREATE SCHEMA IF NOT EXISTS {{activity_schema}};
@@ -60,7 +60,24 @@ CREATE TABLE IF NOT EXISTS chrononaut.tracked (
     columns        text[]      NOT NULL DEFAULT '{}', -- columns known when triggers were made
     tracked_at     timestamptz NOT NULL DEFAULT now()
 );
+-- What the capture DDL of a table was made from (added in later releases; NULL until the
+-- table's functions are regenerated): its history table_name, which no other tracked table may
+-- share, and a fingerprint of the DDL, so that install regenerates exactly the tables whose
+-- functions this library would make differently.
+ALTER TABLE chrononaut.tracked ADD COLUMN IF NOT EXISTS history_name text;
+ALTER TABLE chrononaut.tracked ADD COLUMN IF NOT EXISTS ddl_fingerprint text;
 GRANT SELECT ON chrononaut.meta, chrononaut.tracked TO PUBLIC;
+
+-- The insert capture's version fix-up in progress (see capture.sql): a row exists only inside
+-- the transaction of the capture function that wrote it, for the duration of its own UPDATE.
+-- Only chrononaut's functions (its owner) may write it, so no client can pass a write of its
+-- own for the fix-up, however it nests its triggers; everyone may read it (the version
+-- function runs as the writer).
+CREATE TABLE IF NOT EXISTS chrononaut.fixups (
+    relid oid NOT NULL
+);
+REVOKE ALL ON chrononaut.fixups FROM PUBLIC;
+GRANT SELECT ON chrononaut.fixups TO PUBLIC;
 
 -- The activity table: the eight columns of the Python library (same names and types) plus
 -- `operation`, which Python writers leave NULL. CREATE ... IF NOT EXISTS adopts a table the
@@ -136,12 +153,21 @@ CREATE TRIGGER chrononaut_append_only
 
 -- The context of the current transaction, read once per captured statement.
 -- Returns suppressed = true when versioning is suppressed (after checking the privilege),
--- the user_info object, the extra_info object (providers' fields overlaid by explicit ones),
--- whether explicit change info is present (strict mode), and the per-record extras (or NULL).
--- Malformed settings raise CN004 naming the setting. The shape is checked before the cast so
--- that no exception block (a subtransaction per captured statement) is needed; text that
--- starts right but is not valid JSON still fails in the cast (22P02, reported by the library
--- as an invalid context).
+-- the user_info object ({"user_id", "remote_addr", "db_user"}: db_user is the login role,
+-- session_user, which no setting can change), the extra_info object (providers' fields
+-- overlaid by explicit ones), whether explicit change info is present (strict mode; per-record
+-- extras count only for the records they name, see capture.sql), and the per-record extras (or
+-- NULL).
+-- Malformed or oversized settings raise CN004 naming the setting. Limits, in bytes of the
+-- setting's text: user_id 256, remote_addr 64, extra and extra_auto 8192 each, record_extra
+-- 65536 (record_extra_relids, written by the library beside it: 65536). The shape is checked
+-- before the cast so that no exception block (a subtransaction per captured statement) is
+-- needed; text that starts right but is not valid JSON still fails in the cast (22P02,
+-- reported by the library as an invalid context).
+--
+-- No SET clause (it would cost every captured statement): it runs with the pinned search_path
+-- of the SECURITY DEFINER capture functions that call it, and as the writer itself from
+-- record_change_info, so every function, operator and type in it is qualified.
 CREATE OR REPLACE FUNCTION chrononaut.current_context(
     OUT suppressed boolean,
     OUT user_info jsonb,
@@ -149,18 +175,19 @@ CREATE OR REPLACE FUNCTION chrononaut.current_context(
     OUT has_extra boolean,
     OUT record_extra jsonb)
 LANGUAGE plpgsql STABLE
--- No SET search_path here: a SET clause costs every captured statement ~7 µs. It runs with
--- the pinned search_path of the SECURITY DEFINER capture functions that call it, or as the
--- writer itself (record_change_info), where it has no rights the writer lacks.
-AS $$
+AS $chrononaut$
 DECLARE
-    auto_text     text := NULLIF(current_setting('chrononaut.extra_auto', true), '');
-    explicit_text text := NULLIF(current_setting('chrononaut.extra', true), '');
-    records_text  text := NULLIF(current_setting('chrononaut.record_extra', true), '');
-    auto     jsonb := '{}';
-    explicit jsonb := '{}';
+    user_text     pg_catalog.text := pg_catalog.current_setting('chrononaut.user_id', true);
+    addr_text     pg_catalog.text := pg_catalog.current_setting('chrononaut.remote_addr', true);
+    auto_text     pg_catalog.text := pg_catalog.current_setting('chrononaut.extra_auto', true);
+    explicit_text pg_catalog.text := pg_catalog.current_setting('chrononaut.extra', true);
+    records_text  pg_catalog.text := pg_catalog.current_setting('chrononaut.record_extra', true);
+    relids_text   pg_catalog.text;
+    auto     pg_catalog.jsonb := '{}'::pg_catalog.jsonb;
+    explicit pg_catalog.jsonb := '{}'::pg_catalog.jsonb;
 BEGIN
-    suppressed := current_setting('chrononaut.suppress', true) = 'on';
+    suppressed := COALESCE(pg_catalog.current_setting('chrononaut.suppress', true), '')
+                      OPERATOR(pg_catalog.=) 'on';
     IF suppressed THEN
         IF NOT chrononaut.escape_allowed() THEN
             RAISE EXCEPTION 'permission denied: suppressing versioning requires membership in chrononaut_admin'
@@ -168,41 +195,84 @@ BEGIN
         END IF;
         RETURN;
     END IF;
-    IF explicit_text IS NOT NULL THEN
-        IF explicit_text !~ '^\s*\{' THEN
+    IF pg_catalog.octet_length(user_text) OPERATOR(pg_catalog.>) 256 THEN
+        RAISE EXCEPTION 'malformed chrononaut context: chrononaut.user_id is longer than 256 bytes'
+            USING ERRCODE = 'CN004';
+    END IF;
+    IF pg_catalog.octet_length(addr_text) OPERATOR(pg_catalog.>) 64 THEN
+        RAISE EXCEPTION 'malformed chrononaut context: chrononaut.remote_addr is longer than 64 bytes'
+            USING ERRCODE = 'CN004';
+    END IF;
+    IF explicit_text OPERATOR(pg_catalog.<>) '' THEN
+        IF pg_catalog.octet_length(explicit_text) OPERATOR(pg_catalog.>) 8192 THEN
+            RAISE EXCEPTION 'malformed chrononaut context: chrononaut.extra is longer than 8192 bytes'
+                USING ERRCODE = 'CN004';
+        END IF;
+        IF explicit_text OPERATOR(pg_catalog.!~) E'^\\s*\\{' THEN
             RAISE EXCEPTION 'malformed chrononaut context: chrononaut.extra must be a JSON object, got %',
-                left(explicit_text, 40) USING ERRCODE = 'CN004';
+                pg_catalog.left(explicit_text, 40) USING ERRCODE = 'CN004';
         END IF;
-        explicit := explicit_text::jsonb;
+        explicit := explicit_text::pg_catalog.jsonb;
     END IF;
-    IF auto_text IS NOT NULL THEN
-        IF auto_text !~ '^\s*\{' THEN
+    IF auto_text OPERATOR(pg_catalog.<>) '' THEN
+        IF pg_catalog.octet_length(auto_text) OPERATOR(pg_catalog.>) 8192 THEN
+            RAISE EXCEPTION 'malformed chrononaut context: chrononaut.extra_auto is longer than 8192 bytes'
+                USING ERRCODE = 'CN004';
+        END IF;
+        IF auto_text OPERATOR(pg_catalog.!~) E'^\\s*\\{' THEN
             RAISE EXCEPTION 'malformed chrononaut context: chrononaut.extra_auto must be a JSON object, got %',
-                left(auto_text, 40) USING ERRCODE = 'CN004';
+                pg_catalog.left(auto_text, 40) USING ERRCODE = 'CN004';
         END IF;
-        auto := auto_text::jsonb;
+        auto := auto_text::pg_catalog.jsonb;
     END IF;
-    IF records_text IS NOT NULL THEN
-        IF records_text !~ '^\s*\[' THEN
-            RAISE EXCEPTION 'malformed chrononaut context: chrononaut.record_extra must be a JSON array, got %',
-                left(records_text, 40) USING ERRCODE = 'CN004';
+    IF records_text OPERATOR(pg_catalog.<>) '' THEN
+        relids_text := pg_catalog.current_setting('chrononaut.record_extra_relids', true);
+        IF pg_catalog.octet_length(records_text) OPERATOR(pg_catalog.>) 65536
+           OR pg_catalog.octet_length(relids_text) OPERATOR(pg_catalog.>) 65536 THEN
+            RAISE EXCEPTION 'malformed chrononaut context: chrononaut.record_extra is longer than 65536 bytes'
+                USING ERRCODE = 'CN004';
         END IF;
-        record_extra := records_text::jsonb;
-        IF EXISTS (SELECT 1 FROM jsonb_array_elements(record_extra) AS r(entry)
-                   WHERE jsonb_typeof(r.entry) IS DISTINCT FROM 'object'
-                      OR jsonb_typeof(r.entry -> 'table') IS DISTINCT FROM 'string'
-                      OR jsonb_typeof(r.entry -> 'key') IS DISTINCT FROM 'object'
-                      OR jsonb_typeof(r.entry -> 'extra') IS DISTINCT FROM 'object') THEN
+        IF records_text OPERATOR(pg_catalog.!~) E'^\\s*\\[' THEN
+            RAISE EXCEPTION 'malformed chrononaut context: chrononaut.record_extra must be a JSON array, got %',
+                pg_catalog.left(records_text, 40) USING ERRCODE = 'CN004';
+        END IF;
+        record_extra := records_text::pg_catalog.jsonb;
+        IF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(record_extra) AS r(entry)
+                   WHERE COALESCE(pg_catalog.jsonb_typeof(r.entry), '') OPERATOR(pg_catalog.<>) 'object'
+                      OR COALESCE(pg_catalog.jsonb_typeof(r.entry OPERATOR(pg_catalog.->) 'table'), '')
+                             OPERATOR(pg_catalog.<>) 'string'
+                      OR COALESCE(pg_catalog.jsonb_typeof(r.entry OPERATOR(pg_catalog.->) 'key'), '')
+                             OPERATOR(pg_catalog.<>) 'object'
+                      OR COALESCE(pg_catalog.jsonb_typeof(r.entry OPERATOR(pg_catalog.->) 'extra'), '')
+                             OPERATOR(pg_catalog.<>) 'object') THEN
             RAISE EXCEPTION 'malformed chrononaut context: chrononaut.record_extra entries must be {"table": text, "key": {...}, "extra": {...}}'
                 USING ERRCODE = 'CN004';
         END IF;
+        -- The library resolves each entry's table with the session's search_path when it
+        -- applies the context and sends the oids beside the entries (the capture functions
+        -- run with a pinned search_path, where an unqualified name would not resolve).
+        IF relids_text OPERATOR(pg_catalog.<>) '' THEN
+            IF relids_text OPERATOR(pg_catalog.!~) E'^\\s*\\[' THEN
+                RAISE EXCEPTION 'malformed chrononaut context: chrononaut.record_extra_relids must be a JSON array'
+                    USING ERRCODE = 'CN004';
+            END IF;
+            SELECT pg_catalog.jsonb_agg(CASE WHEN pg_catalog.jsonb_typeof(i.relid) OPERATOR(pg_catalog.=) 'number'
+                                             THEN r.entry OPERATOR(pg_catalog.||)
+                                                  pg_catalog.jsonb_build_object('relid', i.relid)
+                                             ELSE r.entry END ORDER BY r.n)
+            INTO record_extra
+            FROM pg_catalog.jsonb_array_elements(record_extra) WITH ORDINALITY AS r(entry, n)
+            LEFT JOIN pg_catalog.jsonb_array_elements(relids_text::pg_catalog.jsonb)
+                          WITH ORDINALITY AS i(relid, n) ON i.n OPERATOR(pg_catalog.=) r.n;
+        END IF;
     END IF;
-    user_info := jsonb_build_object(
-        'user_id', NULLIF(current_setting('chrononaut.user_id', true), ''),
-        'remote_addr', NULLIF(current_setting('chrononaut.remote_addr', true), ''));
-    extra_info := auto || explicit;
-    has_extra := explicit <> '{}' OR jsonb_array_length(COALESCE(record_extra, '[]')) > 0;
-END $$;
+    user_info := pg_catalog.jsonb_build_object(
+        'user_id', CASE WHEN user_text OPERATOR(pg_catalog.<>) '' THEN user_text END,
+        'remote_addr', CASE WHEN addr_text OPERATOR(pg_catalog.<>) '' THEN addr_text END,
+        'db_user', SESSION_USER);
+    extra_info := auto OPERATOR(pg_catalog.||) explicit;
+    has_extra := explicit OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb;
+END $chrononaut$;
 
 -- Raises the strict-mode error of a table (called by the capture functions when a write of a
 -- strict table carries no extra change info; only on that error path).
@@ -254,14 +324,16 @@ AS $$
 $$;
 
 -- BEFORE INSERT OR UPDATE row trigger of tables tracked with --record-changes: the context as
--- {"user_id", "remote_addr", "extra"} in change_info, and the time in changed.
+-- {"user_id", "remote_addr", "db_user", "extra"} in change_info, and the time in changed.
+-- Runs as the writer, once per row, without a SET clause: everything in it is qualified.
 CREATE OR REPLACE FUNCTION chrononaut.record_change_info() RETURNS trigger
 LANGUAGE plpgsql
-AS $$
+AS $chrononaut$
 DECLARE
     ctx record;
 BEGIN
-    IF current_setting('chrononaut.fixup', true) = TG_RELID::text AND pg_trigger_depth() > 1 THEN
+    IF pg_catalog.pg_trigger_depth() OPERATOR(pg_catalog.>) 1
+       AND EXISTS (SELECT FROM chrononaut.fixups AS f WHERE f.relid OPERATOR(pg_catalog.=) TG_RELID) THEN
         RETURN NEW;  -- the insert capture correcting `version`: keep what the insert recorded
     END IF;
     ctx := chrononaut.current_context();
@@ -269,12 +341,13 @@ BEGIN
         RETURN NEW;
     END IF;
     NEW.change_info := ctx.user_info;
-    IF ctx.extra_info <> '{}' THEN
-        NEW.change_info := NEW.change_info || jsonb_build_object('extra', ctx.extra_info);
+    IF ctx.extra_info OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb THEN
+        NEW.change_info := NEW.change_info OPERATOR(pg_catalog.||)
+                           pg_catalog.jsonb_build_object('extra', ctx.extra_info);
     END IF;
-    NEW.changed := clock_timestamp();
+    NEW.changed := pg_catalog.clock_timestamp();
     RETURN NEW;
-END $$;
+END $chrononaut$;
 
 -- Capture functions made by an earlier install may still be executable by PUBLIC (see
 -- capture.sql for why they must not be).
@@ -283,7 +356,7 @@ DECLARE
     f regprocedure;
 BEGIN
     FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
-             WHERE p.pronamespace = 'chrononaut'::regnamespace AND p.proname LIKE 'capture\_%'
+             WHERE p.pronamespace = 'chrononaut'::regnamespace AND p.proname LIKE E'capture\\_%'
     LOOP
         EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;

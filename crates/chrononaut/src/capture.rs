@@ -1,44 +1,166 @@
 //! The capture DDL generator: a tracked table's functions and triggers, from `sql/capture.sql`.
+//!
+//! Every value that goes into the template is [`Sql`]: quoted identifiers, escaped literals and
+//! fixed text of this file, composed with [`sql_format!`]. Every function, operator and type in
+//! the code that runs as the writer (the version function, the key expressions of its error
+//! message) is qualified with `pg_catalog`; rows are compared as records (`record_eq` uses each
+//! column type's own btree equality, whatever the search_path), keys are joined with the
+//! equality operators of the primary-key index's operator classes.
 
-use std::collections::HashMap;
-
-use crate::catalog::{Column, Table};
+use crate::catalog::{Column, KeyColumn, Table};
 use crate::error::Result;
-use crate::ident::{fresh_name, quote_ident, quote_literal};
+use crate::ident::fresh_name;
 use crate::sql;
+use crate::template::{self, Sql, sql_format};
 use crate::track::{RECORD_CHANGE_COLUMNS, TrackOptions};
 
-/// The per-table locking functions: the key of a row, the lock check, the trigger switch.
-pub(crate) fn lock_function_names(suffix: &str) -> [String; 3] {
-    ["key", "lock_check", "lock_triggers"].map(|op| {
-        format!(
-            "chrononaut.{}",
-            quote_ident(&format!("capture_{suffix}_{op}"))
-        )
-    })
+/// The per-table functions, schema-qualified and quoted.
+pub(crate) struct FunctionNames {
+    pub insert: Sql,
+    pub update: Sql,
+    pub delete: Sql,
+    pub version: Sql,
+    pub key: Sql,
+    pub lock_check: Sql,
+    pub lock_triggers: Sql,
+    /// `key` as it reads inside a string literal (for `::regproc` look-ups).
+    key_text: String,
+    lock_triggers_text: String,
 }
 
-pub(crate) fn function_names(suffix: &str) -> [String; 4] {
-    ["insert", "update", "delete", "version"].map(|op| {
-        format!(
-            "chrononaut.{}",
-            quote_ident(&format!("capture_{suffix}_{op}"))
-        )
-    })
+impl FunctionNames {
+    /// The functions of the table whose functions carry `suffix` (its oid when it was tracked).
+    pub(crate) fn new(suffix: &str) -> Self {
+        let name = |op: &str| Sql::qualified("chrononaut", &format!("capture_{suffix}_{op}"));
+        FunctionNames {
+            insert: name("insert"),
+            update: name("update"),
+            delete: name("delete"),
+            version: name("version"),
+            key: name("key"),
+            lock_check: name("lock_check"),
+            lock_triggers: name("lock_triggers"),
+            key_text: name("key").into_string(),
+            lock_triggers_text: name("lock_triggers").into_string(),
+        }
+    }
+}
+
+/// What the capture DDL of one table is made from.
+pub(crate) struct CaptureSpec<'a> {
+    pub table: &'a Table,
+    pub activity: &'a Sql,
+    pub columns: &'a [Column],
+    /// The primary-key columns without `version`.
+    pub key: &'a [KeyColumn],
+    pub options: &'a TrackOptions,
+    pub strict: bool,
+    pub suffix: &'a str,
+}
+
+/// `jsonb_build_object` over `pairs` (at most 100 arguments a call: 50 pairs each, joined).
+fn build_object(pairs: Vec<Sql>) -> Sql {
+    if pairs.is_empty() {
+        return Sql::code("'{}'::pg_catalog.jsonb");
+    }
+    Sql::join(
+        pairs.chunks(50).map(|chunk| {
+            sql_format!(
+                "pg_catalog.jsonb_build_object({})",
+                Sql::join(chunk.to_vec(), ", ")
+            )
+        }),
+        " OPERATOR(pg_catalog.||) ",
+    )
+}
+
+/// `alias.column`.
+fn col(alias: &Sql, name: &str) -> Sql {
+    sql_format!("{}.{}", alias, Sql::ident(name))
+}
+
+/// `alias.column` as the history key holds it: timestamps as ISO-8601 UTC text
+/// (`2026-01-02T03:04:05.123456+00:00`, naive ones taken as UTC) whatever the session TimeZone,
+/// so that the key is the same in every function that builds it (some run in UTC, some not).
+fn key_value(alias: &Sql, c: &Column) -> Sql {
+    let value = col(alias, &c.name);
+    let utc = if c.tstz {
+        sql_format!("pg_catalog.timezone('UTC', {})", value)
+    } else if c.naive_ts {
+        value.clone()
+    } else {
+        return value;
+    };
+    sql_format!(
+        "CASE WHEN pg_catalog.isfinite({}) THEN (pg_catalog.to_jsonb({}) OPERATOR(pg_catalog.#>>) '{{}}') \
+         OPERATOR(pg_catalog.||) '+00:00' ELSE pg_catalog.to_jsonb({}) OPERATOR(pg_catalog.#>>) '{{}}' END",
+        value,
+        utc,
+        value
+    )
+}
+
+/// `alias.column` as a snapshot holds it. The capture functions of a table with zoned columns
+/// run in UTC (see `definer_settings`), so timestamptz values render as `+00:00` by themselves;
+/// naive timestamps are taken as UTC.
+fn data_value(alias: &Sql, c: &Column) -> Sql {
+    let value = col(alias, &c.name);
+    if c.naive_ts {
+        sql_format!("{}::pg_catalog.timestamptz", value)
+    } else {
+        value
+    }
+}
+
+/// `ROW(alias.a, alias.b, ...)::record`, as text where the type has no btree equality.
+fn row_of(alias: &Sql, cols: &[&Column]) -> Sql {
+    let items = cols.iter().map(|c| {
+        let value = col(alias, &c.name);
+        if c.comparable {
+            value
+        } else {
+            sql_format!("{}::pg_catalog.text", value)
+        }
+    });
+    sql_format!("ROW({})::pg_catalog.record", Sql::join(items, ", "))
+}
+
+/// True when any of `cols` differs between rows `a` and `b` (NULLs equal).
+fn differs(a: &Sql, b: &Sql, cols: &[&Column]) -> Sql {
+    if cols.is_empty() {
+        return Sql::code("false");
+    }
+    sql_format!(
+        "NOT ({} OPERATOR(pg_catalog.=) {})",
+        row_of(a, cols),
+        row_of(b, cols)
+    )
+}
+
+/// `text[]` of the names of `cols` for which `test(column)` holds.
+fn names_where(cols: &[&Column], test: impl Fn(&Column) -> Sql) -> Sql {
+    let items = cols
+        .iter()
+        .map(|c| sql_format!("CASE WHEN {} THEN {} END", test(c), Sql::literal(&c.name)));
+    sql_format!(
+        "pg_catalog.array_remove(ARRAY[{}]::pg_catalog.text[], NULL)",
+        Sql::join(items, ", ")
+    )
 }
 
 /// Builds the capture DDL of one table from `sql/capture.sql`.
-pub(crate) fn capture_ddl(
-    table: &Table,
-    activity: &str,
-    cols: &[Column],
-    key_cols: &[String],
-    opts: &TrackOptions,
-    strict: bool,
-    suffix: &str,
-) -> Result<String> {
+pub(crate) fn capture_ddl(spec: &CaptureSpec<'_>) -> Result<Sql> {
+    let CaptureSpec {
+        table,
+        activity,
+        columns: cols,
+        key,
+        options: opts,
+        strict,
+        suffix,
+    } = *spec;
     let taken: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
-    let var = |base: &str| fresh_name(base, &taken);
+    let var = |base: &str| Sql::ident(&fresh_name(base, &taken));
     let (ctx, rec, ts, cnt, fix, lk) = (
         var("chrononaut_ctx"),
         var("chrononaut_rec"),
@@ -47,17 +169,20 @@ pub(crate) fn capture_ddl(
         var("chrononaut_fix"),
         var("chrononaut_lk"),
     );
-    let (n, o, s, v, h, w) = ("cn_n", "cn_o", "cn_s", "cn_v", "cn_h", "cn_w");
+    let [n, o, s, p, v, w, t] =
+        ["cn_n", "cn_o", "cn_s", "cn_p", "cn_v", "cn_w", "cn_t"].map(Sql::code);
+    let (old, new, r) = (Sql::code("OLD"), Sql::code("NEW"), Sql::code("r"));
+    let (x, y) = (Sql::code("cn_x"), Sql::code("cn_y"));
 
-    let by_name: HashMap<&str, &Column> = cols.iter().map(|c| (c.name.as_str(), c)).collect();
     let is_meta = |name: &str| opts.record_changes && RECORD_CHANGE_COLUMNS.contains(&name);
-    // Removed from `data`: hidden, untracked and the record-changes columns.
-    let removed: Vec<String> = cols
+    let removed = |c: &Column| {
+        opts.hidden.contains(&c.name) || opts.untracked.contains(&c.name) || is_meta(&c.name)
+    };
+    // In `data`: every column but hidden, untracked and record-changes ones; `version` is
+    // written explicitly (the history version).
+    let kept: Vec<&Column> = cols
         .iter()
-        .filter(|c| {
-            opts.hidden.contains(&c.name) || opts.untracked.contains(&c.name) || is_meta(&c.name)
-        })
-        .map(|c| c.name.clone())
+        .filter(|c| !removed(c) && c.name != "version")
         .collect();
     // Compared to decide whether a version is due: everything but untracked, version, meta and
     // generated columns (NULL in BEFORE triggers; they change only when their inputs do).
@@ -74,258 +199,229 @@ pub(crate) fn capture_ddl(
         .iter()
         .filter(|c| opts.hidden.contains(&c.name))
         .collect();
+    let key_cols: Vec<&Column> = key
+        .iter()
+        .filter_map(|k| cols.iter().find(|c| c.name == k.name))
+        .collect();
 
-    let build_object = |pairs: Vec<String>| -> String {
-        // jsonb_build_object takes at most 100 arguments: 50 pairs per call
-        let parts: Vec<String> = pairs
-            .chunks(50)
-            .map(|chunk| format!("jsonb_build_object({})", chunk.join(", ")))
-            .collect();
-        if parts.is_empty() {
-            "'{}'::jsonb".to_owned()
-        } else {
-            parts.join(" || ")
-        }
-    };
-    let key_expr = |alias: &str| {
+    let key_expr = |alias: &Sql| {
         build_object(
             key_cols
                 .iter()
-                .map(|k| {
-                    let value = by_name
-                        .get(k.as_str())
-                        .map(|c| c.json_value(alias))
-                        .unwrap_or_default();
-                    format!("{}, {value}", quote_literal(k))
-                })
+                .map(|c| sql_format!("{}, {}", Sql::literal(&c.name), key_value(alias, c)))
                 .collect(),
         )
     };
-    let data_expr = |alias: &str| {
-        let mut expr = format!("to_jsonb({alias}.*)");
-        if !removed.is_empty() {
-            expr = format!("({expr} - {})", crate::ident::text_array(&removed));
-        }
-        let naive: Vec<String> = cols
+    let data_expr = |alias: &Sql, version: Sql| {
+        let mut pairs: Vec<Sql> = kept
             .iter()
-            .filter(|c| c.rendered() && !removed.contains(&c.name))
-            .map(|c| format!("{}, {}", quote_literal(&c.name), c.json_value(alias)))
+            .map(|c| sql_format!("{}, {}", Sql::literal(&c.name), data_value(alias, c)))
             .collect();
-        if !naive.is_empty() {
-            expr = format!("{expr} || {}", build_object(naive));
-        }
-        expr
+        pairs.push(sql_format!("'version', {}", version));
+        build_object(pairs)
     };
-    let name_array = |items: Vec<String>| {
-        if items.is_empty() {
-            "'{}'::text[]".to_owned()
-        } else {
-            format!("array_remove(ARRAY[{}]::text[], NULL)", items.join(", "))
-        }
+    let join_keys = |a: &Sql, b: &dyn Fn(usize, &KeyColumn) -> Sql| {
+        Sql::join(
+            key.iter()
+                .enumerate()
+                .map(|(i, k)| sql_format!("{} {} {}", col(a, &k.name), k.eq, b(i, k))),
+            " AND ",
+        )
     };
-    let hidden_set_n = name_array(
-        hidden
-            .iter()
-            .map(|c| {
-                format!(
-                    "CASE WHEN {n}.{} IS NOT NULL THEN {} END",
-                    quote_ident(&c.name),
-                    quote_literal(&c.name)
-                )
-            })
-            .collect(),
+    let pk_join_o_n = join_keys(&o, &|_, k| col(&n, &k.name));
+    let pk_join_x_y = join_keys(&x, &|_, k| col(&y, &k.name));
+    let pk_join_t_s = join_keys(&t, &|i, _| {
+        sql_format!("{}.{}", s, Sql::ident(&format!("pk_{}", i + 1)))
+    });
+    let pk_cols_n = Sql::join(
+        key.iter().enumerate().map(|(i, k)| {
+            sql_format!(
+                "{} AS {}",
+                col(&n, &k.name),
+                Sql::ident(&format!("pk_{}", i + 1))
+            )
+        }),
+        ", ",
     );
-    let hidden_changed = name_array(
-        hidden
-            .iter()
-            .map(|c| {
-                format!(
-                    "CASE WHEN {} IS DISTINCT FROM {} THEN {} END",
-                    c.compared(o),
-                    c.compared(n),
-                    quote_literal(&c.name)
-                )
-            })
-            .collect(),
-    );
-    let row_of = |alias: &str| {
-        let items: Vec<String> = compared.iter().map(|c| c.compared(alias)).collect();
-        format!("ROW({})", items.join(", "))
-    };
-    let changed_o_n = if compared.is_empty() {
-        "false".to_owned()
-    } else {
-        format!("{} IS DISTINCT FROM {}", row_of(o), row_of(n))
-    };
-    let when_changed = if compared.is_empty() {
-        "false".to_owned()
-    } else {
-        format!("{} IS DISTINCT FROM {}", row_of("OLD"), row_of("NEW"))
-    };
-    let key_row = |alias: &str| {
-        let items: Vec<String> = key_cols
-            .iter()
-            .map(|k| format!("{alias}.{}", quote_ident(k)))
-            .collect();
-        format!("ROW({})", items.join(", "))
-    };
-    let key_moved = format!("{} IS DISTINCT FROM {}", key_row("OLD"), key_row("NEW"));
-    let join = |a: &str, b: &str| {
-        key_cols
-            .iter()
-            .map(|k| format!("{a}.{q} = {b}.{q}", q = quote_ident(k)))
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    };
-    let pk_cols_n = key_cols
-        .iter()
-        .enumerate()
-        .map(|(i, k)| format!("{n}.{} AS pk_{}", quote_ident(k), i + 1))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let pk_join_t_v = key_cols
-        .iter()
-        .enumerate()
-        .map(|(i, k)| format!("t.{} = {v}.pk_{}", quote_ident(k), i + 1))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let o_missing = format!("{o}.{} IS NULL", quote_ident(&key_cols[0]));
+    let o_missing = sql_format!("{} IS NULL", col(&o, &key[0].name));
     let changed_at_n = if opts.record_changes {
-        format!("COALESCE({n}.\"changed\", {ts})")
+        sql_format!("COALESCE({}.\"changed\", {})", n, ts)
     } else {
         ts.clone()
     };
-    // Zoned values that json_value cannot render (timetz, arrays or composites holding
-    // timestamptz) need the functions to run in UTC.
-    let settings = if cols.iter().any(|c| c.zoned && !c.tstz) {
-        "SET TimeZone = 'UTC'"
-    } else {
-        ""
+    // Per-record extra info (ChangeContext::record_extra) of a row, '{}' when none.
+    let rx = |alias: &Sql| {
+        sql_format!(
+            "CASE WHEN {} IS NULL THEN '{{}}'::pg_catalog.jsonb ELSE chrononaut.record_extra({}, {}) END",
+            rec,
+            rec,
+            key_expr(alias)
+        )
     };
-    let [fn_insert, fn_update, fn_delete, fn_version] = function_names(suffix);
-    let [fn_key, fn_lock_check, fn_lock_triggers] = lock_function_names(suffix);
-    let relid = table.oid.to_string();
+    // extra_info: the context's, the record's, and the hidden columns that changed.
+    let extra = |alias: &Sql, hidden_names: Option<Sql>| {
+        let base = sql_format!("{}.extra_info OPERATOR(pg_catalog.||) {}", ctx, rx(alias));
+        match hidden_names {
+            None => base,
+            Some(names) => sql_format!(
+                "{} OPERATOR(pg_catalog.||) pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(\
+                 'hidden_cols_changed', NULLIF({}, '{{}}'::pg_catalog.text[])))",
+                base,
+                names
+            ),
+        }
+    };
+    let (hidden_set_n, hidden_changed) = if hidden.is_empty() {
+        (None, None)
+    } else {
+        (
+            Some(names_where(&hidden, |c| {
+                sql_format!("{} IS NOT NULL", col(&n, &c.name))
+            })),
+            Some(names_where(&hidden, |c| differs(&o, &n, &[c]))),
+        )
+    };
+    // Zoned values (timestamptz, timetz, arrays or composites holding them) and naive
+    // timestamps render in UTC only when the function runs in UTC.
+    let zoned = cols.iter().any(|c| c.zoned || c.naive_ts || c.tstz);
+    let definer_settings = if zoned {
+        Sql::code(
+            "SET search_path = pg_catalog, pg_temp\nSET enable_seqscan = off\nSET TimeZone = 'UTC'",
+        )
+    } else {
+        Sql::code("SET search_path = pg_catalog, pg_temp\nSET enable_seqscan = off")
+    };
+    let names = FunctionNames::new(suffix);
     let record_changes_trigger = if opts.record_changes {
-        sql::fill(sql::RECORD_CHANGES, &[("table", &table.quoted)])?
+        template::fill(sql::RECORD_CHANGES, &[("table", &table.quoted_sql())])?
     } else {
-        String::new()
+        Sql::default()
     };
-    let values: Vec<(&str, String)> = vec![
-        ("fn_insert", fn_insert.to_string()),
-        ("fn_update", fn_update.to_string()),
-        ("fn_delete", fn_delete.to_string()),
-        ("fn_version", fn_version.to_string()),
-        (
-            "table_name",
-            (quote_literal(&table.history_name)).to_string(),
-        ),
-        ("table", table.quoted.to_string()),
-        ("activity", activity.to_string()),
-        ("settings", settings.to_string()),
-        (
-            "strict",
-            (if strict { "true" } else { "false" }).to_string(),
-        ),
-        ("ctx", ctx.to_string()),
-        ("rec", rec.to_string()),
-        ("ts", ts.to_string()),
-        ("cnt", cnt.to_string()),
-        ("fix", fix.to_string()),
-        ("key_n", (key_expr(n)).to_string()),
-        ("key_o", (key_expr(o)).to_string()),
-        ("data_n", (data_expr(n)).to_string()),
-        ("data_o", (data_expr(o)).to_string()),
-        ("hidden_set_n", hidden_set_n.to_string()),
-        ("hidden_changed", hidden_changed.to_string()),
-        ("changed_o_n", changed_o_n.to_string()),
-        ("pk_join_o_n", (join(o, n)).to_string()),
-        ("o_missing", o_missing.to_string()),
-        ("pk_cols_n", pk_cols_n.to_string()),
-        ("pk_join_t_v", pk_join_t_v.to_string()),
-        ("changed_at_n", changed_at_n.to_string()),
-        ("when_changed", when_changed.to_string()),
-        ("key_moved", key_moved.to_string()),
-        ("pk_join_x_y", (join("cn_x", "cn_y")).to_string()),
-        ("record_changes_trigger", record_changes_trigger.to_string()),
-        ("key_old", (key_expr("OLD")).to_string()),
-        ("key_r", (key_expr("r")).to_string()),
-        ("fn_key", fn_key.to_string()),
-        ("fn_lock_check", fn_lock_check.to_string()),
-        ("fn_lock_triggers", fn_lock_triggers.to_string()),
-        ("relid", relid.to_string()),
-        ("lk", lk.to_string()),
-        ("w", w.to_string()),
-        ("n", n.to_string()),
-        ("o", o.to_string()),
-        ("s", s.to_string()),
-        ("v", v.to_string()),
-        ("h", h.to_string()),
+    let version_plus_one = sql_format!("COALESCE({}.version, 0) OPERATOR(pg_catalog.+) 1", o);
+
+    let table_sql = table.quoted_sql();
+    let table_name = Sql::literal(&table.history_name);
+    let relid = Sql::int(table.oid);
+    let strict = Sql::code(if strict { "true" } else { "false" });
+    let key_n = key_expr(&n);
+    let key_o = key_expr(&o);
+    let key_old = key_expr(&old);
+    let key_r = key_expr(&r);
+    let data_n = data_expr(&n, sql_format!("{}.version", n));
+    let data_n_v = data_expr(&n, sql_format!("{}.version", v));
+    let data_o_v = data_expr(&o, version_plus_one);
+    let rx_n = rx(&n);
+    let rx_o = rx(&o);
+    let extra_insert = extra(&n, hidden_set_n);
+    let extra_update = extra(&n, hidden_changed);
+    let extra_delete = extra(&o, None);
+    let changed_o_n = differs(&o, &n, &compared);
+    let when_changed = differs(&old, &new, &compared);
+    let fn_key_name = Sql::literal(&names.key_text);
+    let fn_lock_triggers_signature =
+        Sql::literal(&format!("{}(boolean, boolean)", names.lock_triggers_text));
+    let values: Vec<(&str, &Sql)> = vec![
+        ("fn_insert", &names.insert),
+        ("fn_update", &names.update),
+        ("fn_delete", &names.delete),
+        ("fn_version", &names.version),
+        ("fn_key", &names.key),
+        ("fn_lock_check", &names.lock_check),
+        ("fn_lock_triggers", &names.lock_triggers),
+        ("fn_key_name", &fn_key_name),
+        ("fn_lock_triggers_signature", &fn_lock_triggers_signature),
+        ("definer_settings", &definer_settings),
+        ("table", &table_sql),
+        ("relid", &relid),
+        ("activity", activity),
+        ("table_name", &table_name),
+        ("strict", &strict),
+        ("ctx", &ctx),
+        ("rec", &rec),
+        ("ts", &ts),
+        ("cnt", &cnt),
+        ("fix", &fix),
+        ("lk", &lk),
+        ("n", &n),
+        ("o", &o),
+        ("s", &s),
+        ("p", &p),
+        ("v", &v),
+        ("w", &w),
+        ("t", &t),
+        ("key_n", &key_n),
+        ("key_o", &key_o),
+        ("key_old", &key_old),
+        ("key_r", &key_r),
+        ("data_n", &data_n),
+        ("data_n_v", &data_n_v),
+        ("data_o_v", &data_o_v),
+        ("rx_n", &rx_n),
+        ("rx_o", &rx_o),
+        ("extra_insert", &extra_insert),
+        ("extra_update", &extra_update),
+        ("extra_delete", &extra_delete),
+        ("changed_o_n", &changed_o_n),
+        ("when_changed", &when_changed),
+        ("pk_join_o_n", &pk_join_o_n),
+        ("pk_join_t_s", &pk_join_t_s),
+        ("pk_cols_n", &pk_cols_n),
+        ("o_missing", &o_missing),
+        ("changed_at_n", &changed_at_n),
+        ("record_changes_trigger", &record_changes_trigger),
     ];
-    // The delete rows are written from three sources: the DELETE's transition table, the table
-    // itself before a TRUNCATE, and the old rows whose key vanished in an UPDATE
-    // (capture_delete_rows.sql).
-    let delete_rows = |source: String| {
+    // The delete rows are written from three sources (capture_delete_rows.sql).
+    let delete_rows = |source: &Sql| {
         let mut with_source = values.clone();
         with_source.push(("source", source));
-        fill_used(sql::CAPTURE_DELETE_ROWS, &with_source)
+        template::fill_some(sql::CAPTURE_DELETE_ROWS, &with_source)
     };
-    let vanished = fill_used(
-        "(SELECT cn_x.* FROM chrononaut_old AS cn_x WHERE NOT EXISTS \
-         (SELECT 1 FROM chrononaut_new AS cn_y WHERE {{pk_join_x_y}}))",
-        &values,
-    )?;
+    let vanished = sql_format!(
+        "(SELECT {}.* FROM chrononaut_old AS {} WHERE NOT EXISTS \
+         (SELECT 1 FROM chrononaut_new AS {} WHERE {}))",
+        x,
+        x,
+        y,
+        pk_join_x_y
+    );
+    let from_table = delete_rows(&table_sql)?;
+    let from_old = delete_rows(&Sql::code("chrononaut_old"))?;
+    let from_vanished = delete_rows(&vanished)?;
     let mut all = values.clone();
     all.extend([
-        ("delete_rows_from_table", delete_rows(table.quoted.clone())?),
-        (
-            "delete_rows_from_old",
-            delete_rows("chrononaut_old".to_owned())?,
-        ),
-        ("delete_rows_from_vanished", delete_rows(vanished)?),
+        ("delete_rows_from_table", &from_table),
+        ("delete_rows_from_old", &from_old),
+        ("delete_rows_from_vanished", &from_vanished),
     ]);
-    fill_used(sql::CAPTURE, &all)
+    template::fill_some(sql::CAPTURE, &all)
 }
 
-/// Fills `template` with those of `values` whose placeholder it has (one set of values
-/// serves the capture template and the snippets spliced into it).
-fn fill_used(template: &str, values: &[(&str, String)]) -> Result<String> {
-    let values: Vec<(&str, &str)> = values.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    sql::fill_some(template, &values)
-}
-
-/// A fingerprint of the SQL templates that make a table's capture functions and triggers:
-/// when it differs from the one recorded at install, the installed functions are out of date.
-/// FNV-1a, so that it is the same across builds and Rust versions.
-pub(crate) fn capture_fingerprint() -> String {
+/// A fingerprint of a table's generated DDL: when it differs from the one recorded at its last
+/// `track`, the installed functions are out of date. FNV-1a, so that it is the same across
+/// builds and Rust versions.
+pub(crate) fn fingerprint(ddl: &Sql) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for template in [
-        sql::CAPTURE,
-        sql::CAPTURE_DELETE_ROWS,
-        sql::RECORD_CHANGES,
-        sql::UNTRACK,
-    ] {
-        for byte in template.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
+    for byte in ddl.as_str().bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{hash:016x}")
 }
 
-pub(crate) fn untrack_ddl(table: &Table, suffix: &str) -> Result<String> {
-    let [fn_insert, fn_update, fn_delete, fn_version] = function_names(suffix);
-    let [fn_key, fn_lock_check, fn_lock_triggers] = lock_function_names(suffix);
-    sql::fill(
+/// The DDL that removes a table's triggers and capture functions.
+pub(crate) fn untrack_ddl(table: &Table, suffix: &str) -> Result<Sql> {
+    let names = FunctionNames::new(suffix);
+    template::fill(
         sql::UNTRACK,
         &[
-            ("table", &table.quoted),
-            ("fn_key", &fn_key),
-            ("fn_lock_check", &fn_lock_check),
-            ("fn_lock_triggers", &fn_lock_triggers),
-            ("fn_insert", &fn_insert),
-            ("fn_update", &fn_update),
-            ("fn_delete", &fn_delete),
-            ("fn_version", &fn_version),
+            ("table", &table.quoted_sql()),
+            ("fn_key", &names.key),
+            ("fn_lock_check", &names.lock_check),
+            ("fn_lock_triggers", &names.lock_triggers),
+            ("fn_insert", &names.insert),
+            ("fn_update", &names.update),
+            ("fn_delete", &names.delete),
+            ("fn_version", &names.version),
         ],
     )
 }

@@ -91,39 +91,44 @@ pub(crate) struct Column {
     pub(crate) generated: bool,
 }
 
-impl Column {
-    /// `alias.col`, as text when the type has no usable `=`.
-    pub(crate) fn compared(&self, alias: &str) -> String {
-        let col = format!("{alias}.{}", quote_ident(&self.name));
-        if self.comparable {
-            col
-        } else {
-            format!("{col}::text")
+/// A primary-key column with the equality operator of its key index's operator class.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyColumn {
+    pub(crate) name: String,
+    /// `OPERATOR("schema".=)`: joins by this column use exactly the key index's equality.
+    pub(crate) eq: Sql,
+}
+
+/// The primary-key columns of table `oid` except `version`, with their key operators.
+pub(crate) async fn key_columns(conn: &mut PgConnection, oid: i64) -> Result<Vec<KeyColumn>> {
+    let rows = sqlx::query(sql::KEY_OPERATORS)
+        .bind(oid)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut key = Vec::new();
+    for r in &rows {
+        let name: String = r.try_get("name")?;
+        let op_schema: String = r.try_get("op_schema")?;
+        let op_name: String = r.try_get("op_name")?;
+        let op = Sql::operator_name(&op_name).ok_or_else(|| {
+            Error::Internal(format!(
+                "unexpected operator name {op_name:?} for key column {name:?}"
+            ))
+        })?;
+        if name != "version" {
+            key.push(KeyColumn {
+                eq: crate::template::sql_format!("OPERATOR({}.{})", Sql::ident(&op_schema), op),
+                name,
+            });
         }
     }
+    Ok(key)
+}
 
-    /// Whether the column's JSON form is rendered explicitly (timestamps, in UTC).
-    pub(crate) fn rendered(&self) -> bool {
-        self.naive_ts || self.tstz
-    }
-
-    /// `alias.col` as it goes into JSON. Timestamps are rendered as ISO-8601 UTC text
-    /// (`2026-01-02T03:04:05.123456+00:00`) without depending on the session TimeZone, the way
-    /// the Python library writes them (naive timestamps are taken as UTC). Doing it here
-    /// instead of a `SET TimeZone` clause on the capture functions saves ~9 µs a statement.
-    pub(crate) fn json_value(&self, alias: &str) -> String {
-        let col = format!("{alias}.{}", quote_ident(&self.name));
-        let utc = if self.tstz {
-            format!("({col} AT TIME ZONE 'UTC')")
-        } else if self.naive_ts {
-            col.clone()
-        } else {
-            return col;
-        };
-        format!(
-            "CASE WHEN isfinite({col}) THEN (to_jsonb({utc}) #>> '{{}}') || '+00:00' \
-             ELSE to_jsonb({col}) #>> '{{}}' END"
-        )
+impl Table {
+    /// The table, schema-qualified and quoted, for generated SQL.
+    pub(crate) fn quoted_sql(&self) -> Sql {
+        Sql::qualified(&self.schema, &self.name)
     }
 }
 

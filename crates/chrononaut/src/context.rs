@@ -170,6 +170,16 @@ impl ChangeContext {
         auto: &Map<String, Value>,
     ) -> Result<()> {
         self.validate()?;
+        let bounded = |what: &str, text: &str, limit: usize| {
+            if text.len() > limit {
+                Err(Error::InvalidContext(format!(
+                    "{what} is {} bytes long, more than the {limit} bytes chrononaut records",
+                    text.len()
+                )))
+            } else {
+                Ok(())
+            }
+        };
         let json =
             |v: &Value| serde_json::to_string(v).map_err(|e| Error::InvalidContext(e.to_string()));
         let extra = if self.extra.is_empty() {
@@ -188,6 +198,19 @@ impl ChangeContext {
             serde_json::to_string(&self.record_extra)
                 .map_err(|e| Error::InvalidContext(e.to_string()))?
         };
+        bounded(
+            "the user",
+            self.user_id.as_deref().unwrap_or(""),
+            LIMIT_USER_ID,
+        )?;
+        bounded(
+            "the remote address",
+            self.remote_addr.as_deref().unwrap_or(""),
+            LIMIT_REMOTE_ADDR,
+        )?;
+        bounded("the extra change info", &extra, LIMIT_EXTRA)?;
+        bounded("the context providers' extra info", &auto, LIMIT_EXTRA)?;
+        bounded("the per-record extra info", &records, LIMIT_RECORD_EXTRA)?;
         let flag = |on: bool| if on { "on" } else { "" };
         sqlx::query(sql::APPLY_CONTEXT)
             .bind(self.user_id.as_deref().unwrap_or(""))
@@ -202,6 +225,17 @@ impl ChangeContext {
         Ok(())
     }
 }
+
+/// The most bytes of `user_id` a change context may carry (more is [`Error::InvalidContext`],
+/// also when set by hand: SQLSTATE `CN004`).
+pub const LIMIT_USER_ID: usize = 256;
+/// The most bytes of `remote_addr` a change context may carry.
+pub const LIMIT_REMOTE_ADDR: usize = 64;
+/// The most bytes of JSON text of the extra change info, and separately of the context
+/// providers' extra info: it is copied into every history row the transaction writes.
+pub const LIMIT_EXTRA: usize = 8192;
+/// The most bytes of JSON text of the per-record extra info (`chrononaut.record_extra`).
+pub const LIMIT_RECORD_EXTRA: usize = 65536;
 
 /// A hook that adds fields to every context applied through a [`crate::Chrononaut`] (like the
 /// Python library's `CHRONONAUT_EXTRA_CHANGE_INFO_FUNC`). Explicit fields of the context win

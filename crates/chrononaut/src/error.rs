@@ -74,6 +74,20 @@ pub enum Error {
     /// The activity table (or chrononaut's own tables) cannot be tracked.
     #[error("{0} is chrononaut's own table and cannot be tracked")]
     CannotTrackOwnTable(String),
+    /// Another tracked table already writes its history under the `table_name` this table's
+    /// history would have (`billing.accounts` and `public."billing.accounts"`): their records
+    /// would mix. Rename one of them.
+    #[error(
+        "cannot track {table}: its history name {history_name:?} is already used by {other}; rename one of the two tables"
+    )]
+    HistoryNameTaken {
+        /// The table that was to be tracked.
+        table: String,
+        /// The history `table_name` both would have.
+        history_name: String,
+        /// The tracked table that has it.
+        other: String,
+    },
     /// The table is not tracked.
     #[error("table {0} is not tracked")]
     NotTracked(String),

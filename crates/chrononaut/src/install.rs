@@ -139,30 +139,10 @@ impl Chrononaut {
             .execute(&mut *tx)
             .await?;
 
-        // Tables tracked by an older library keep capture functions made from older templates:
-        // regenerate them (same options) when the templates changed, or when the database was
-        // restored from a dump (the functions hold the tables' old oids).
-        let fingerprint = crate::capture::capture_fingerprint();
-        let recorded: Option<String> = sqlx::query_scalar(
-            "SELECT value FROM chrononaut.meta WHERE key = 'capture_fingerprint'",
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        let restored: bool = sqlx::query_scalar(sql::RESTORED_TABLES)
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut regenerated_tables = 0;
-        if restored || recorded.as_deref() != Some(fingerprint.as_str()) {
-            let now = require_installed(&mut tx).await?;
-            regenerated_tables = crate::track::regenerate(&mut tx, &now, true).await?;
-            sqlx::query(
-                "INSERT INTO chrononaut.meta (key, value) VALUES ('capture_fingerprint', $1) \
-                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-            )
-            .bind(&fingerprint)
-            .execute(&mut *tx)
-            .await?;
-        }
+        // Tables tracked by an older library (or before a dump and restore) keep the functions
+        // they were made with: regenerate those whose DDL this library would make differently.
+        let now = require_installed(&mut tx).await?;
+        let regenerated_tables = crate::track::regenerate(&mut tx, &now).await?;
         tx.commit().await?;
         Ok(InstallReport {
             schema_version: SCHEMA_VERSION,

@@ -55,7 +55,10 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 pub use asof::{AsOf, AsOfRow, BaselineOptions, BaselineReport};
 #[cfg(feature = "derive")]
 pub use chrononaut_macros::Versioned;
-pub use context::{ChangeContext, ContextProvider};
+pub use context::{
+    ChangeContext, ContextProvider, LIMIT_EXTRA, LIMIT_RECORD_EXTRA, LIMIT_REMOTE_ADDR,
+    LIMIT_USER_ID,
+};
 pub use convert::{ChunkReport, ConversionProgress, ConvertOptions, Converter, Preview};
 pub use diff::{Change, Diff, DiffEnd};
 pub use error::{

@@ -78,6 +78,12 @@ impl SnapshotMeta {
         self.user_info.get("user_id").and_then(Value::as_str)
     }
 
+    /// `user_info.db_user`: the database login role that made the change, recorded by the
+    /// triggers whatever the client says it is (absent from rows the Python library wrote).
+    pub fn db_user(&self) -> Option<&str> {
+        self.user_info.get("db_user").and_then(Value::as_str)
+    }
+
     /// `user_info.remote_addr`, when known.
     pub fn remote_addr(&self) -> Option<&str> {
         self.user_info.get("remote_addr").and_then(Value::as_str)

@@ -36,8 +36,6 @@ impl std::fmt::Display for Sql {
     }
 }
 
-// The capture generator (capture.rs) moves onto these next; until then some are unused.
-#[allow(dead_code)]
 impl Sql {
     /// A quoted identifier: `a"b` becomes `"a""b"`.
     pub(crate) fn ident(name: &str) -> Sql {
@@ -59,12 +57,11 @@ impl Sql {
         Sql(crate::ident::quote_literal(value))
     }
 
-    /// A `text[]` of literals, e.g. `ARRAY['a', 'b']::text[]`.
-    pub(crate) fn text_array<S: AsRef<str>>(values: &[S]) -> Sql {
-        Sql(format!(
-            "ARRAY[{}]::pg_catalog.text[]",
-            Sql::join(values.iter().map(|v| Sql::literal(v.as_ref())), ", ").0
-        ))
+    /// An operator name (`=`, `~=~`), which SQL cannot quote: `None` unless it is made of
+    /// operator characters only (as every name in pg_operator is).
+    pub(crate) fn operator_name(name: &str) -> Option<Sql> {
+        (!name.is_empty() && name.bytes().all(|b| b"+-*/<>=~!@#%^&|`?".contains(&b)))
+            .then(|| Sql(name.to_owned()))
     }
 
     /// An integer.
@@ -89,11 +86,6 @@ impl Sql {
         Sql(out)
     }
 
-    /// Whether this is empty text.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// The text, to splice into a format string of fixed SQL (see [`sql_format`]).
     pub(crate) fn as_str(&self) -> &str {
         &self.0
@@ -114,18 +106,15 @@ impl Sql {
 /// `format!` for SQL: the format string is fixed text of this crate, every argument an [`Sql`]
 /// (anything else does not compile). Use positional `{}` only: an inline `{name}` capture would
 /// bypass the type check.
-#[allow(unused_macros)]
 macro_rules! sql_format {
     ($fmt:literal $(, $arg:expr)* $(,)?) => {
         $crate::template::Sql::assembled(format!($fmt $(, $crate::template::Sql::as_str(&$arg))*))
     };
 }
-#[allow(unused_imports)]
 pub(crate) use sql_format;
 
 /// Fills the `{{name}}` placeholders of `template` with `values`, in one pass, strictly (see the
 /// module documentation).
-#[allow(dead_code)] // the capture generator moves onto it next
 pub(crate) fn fill(template: &str, values: &[(&str, &Sql)]) -> Result<Sql> {
     let values: Vec<(&str, &str)> = values.iter().map(|(n, v)| (*n, v.as_str())).collect();
     fill_text(template, &values).map(Sql)

@@ -3,12 +3,13 @@
 use serde::Serialize;
 use sqlx::{Acquire, PgConnection, Row};
 
-use crate::capture::{capture_ddl, untrack_ddl};
+use crate::capture::{CaptureSpec, capture_ddl, fingerprint, untrack_ddl};
 use crate::catalog::{
-    ADVISORY_LOCK, Column, Installed, Table, columns, primary_key, require_installed, resolve,
-    resolve_oid, stored_options,
+    ADVISORY_LOCK, Column, Installed, Table, columns, key_columns, primary_key, require_installed,
+    resolve, resolve_oid, stored_options,
 };
 use crate::error::{Error, Result};
+use crate::template::Sql;
 use crate::{Chrononaut, sql};
 
 /// The columns that `--record-changes` adds and fills.
@@ -231,7 +232,7 @@ impl Chrononaut {
                 resolved.qualified
             )));
         }
-        exec(&mut tx, untrack_ddl(&resolved, &suffix)?).await?;
+        exec(&mut tx, untrack_ddl(&resolved, &suffix)?.into_string()).await?;
         sqlx::query("DELETE FROM chrononaut.tracked WHERE relid = $1::int8::oid")
             .bind(resolved.oid)
             .execute(&mut *tx)
@@ -254,7 +255,7 @@ impl Chrononaut {
             .execute(&mut *tx)
             .await?;
         installed.strict_default = strict;
-        regenerate(&mut tx, &installed, false).await?;
+        regenerate(&mut tx, &installed).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -294,28 +295,109 @@ impl Chrononaut {
     }
 }
 
-/// Regenerates the capture functions and triggers of tracked tables from their stored options:
-/// all of them (`all`, after an upgrade changed the templates), or those whose strict mode
-/// follows the database default. Tables dropped since they were tracked are skipped. Runs in
-/// the caller's transaction, which must hold the chrononaut advisory lock.
-pub(crate) async fn regenerate(
-    conn: &mut PgConnection,
-    installed: &Installed,
-    all: bool,
-) -> Result<usize> {
-    let affected: Vec<String> = sqlx::query_scalar(
-        "SELECT t.relid::oid::int8::text FROM chrononaut.tracked t \
-         JOIN pg_catalog.pg_class c ON c.oid = t.relid WHERE $1 OR t.strict IS NULL",
+/// Regenerates the capture functions and triggers of tracked tables from their stored options,
+/// where the DDL this library generates for them differs from the DDL they were made with (an
+/// upgrade changed the templates or the generator, the database default for strict mode
+/// changed, columns were added or dropped, the database was restored from a dump and the table
+/// has another oid). Tables dropped since they were tracked are skipped. Runs in the caller's
+/// transaction, which must hold chrononaut's DDL lock. Returns how many were regenerated.
+pub(crate) async fn regenerate(conn: &mut PgConnection, installed: &Installed) -> Result<usize> {
+    let tracked: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT t.relid::oid::int8::text, t.ddl_fingerprint FROM chrononaut.tracked t \
+         JOIN pg_catalog.pg_class c ON c.oid = t.relid ORDER BY t.relid::oid",
     )
-    .bind(all)
     .fetch_all(&mut *conn)
     .await?;
-    for oid in &affected {
+    let mut regenerated = 0;
+    for (oid, recorded) in &tracked {
         let resolved = resolve_oid(conn, oid).await?;
         let opts = stored_options(conn, resolved.oid).await?;
-        track_resolved(conn, installed, &resolved, &opts).await?;
+        let plan = plan_capture(conn, installed, &resolved, &opts).await?;
+        if recorded.as_deref() != Some(plan.fingerprint.as_str()) {
+            apply_capture(conn, &resolved, &plan).await?;
+            regenerated += 1;
+        }
     }
-    Ok(affected.len())
+    Ok(regenerated)
+}
+
+/// The capture DDL a table gets from its options, and what `chrononaut.tracked` records of it.
+struct CapturePlan {
+    options: TrackOptions,
+    key: Vec<String>,
+    columns: Vec<String>,
+    strict: bool,
+    suffix: String,
+    ddl: Sql,
+    fingerprint: String,
+}
+
+/// Reads the table's columns and key and generates its capture DDL (changes nothing).
+async fn plan_capture(
+    conn: &mut PgConnection,
+    installed: &Installed,
+    table: &Table,
+    options: &TrackOptions,
+) -> Result<CapturePlan> {
+    let pk = primary_key(conn, table.oid).await?;
+    if pk.is_empty() {
+        return Err(Error::NoPrimaryKey(table.qualified.clone()));
+    }
+    let key = key_columns(conn, table.oid).await?;
+    if key.is_empty() {
+        return Err(Error::InvalidOptions(format!(
+            "the primary key of {} is only the version column",
+            table.qualified
+        )));
+    }
+    let cols = columns(conn, table.oid).await?;
+    let options = validate(table, &cols, &pk, options)?;
+    let strict = options.strict.unwrap_or(installed.strict_default);
+    let suffix = table.oid.to_string();
+    let ddl = capture_ddl(&CaptureSpec {
+        table,
+        activity: &installed.activity(),
+        columns: &cols,
+        key: &key,
+        options: &options,
+        strict,
+        suffix: &suffix,
+    })?;
+    Ok(CapturePlan {
+        fingerprint: fingerprint(&ddl),
+        key: key.into_iter().map(|k| k.name).collect(),
+        columns: cols.into_iter().map(|c| c.name).collect(),
+        options,
+        strict,
+        suffix,
+        ddl,
+    })
+}
+
+/// Replaces the table's capture functions and triggers by the planned ones and records them.
+async fn apply_capture(conn: &mut PgConnection, table: &Table, plan: &CapturePlan) -> Result<()> {
+    let previous: Option<String> =
+        sqlx::query_scalar("SELECT fn_suffix FROM chrononaut.tracked WHERE relid = $1::int8::oid")
+            .bind(table.oid)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(previous) = previous {
+        exec(conn, untrack_ddl(table, &previous)?.into_string()).await?;
+    }
+    exec(conn, plan.ddl.as_str().to_owned()).await?;
+    sqlx::query(sql::TRACKED_UPSERT)
+        .bind(table.oid)
+        .bind(&plan.options.hidden)
+        .bind(&plan.options.untracked)
+        .bind(plan.options.record_changes)
+        .bind(plan.options.strict)
+        .bind(&plan.suffix)
+        .bind(&plan.columns)
+        .bind(&table.history_name)
+        .bind(&plan.fingerprint)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 async fn track_resolved(
@@ -335,19 +417,22 @@ async fn track_resolved(
     if own {
         return Err(Error::CannotTrackOwnTable(table.qualified.clone()));
     }
-    let pk = primary_key(conn, table.oid).await?;
-    if pk.is_empty() {
-        return Err(Error::NoPrimaryKey(table.qualified.clone()));
+    // Two tables must not write history under one table_name (`billing.accounts` and
+    // `public."billing.accounts"`): their records would mix and nothing could tell them apart.
+    let taken_by: Option<String> = sqlx::query_scalar(sql::HISTORY_NAME_TAKEN)
+        .bind(table.oid)
+        .bind(&table.history_name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(other) = taken_by {
+        return Err(Error::HistoryNameTaken {
+            table: table.qualified.clone(),
+            history_name: table.history_name.clone(),
+            other,
+        });
     }
-    let key_cols: Vec<String> = pk.iter().filter(|k| *k != "version").cloned().collect();
-    if key_cols.is_empty() {
-        return Err(Error::InvalidOptions(format!(
-            "the primary key of {} is only the version column",
-            table.qualified
-        )));
-    }
-    let cols = columns(conn, table.oid).await?;
-    let options = validate(table, &cols, &pk, options)?;
+    // Checks everything (key, options) before the first change.
+    plan_capture(conn, installed, table, options).await?;
 
     let mut ddl = format!(
         "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS version integer;\n\
@@ -362,52 +447,13 @@ async fn track_resolved(
         ));
     }
     exec(conn, ddl).await?;
-    let cols = columns(conn, table.oid).await?;
-
-    let previous: Option<String> =
-        sqlx::query_scalar("SELECT fn_suffix FROM chrononaut.tracked WHERE relid = $1::int8::oid")
-            .bind(table.oid)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if let Some(previous) = previous {
-        exec(conn, untrack_ddl(table, &previous)?).await?;
-    }
-    let suffix = table.oid.to_string();
-    let strict = options.strict.unwrap_or(installed.strict_default);
-    exec(
-        conn,
-        capture_ddl(
-            table,
-            installed.activity().as_str(),
-            &cols,
-            &key_cols,
-            &options,
-            strict,
-            &suffix,
-        )?,
-    )
-    .await?;
-    sqlx::query(
-        "INSERT INTO chrononaut.tracked (relid, hidden, untracked, record_changes, strict, fn_suffix, columns) \
-         VALUES ($1::int8::oid, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (relid) DO UPDATE SET hidden = EXCLUDED.hidden, untracked = EXCLUDED.untracked, \
-         record_changes = EXCLUDED.record_changes, strict = EXCLUDED.strict, \
-         fn_suffix = EXCLUDED.fn_suffix, columns = EXCLUDED.columns",
-    )
-    .bind(table.oid)
-    .bind(&options.hidden)
-    .bind(&options.untracked)
-    .bind(options.record_changes)
-    .bind(options.strict)
-    .bind(&suffix)
-    .bind(cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>())
-    .execute(&mut *conn)
-    .await?;
+    let plan = plan_capture(conn, installed, table, options).await?;
+    apply_capture(conn, table, &plan).await?;
     Ok(TrackedTable {
         table: table.qualified.clone(),
         history_name: table.history_name.clone(),
-        primary_key: key_cols,
-        options,
-        strict_effective: strict,
+        primary_key: plan.key,
+        options: plan.options,
+        strict_effective: plan.strict,
     })
 }

@@ -496,7 +496,13 @@ async fn record_changes_mode_fills_change_info_and_changed() {
     write(&t.ch, &t.pool, &ctx, "INSERT INTO rc VALUES (1, 'a', 'x')")
         .await
         .unwrap();
-    let row = t.json("SELECT jsonb_build_object('change_info', change_info, 'changed_matches', changed = (SELECT changed FROM chrononaut_activity WHERE version = 0)) FROM rc").await;
+    // change_info carries the login role like user_info does
+    assert_eq!(
+        t.json("SELECT to_jsonb(change_info ->> 'db_user' = session_user) FROM rc")
+            .await,
+        json!(true)
+    );
+    let row = t.json("SELECT jsonb_build_object('change_info', change_info - 'db_user', 'changed_matches', changed = (SELECT changed FROM chrononaut_activity WHERE version = 0)) FROM rc").await;
     assert_eq!(
         row,
         json!({"change_info": {"user_id": "alice", "remote_addr": "1.2.3.4", "extra": {"rationale": "r"}},
@@ -511,7 +517,7 @@ async fn record_changes_mode_fills_change_info_and_changed() {
     )
     .await
     .unwrap();
-    let row = t.json("SELECT jsonb_build_object('change_info', change_info, 'changed_matches', changed = (SELECT changed FROM chrononaut_activity WHERE version = 1)) FROM rc").await;
+    let row = t.json("SELECT jsonb_build_object('change_info', change_info - 'db_user', 'changed_matches', changed = (SELECT changed FROM chrononaut_activity WHERE version = 1)) FROM rc").await;
     assert_eq!(
         row,
         json!({"change_info": {"user_id": "bob", "remote_addr": null}, "changed_matches": true})
@@ -560,8 +566,8 @@ async fn record_changes_row_matches_history_after_a_re_insert() {
     .unwrap();
     assert_eq!(
         t.json(
-            "SELECT jsonb_build_object('version', r.version, 'change_info', r.change_info, \
-             'same_time', r.changed = a.changed, 'history_user', a.user_info) \
+            "SELECT jsonb_build_object('version', r.version, 'change_info', r.change_info - 'db_user', \
+             'same_time', r.changed = a.changed, 'history_user', a.user_info - 'db_user') \
              FROM rr r JOIN chrononaut_activity a ON a.version = r.version AND a.operation = 'insert'"
         )
         .await,

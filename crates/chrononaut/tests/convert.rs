@@ -503,7 +503,7 @@ async fn history_continues_through_the_triggers() {
     );
     assert_eq!(
         one["user_info"],
-        json!({"user_id": "zoe", "remote_addr": null})
+        json!({"user_id": "zoe", "remote_addr": null, "db_user": t.session_user().await})
     );
     // version NULL -> converted as 0 -> first change is 1
     assert_eq!(last(3)["version"], 1);

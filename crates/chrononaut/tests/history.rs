@@ -299,7 +299,7 @@ async fn hidden_untracked_and_unknown_columns() {
     assert!(!prior.data().contains_key("done"));
     assert_eq!(
         prior.meta().user_info,
-        json!({"user_id": null, "remote_addr": null})
+        json!({"user_id": null, "remote_addr": null, "db_user": t.session_user().await})
     );
 }
 

@@ -184,8 +184,8 @@ async fn incompatible_activity_table_is_refused_without_change() {
     }
 }
 
-/// An install over an older one regenerates the capture functions of tracked tables when the
-/// trigger templates changed (here: faked by an outdated fingerprint and a dropped trigger).
+/// An install over an older one regenerates the capture functions of tracked tables whose
+/// generated DDL changed (here: faked by an outdated fingerprint and a dropped trigger).
 #[tokio::test]
 async fn install_regenerates_outdated_capture_functions() {
     let t = common::setup().await;
@@ -194,7 +194,7 @@ async fn install_regenerates_outdated_capture_functions() {
         .await;
     t.exec(
         "DROP TRIGGER zz_chrononaut_version ON up; \
-         UPDATE chrononaut.meta SET value = 'outdated' WHERE key = 'capture_fingerprint'",
+         UPDATE chrononaut.tracked SET ddl_fingerprint = 'outdated'",
     )
     .await;
     let mut conn = t.pool.acquire().await.expect("connection");

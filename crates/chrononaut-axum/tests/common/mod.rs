@@ -60,10 +60,21 @@ pub async fn db(max_connections: u32) -> Db {
 
 impl Db {
     /// History rows of a table, oldest first: version, key, data, user_info, extra_info.
+    /// The history of `table`, oldest first. Every row's `user_info.db_user` must be the login
+    /// role the service connects as; it is left out of the rows, which keep what the layer sets.
     pub async fn history(&self, table: &str) -> Vec<Value> {
+        let others: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM chrononaut_activity \
+             WHERE table_name = $1 AND user_info ->> 'db_user' IS DISTINCT FROM session_user::text",
+        )
+        .bind(table)
+        .fetch_one(&self.pool)
+        .await
+        .expect("db_user check");
+        assert_eq!(others, 0, "history rows of {table} with another db_user");
         sqlx::query_scalar(
             "SELECT jsonb_build_object('version', version, 'key', key, 'data', data, \
-             'user_info', user_info, 'extra_info', extra_info, 'operation', operation) \
+             'user_info', user_info - 'db_user', 'extra_info', extra_info, 'operation', operation) \
              FROM chrononaut_activity WHERE table_name = $1 ORDER BY changed, version, id",
         )
         .bind(table)

@@ -12,7 +12,7 @@ SELECT h.table_name, pg_catalog.count(*)::int8 AS total,
        pg_catalog.encode(pg_catalog.sha256(pg_catalog.string_agg(
            COALESCE(h.hash, chrononaut.chain_hash(NULL, h.table_name, h.key, h.version, h.changed,
                                                   h.data, h.user_info, h.extra_info, h.operation)),
-           '\x'::bytea ORDER BY h.id)), 'hex') AS digest
+           ''::pg_catalog.bytea ORDER BY h.id)), 'hex') AS digest
 FROM (SELECT a.id, a.table_name, a.key, a.version, a.changed, a.data, a.user_info, a.extra_info,
              a.operation, a.hash
       FROM {{activity}} AS a

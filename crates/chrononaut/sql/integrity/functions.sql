@@ -27,12 +27,12 @@ RETURNS bytea
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT pg_catalog.sha256(
-        COALESCE(prev_hash, '\x'::bytea) OPERATOR(pg_catalog.||)
+        COALESCE(prev_hash, ''::pg_catalog.bytea) OPERATOR(pg_catalog.||)
         pg_catalog.convert_to(
             pg_catalog.jsonb_build_array(
                 table_name, key, version,
                 pg_catalog.timezone('UTC', changed),
-                data, user_info, extra_info, operation)::text,
+                data, user_info, extra_info, operation)::pg_catalog.text,
             'UTF8'))
 $$;
 COMMENT ON FUNCTION chrononaut.chain_hash(bytea, text, jsonb, integer, timestamptz, jsonb, jsonb, jsonb, text) IS

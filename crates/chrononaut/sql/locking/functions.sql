@@ -168,7 +168,7 @@ BEGIN
             USING ERRCODE = 'CN007';
     END IF;
     EXECUTE format(
-        'SELECT chrononaut.%I(t), t.version FROM %s AS t WHERE (%s) = (SELECT %s FROM jsonb_populate_record(NULL::%s, $1) AS r) FOR UPDATE OF t',
+        'SELECT chrononaut.%I(t.*), t.version FROM %s AS t WHERE (%s) = (SELECT %s FROM jsonb_populate_record(NULL::%s, $1) AS r) FOR UPDATE OF t',
         'capture_' || fn_suffix || '_key', target,
         (SELECT string_agg('t.' || c, ', ') FROM unnest(cols) AS c),
         (SELECT string_agg('r.' || c, ', ') FROM unnest(cols) AS c),

@@ -5,11 +5,12 @@ SELECT pg_catalog.set_config('chrononaut.user_id', $1, true),
        pg_catalog.set_config('chrononaut.remote_addr', $2, true),
        pg_catalog.set_config('chrononaut.extra', $3, true),
        pg_catalog.set_config('chrononaut.extra_auto', $4, true),
-       -- per-record extras get the oid of their table, resolved here with the session's
+       pg_catalog.set_config('chrononaut.record_extra', $5, true),
+       -- the oids of the per-record extras' tables, in order, resolved here with the session's
        -- search_path (the capture functions run with a pinned one)
-       pg_catalog.set_config('chrononaut.record_extra', COALESCE((
-           SELECT pg_catalog.jsonb_agg(e.entry || pg_catalog.jsonb_build_object(
-                      'relid', pg_catalog.to_regclass(e.entry ->> 'table')::oid::int8))::text
-           FROM pg_catalog.jsonb_array_elements(NULLIF($5, '')::jsonb) AS e(entry)), ''), true),
+       pg_catalog.set_config('chrononaut.record_extra_relids', COALESCE((
+           SELECT pg_catalog.jsonb_agg(pg_catalog.to_regclass(e.entry OPERATOR(pg_catalog.->>) 'table')::oid::int8
+                                       ORDER BY e.n)::text
+           FROM pg_catalog.jsonb_array_elements(NULLIF($5, '')::jsonb) WITH ORDINALITY AS e(entry, n)), ''), true),
        pg_catalog.set_config('chrononaut.suppress', $6, true),
        pg_catalog.set_config('chrononaut.allow_delete_history', $7, true)

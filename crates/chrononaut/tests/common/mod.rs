@@ -124,10 +124,25 @@ impl Ctx {
     }
 
     /// History rows of a table_name, oldest first, as JSON objects with the columns tests check.
+    /// Every row's `user_info.db_user` must name an existing role (its exact value is checked by
+    /// tests/trust.rs); it is left out of the objects, which keep `user_id` and `remote_addr`.
     pub async fn history(&self, table_name: &str) -> Vec<Value> {
+        let missing: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM chrononaut_activity a WHERE a.table_name = $1 \
+             AND a.operation IS NOT NULL AND NOT EXISTS \
+             (SELECT 1 FROM pg_roles r WHERE r.rolname = a.user_info ->> 'db_user')",
+        )
+        .bind(table_name)
+        .fetch_one(&self.pool)
+        .await
+        .expect("db_user check");
+        assert_eq!(
+            missing, 0,
+            "history rows of {table_name} without a db_user role"
+        );
         let rows = sqlx::query(
             "SELECT jsonb_build_object('version', version, 'key', key, 'data', data, \
-             'user_info', user_info, 'extra_info', extra_info, 'operation', operation) AS h \
+             'user_info', user_info - 'db_user', 'extra_info', extra_info, 'operation', operation) AS h \
              FROM chrononaut_activity WHERE table_name = $1 ORDER BY changed, version, id",
         )
         .bind(table_name)
@@ -135,6 +150,14 @@ impl Ctx {
         .await
         .expect("history");
         rows.iter().map(|r| r.get::<Value, _>("h")).collect()
+    }
+
+    /// The login role of the test's connections (what history records as `db_user`).
+    pub async fn session_user(&self) -> String {
+        sqlx::query_scalar("SELECT session_user::text")
+            .fetch_one(&self.pool)
+            .await
+            .expect("session user")
     }
 
     /// Every column of every activity row, in id order (to compare before/after).

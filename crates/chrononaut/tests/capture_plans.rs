@@ -1,0 +1,207 @@
+//! Plan shapes of the capture functions: no capture statement may read more history than that
+//! of the records it writes, whatever the statistics were when its plan was made.
+//!
+//! PL/pgSQL plans each statement of a function once per session and keeps the plan while the
+//! tables grow. A plan made while the history was empty (a hashed sub-plan over the table's
+//! history, a scan by `table_name` alone) stays in use for the life of a pooled connection or a
+//! data load in one transaction, and makes every write cost O(the table's history). This test
+//! tracks a fresh table, writes through one session while its history grows from nothing, and
+//! checks the plan of every statement the capture functions ran (auto_explain, nested
+//! statements, reported to this client as NOTICEs).
+
+mod common;
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrononaut::TrackOptions;
+use sqlx::Connection;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::{Layer, Registry};
+
+/// The NOTICE messages sqlx logged (target `sqlx::postgres::notice`), for the whole process.
+fn notices() -> Arc<Mutex<Vec<String>>> {
+    static NOTICES: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
+    NOTICES
+        .get_or_init(|| {
+            let store = Arc::new(Mutex::new(Vec::new()));
+            let subscriber = Registry::default().with(Collect(store.clone()));
+            tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+            store
+        })
+        .clone()
+}
+
+struct Collect(Arc<Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> Layer<S> for Collect {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if event.metadata().target() != "sqlx::postgres::notice" {
+            return;
+        }
+        struct Message(String);
+        impl Visit for Message {
+            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+            fn record_str(&mut self, field: &Field, value: &str) {
+                if field.name() == "message" {
+                    self.0 = value.to_owned();
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message.0);
+    }
+}
+
+/// What is wrong with one auto_explain plan, if it reads the activity table other than by key.
+fn bad_history_read(plan: &str) -> Option<String> {
+    let lines: Vec<&str> = plan.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let l = line.trim_start().trim_start_matches("->  ");
+        if l.contains("hashed SubPlan") {
+            return Some(format!("a hashed sub-plan: {l}"));
+        }
+        let reads_history = l.contains(" Scan")
+            && (l.contains(" on chrononaut_activity") || l.contains(" on ix_chrononaut_activity"));
+        if reads_history {
+            if l.starts_with("Seq Scan") || l.starts_with("Parallel Seq Scan") {
+                return Some(format!("a sequential scan of history: {l}"));
+            }
+            // the condition lines of this scan node follow it, more indented
+            let indent = line.len() - line.trim_start().len();
+            let conds: Vec<&str> = lines[i + 1..]
+                .iter()
+                .take_while(|c| c.len() - c.trim_start().len() > indent && !c.contains("->"))
+                .copied()
+                .collect();
+            let by_key = conds.iter().any(|c| {
+                (c.contains("Index Cond") || c.contains("Recheck Cond")) && c.contains("key =")
+            });
+            if !by_key {
+                return Some(format!(
+                    "history read without an index condition on key: {l} / {conds:?}"
+                ));
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn capture_reads_only_the_history_of_the_written_records() {
+    let store = notices();
+    let t = common::setup().await;
+    t.exec("CREATE TABLE items (id bigint PRIMARY KEY, v text, secret text)")
+        .await;
+    t.track("items", &TrackOptions::new().hidden(["secret"]))
+        .await;
+    let mut conn = sqlx::PgConnection::connect(&t.db.url)
+        .await
+        .expect("connection");
+    sqlx::raw_sql(
+        "LOAD 'auto_explain'; \
+         SET auto_explain.log_min_duration = 0; \
+         SET auto_explain.log_nested_statements = on; \
+         SET auto_explain.log_level = notice; \
+         SET client_min_messages = notice;",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("auto_explain (the test suite runs as a superuser)");
+    // The history grows from nothing while the same session keeps writing: every capture
+    // statement is planned while the history is empty (or nearly) and reused afterwards.
+    let mut next = 1i64;
+    for round in 0..4 {
+        let first = next;
+        for _ in 0..150 {
+            sqlx::query("INSERT INTO items (id, v, secret) VALUES ($1, 'a', 's')")
+                .bind(next)
+                .execute(&mut conn)
+                .await
+                .expect("insert");
+            next += 1;
+        }
+        for id in first..first + 50 {
+            sqlx::query("UPDATE items SET v = v || 'b' WHERE id = $1")
+                .bind(id)
+                .execute(&mut conn)
+                .await
+                .expect("update");
+        }
+        sqlx::query("UPDATE items SET v = v || 'c' WHERE id BETWEEN $1 AND $2")
+            .bind(first)
+            .bind(first + 99)
+            .execute(&mut conn)
+            .await
+            .expect("bulk update");
+        for id in first..first + 20 {
+            sqlx::query("DELETE FROM items WHERE id = $1")
+                .bind(id)
+                .execute(&mut conn)
+                .await
+                .expect("delete");
+            // a re-insert continues the key's versions (the history probe and the fix-up)
+            sqlx::query("INSERT INTO items (id, v) VALUES ($1, 'again')")
+                .bind(id)
+                .execute(&mut conn)
+                .await
+                .expect("re-insert");
+        }
+        // a primary-key change ends the old key's record
+        sqlx::query("UPDATE items SET id = id + 1000000 WHERE id = $1")
+            .bind(first + 140)
+            .execute(&mut conn)
+            .await
+            .expect("key change");
+        // an upsert that updates
+        sqlx::query(
+            "INSERT INTO items (id, v) VALUES ($1, 'up') ON CONFLICT (id) DO UPDATE SET v = 'up'",
+        )
+        .bind(first + 141)
+        .execute(&mut conn)
+        .await
+        .expect("upsert");
+        // (counted on another connection: its plan is no capture statement)
+        let history: i64 = sqlx::query_scalar("SELECT count(*) FROM chrononaut_activity")
+            .fetch_one(&t.pool)
+            .await
+            .expect("count");
+        assert!(history > (round + 1) * 250, "history grows: {history}");
+    }
+    drop(conn);
+
+    let plans: Vec<String> = store
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|m| m.contains("chrononaut_activity"))
+        .cloned()
+        .collect();
+    // every kind of capture statement was seen
+    for needle in ["'insert'", "'update'", "'delete'", "SET version"] {
+        assert!(
+            plans.iter().any(|p| p.contains(needle)),
+            "no plan of a capture statement with {needle} was reported ({} plans)",
+            plans.len()
+        );
+    }
+    let bad: Vec<String> = plans
+        .iter()
+        .filter_map(|p| bad_history_read(p).map(|why| format!("{why}\n{p}")))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} of {} capture plans read history other than by key; the first:\n{}",
+        bad.len(),
+        plans.len(),
+        bad[0]
+    );
+}

@@ -1,17 +1,36 @@
-//! Write-path benchmark: a tracked table against an identical untracked one, in the same run.
+//! Write-path benchmark: a chrononaut-tracked table against the same table untracked and
+//! against two reference trigger designs, in the same run.
 //!
-//! Creates its own database (via `chrononaut-testdb`), installs chrononaut, creates two
-//! identical tables, tracks one of them and runs single-row UPDATE / INSERT / DELETE and a
-//! 1000-row bulk UPDATE against both, interleaved and repeated, per commit, with prepared
-//! statements. Prints ops/s of both sides and the ratio tracked / untracked (median of the
-//! rounds, and min..max), next to the targets. See BENCHMARKS.md at the repository root.
+//! Creates its own database (via `chrononaut-testdb`), installs chrononaut and creates one
+//! identical table per variant:
+//! * `untracked`: no trigger (the baseline every ratio is taken against);
+//! * `minimal`: one AFTER ROW trigger appending `to_jsonb(NEW)` to a history table of its own
+//!   (`sql/reference_minimal.sql`: the limit of any trigger design);
+//! * `rowlevel`: row-level full semantics without a chain, the shape most audit libraries
+//!   ship (`sql/reference_rowlevel.sql`: version bump in BEFORE ROW, hidden column noted not
+//!   stored, context from the chrononaut.* settings, insert/update/delete rows);
+//! * `chrononaut`: tracked by chrononaut (hidden `secret`, untracked `seen`, hash chain on).
 //!
-//! Two modes:
-//! * `engine`: both sides send one autocommit statement and nothing else (the triggers still
-//!   run, with an empty context) -- what the triggers cost;
-//! * `context`: both sides run `BEGIN; SELECT set_config(...) x7; <statement>; COMMIT` through
-//!   `Chrononaut::begin` -- what an application that sets a change context per transaction sees.
+//! Two measures, interleaved (the variants take turns, the order rotating per round):
+//! 1. client-side: single-row UPDATE / INSERT / DELETE and a 1000-row bulk UPDATE with prepared
+//!    statements, ops/s per variant and the ratio to untracked (median of the rounds, min..max),
+//!    in three modes:
+//!    * `engine`: one autocommit statement and nothing else, per commit (the default mode of
+//!      earlier runs, unchanged);
+//!    * `cpu`: `BEGIN; SET LOCAL synchronous_commit = off` / statement / `COMMIT`: what differs is
+//!      CPU, not the disk's fsync;
+//!    * `context`: `BEGIN` + context through `Chrononaut::begin`, statement, `COMMIT`.
+//! 2. server-side: a `DO` loop of N statements, each committed, per variant, on a connection
+//!    with `synchronous_commit = off`; reports the backend's CPU time per statement (from
+//!    `/proc/<backend pid>`, the server on this machine) and the added µs against untracked, at
+//!    each size of a history sweep (existing history rows of other keys, written by SQL).
+//!
+//! See BENCHMARKS.md at the repository root.
 
+mod server;
+mod sql;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -21,37 +40,60 @@ use clap::{Parser, ValueEnum};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 
+use crate::server::{Backend, Measure, ServerWorkload};
+use crate::sql::{ident, int, literal};
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Res<T> = std::result::Result<T, BoxError>;
 
-const TRACKED: &str = "bench_tracked";
-const UNTRACKED: &str = "bench_untracked";
 const BULK_ROWS: i64 = 1000;
+const ACTIVITY: &str = "chrononaut_activity";
+/// Keys of the sweep's filler history start above this (never written by the workloads).
+const FILLER_KEYS: i64 = 1_000_000_000_000;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "chrononaut-bench",
-    about = "Write-path benchmark: a chrononaut-tracked table against the same table untracked"
+    about = "Write-path benchmark: a chrononaut-tracked table against the same table untracked \
+             and two reference trigger designs"
 )]
 struct Args {
-    /// Rounds per workload and mode (each round runs untracked and tracked once, order alternating).
+    /// Rounds per workload and mode (each round runs every variant once, order rotating).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
-    /// Seconds per side per round.
+    /// Seconds per variant per round (client-side modes).
     #[arg(long, default_value_t = 3.0)]
     secs: f64,
-    /// Quick run: 3 rounds of 1 s (overrides --rounds and --secs).
+    /// Quick run: 3 rounds of 1 s, 500 server-side statements (overrides those options).
     #[arg(long)]
     quick: bool,
     /// Rows in each table before the run.
     #[arg(long, default_value_t = 10_000)]
     rows: i64,
-    /// Modes to run (comma-separated).
-    #[arg(long, value_delimiter = ',', default_values_t = [Mode::Engine, Mode::Context])]
+    /// Variants to measure (comma-separated; `untracked` is always measured, as the baseline).
+    #[arg(long, value_delimiter = ',', default_values_t = Variant::ALL.to_vec())]
+    variants: Vec<Variant>,
+    /// Client-side modes to run (comma-separated; `none` for none).
+    #[arg(long, value_delimiter = ',', default_values_t = [Mode::Engine, Mode::Cpu, Mode::Context])]
     modes: Vec<Mode>,
-    /// Workloads to run (comma-separated; default: all).
+    /// Client-side workloads to run (comma-separated; default: all).
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<WorkloadKind>,
+    /// Server-side measure: single-row statements per DO loop (bulk: a hundredth); 0 skips it.
+    #[arg(long, default_value_t = 2000)]
+    server_statements: i64,
+    /// Server-side measure: rounds per workload and history size.
+    #[arg(long, default_value_t = 5)]
+    server_rounds: usize,
+    /// History sweep: existing history rows (of other keys) in each history table before the
+    /// server-side measure, ascending (`0,1m`; `10m` is opt-in: it takes minutes and ~10 GB).
+    /// The client-side modes run at the first size.
+    #[arg(long, value_delimiter = ',', value_parser = parse_count, default_values_t = [0, 1_000_000])]
+    history: Vec<i64>,
+    /// Run with `jit = off` in the benchmark's database (for every connection and variant).
+    /// Off by default, so that a capture statement the planner sends to JIT shows.
+    #[arg(long)]
+    jit_off: bool,
     /// Keep the database after the run and print its URL (for inspecting the generated SQL).
     #[arg(long)]
     keep_db: bool,
@@ -60,24 +102,112 @@ struct Args {
     setup_only: bool,
 }
 
+/// `1000`, `100k`, `1m`, `10M`.
+fn parse_count(text: &str) -> std::result::Result<i64, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let (digits, factor) = if let Some(d) = t.strip_suffix('m') {
+        (d, 1_000_000)
+    } else if let Some(d) = t.strip_suffix('k') {
+        (d, 1_000)
+    } else {
+        (t.as_str(), 1)
+    };
+    digits
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("not a row count: {text:?} (use e.g. 0, 100k, 1m, 10m)"))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
-    /// Autocommit single statement, no context, on both sides.
+    /// Autocommit single statement, no context, per commit.
     Engine,
-    /// BEGIN; set context; statement; COMMIT on both sides.
+    /// BEGIN; SET LOCAL synchronous_commit = off; statement; COMMIT (CPU-bound).
+    Cpu,
+    /// BEGIN; set context; statement; COMMIT, per commit.
     Context,
+    /// No client-side mode (server-side measure only).
+    None,
 }
 
 impl std::fmt::Display for Mode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Mode::Engine => "engine",
+            Mode::Cpu => "cpu",
             Mode::Context => "context",
+            Mode::None => "none",
         })
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// One table of the comparison and how it records history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Variant {
+    /// No trigger: the baseline.
+    Untracked,
+    /// AFTER ROW trigger inserting `to_jsonb(NEW)` into a history table of its own.
+    Minimal,
+    /// Row-level full semantics without a chain (reference_rowlevel.sql).
+    Rowlevel,
+    /// Tracked by chrononaut (hidden secret, untracked seen).
+    Chrononaut,
+}
+
+impl Variant {
+    const ALL: [Variant; 4] = [
+        Variant::Untracked,
+        Variant::Minimal,
+        Variant::Rowlevel,
+        Variant::Chrononaut,
+    ];
+
+    /// The benchmark table of this variant.
+    pub fn table(self) -> &'static str {
+        match self {
+            Variant::Untracked => "bench_untracked",
+            Variant::Minimal => "bench_minimal",
+            Variant::Rowlevel => "bench_rowlevel",
+            Variant::Chrononaut => "bench_tracked",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Untracked => "untracked",
+            Variant::Minimal => "minimal",
+            Variant::Rowlevel => "rowlevel",
+            Variant::Chrononaut => "chrononaut",
+        }
+    }
+
+    /// The options chrononaut tracks this variant's table with (`None`: not chrononaut's).
+    fn track_options(self) -> Option<TrackOptions> {
+        match self {
+            Variant::Chrononaut => Some(TrackOptions::new().hidden(["secret"]).untracked(["seen"])),
+            _ => None,
+        }
+    }
+
+    /// The history table the sweep fills for this variant, and whether it has a hash column.
+    fn history_table(self) -> Option<(&'static str, bool)> {
+        match self {
+            Variant::Rowlevel => Some(("bench_rowlevel_history", false)),
+            v if v.track_options().is_some() => Some((ACTIVITY, true)),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 enum WorkloadKind {
     /// Single-row UPDATE of a random id, 1 connection.
     Update1,
@@ -121,13 +251,13 @@ impl WorkloadKind {
         }
     }
 
-    /// The issue's target for the ratio tracked / untracked.
-    fn target(self) -> Option<f64> {
+    /// Issue 8's target for chrononaut's ratio in the CPU-bound mode, 1 connection.
+    fn cpu_target(self) -> Option<f64> {
         match self {
-            WorkloadKind::Update1 | WorkloadKind::Update2 => Some(0.85),
-            WorkloadKind::Insert1 | WorkloadKind::Insert2 => Some(0.95),
-            WorkloadKind::Delete1 => None,
-            WorkloadKind::Bulk1000 => Some(0.35),
+            WorkloadKind::Update1 => Some(0.55),
+            WorkloadKind::Insert1 => Some(0.75),
+            WorkloadKind::Bulk1000 => Some(0.25),
+            _ => None,
         }
     }
 
@@ -140,14 +270,14 @@ impl WorkloadKind {
     }
 }
 
-/// One side of the comparison: a table, its statements, its connections and its id counters.
+/// One variant's table, its statements, its connections and its id counters.
 struct Side {
-    tracked: bool,
+    variant: Variant,
     update_sql: String,
     insert_sql: String,
     delete_sql: String,
     bulk_sql: String,
-    /// One dedicated connection per task (engine mode).
+    /// One dedicated connection per task (engine and cpu modes).
     conns: Vec<PgConnection>,
     /// A pool of as many connections (context mode, through `Chrononaut::begin`).
     pool: PgPool,
@@ -158,7 +288,7 @@ struct Side {
 }
 
 impl Side {
-    async fn new(url: &str, table: &str, tracked: bool, rows: i64) -> Res<Side> {
+    async fn new(url: &str, variant: Variant, rows: i64) -> Res<Side> {
         let mut conns = Vec::new();
         for _ in 0..2 {
             conns.push(PgConnection::connect(url).await?);
@@ -168,9 +298,10 @@ impl Side {
             .max_connections(2)
             .connect(url)
             .await?;
+        let table = ident(variant.table());
         let first_new = rows + 1_000_000;
         Ok(Side {
-            tracked,
+            variant,
             update_sql: format!("UPDATE {table} SET n = n + 1, note = $2 WHERE id = $1"),
             insert_sql: format!(
                 "INSERT INTO {table} (id, name, email, note, n, updated, secret, seen) \
@@ -186,10 +317,6 @@ impl Side {
             next_insert: Arc::new(AtomicI64::new(first_new)),
             next_delete: Arc::new(AtomicI64::new(first_new)),
         })
-    }
-
-    fn name(&self) -> &'static str {
-        if self.tracked { "tracked" } else { "untracked" }
     }
 }
 
@@ -273,24 +400,8 @@ impl Op {
     }
 }
 
-/// Ops and seconds of one side in one round.
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    ops: u64,
-    secs: f64,
-}
-
-impl Sample {
-    fn rate(self) -> f64 {
-        if self.secs > 0.0 {
-            self.ops as f64 / self.secs
-        } else {
-            0.0
-        }
-    }
-}
-
-/// Runs `kind` on `side` for `secs` seconds with `kind.connections()` concurrent tasks.
+/// Runs `kind` on `side` for `secs` seconds with `kind.connections()` concurrent tasks;
+/// returns operations per second.
 #[allow(clippy::too_many_arguments)]
 async fn run_side(
     chrononaut: &Chrononaut,
@@ -301,7 +412,7 @@ async fn run_side(
     rows: i64,
     secs: f64,
     seed: u64,
-) -> Res<Sample> {
+) -> Res<f64> {
     let sql = match kind {
         WorkloadKind::Update1 | WorkloadKind::Update2 => side.update_sql.clone(),
         WorkloadKind::Insert1 | WorkloadKind::Insert2 => side.insert_sql.clone(),
@@ -319,7 +430,7 @@ async fn run_side(
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(secs);
     let mut tasks = Vec::new();
-    // Hand each task a connection (engine) or a pool handle (context); give them back after.
+    // Hand each task a connection (engine, cpu) or a pool handle (context); give them back after.
     let mut taken: Vec<PgConnection> = side.conns.drain(..n).collect();
     for (i, conn) in taken.drain(..).enumerate() {
         let op = op.clone();
@@ -333,7 +444,16 @@ async fn run_side(
             let result: Res<()> = async {
                 while Instant::now() < deadline {
                     let more = match mode {
-                        Mode::Engine => op.run(&mut conn, &mut rng).await?,
+                        Mode::Engine | Mode::None => op.run(&mut conn, &mut rng).await?,
+                        Mode::Cpu => {
+                            // One round trip for both; the statement stays prepared.
+                            sqlx::raw_sql("BEGIN; SET LOCAL synchronous_commit = off")
+                                .execute(&mut conn)
+                                .await?;
+                            let more = op.run(&mut conn, &mut rng).await?;
+                            sqlx::raw_sql("COMMIT").execute(&mut conn).await?;
+                            more
+                        }
                         Mode::Context => {
                             let mut tx = chrononaut.begin(&pool, &ctx).await?;
                             let more = op.run(&mut tx, &mut rng).await?;
@@ -364,16 +484,17 @@ async fn run_side(
     }
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(e) = first_error {
-        return Err(format!("{} side, {}: {e}", side.name(), kind.label()).into());
+        return Err(format!("{} side, {}: {e}", side.variant, kind.label()).into());
     }
-    Ok(Sample {
-        ops: total,
-        secs: elapsed,
+    Ok(if elapsed > 0.0 {
+        total as f64 / elapsed
+    } else {
+        0.0
     })
 }
 
 fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
     v.sort_by(f64::total_cmp);
     match v.len() {
         0 => f64::NAN,
@@ -385,63 +506,81 @@ fn median(values: &[f64]) -> f64 {
 fn min_max(values: &[f64]) -> (f64, f64) {
     values
         .iter()
+        .filter(|x| x.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
             (lo.min(x), hi.max(x))
         })
 }
 
-/// The result of one workload in one mode.
+/// `median (min..max)` of `values`, with `digits` decimals.
+fn spread(values: &[f64], digits: usize) -> String {
+    let (lo, hi) = min_max(values);
+    format!("{:.digits$} ({lo:.digits$}..{hi:.digits$})", median(values))
+}
+
+/// The result of one client-side workload in one mode: rates per variant, per round.
 struct Outcome {
     mode: Mode,
     kind: WorkloadKind,
-    untracked: Vec<f64>,
-    tracked: Vec<f64>,
-    ratios: Vec<f64>,
+    rates: BTreeMap<Variant, Vec<f64>>,
 }
 
 impl Outcome {
-    fn print_row(&self) {
-        let (lo, hi) = min_max(&self.ratios);
-        let ratio = median(&self.ratios);
-        let target = self.kind.target();
-        let verdict = match target {
-            Some(t) if ratio >= t => format!(">= {t:.2} met"),
-            Some(t) => format!(">= {t:.2} NOT met"),
-            None => "(no target)".to_owned(),
-        };
-        let u = median(&self.untracked);
-        let t = median(&self.tracked);
-        // Extra time per operation and per row on the tracked side (server + client; with
-        // equal client work this is what the triggers add).
-        let extra_us = if u > 0.0 && t > 0.0 {
-            (1.0 / t - 1.0 / u) * 1e6 * self.kind.connections() as f64
-        } else {
-            f64::NAN
-        };
-        let per_row = extra_us / self.kind.rows_per_op() as f64;
-        println!(
-            "| {:<7} | {:<28} | {:>10.1} | {:>10.1} | {:>5.3} ({:.3}..{:.3}) | {:<14} | {:>8.1} | {:>7.1} |",
-            self.mode.to_string(),
-            self.kind.label(),
-            u,
-            t,
-            ratio,
-            lo,
-            hi,
-            verdict,
-            extra_us,
-            per_row
-        );
+    /// Ratios to untracked, round by round.
+    fn ratios(&self, variant: Variant) -> Vec<f64> {
+        let base = self.rates.get(&Variant::Untracked);
+        let v = self.rates.get(&variant);
+        match (base, v) {
+            (Some(b), Some(v)) => b
+                .iter()
+                .zip(v)
+                .map(|(b, v)| if *b > 0.0 { v / b } else { f64::NAN })
+                .collect(),
+            _ => Vec::new(),
+        }
     }
-}
 
-fn print_header() {
-    println!(
-        "| mode    | workload                     | untracked/s | tracked/s | ratio median (min..max) | target         | +µs/op   | +µs/row |"
-    );
-    println!(
-        "|---------|------------------------------|------------:|----------:|-------------------------|----------------|---------:|--------:|"
-    );
+    fn print_rows(&self) {
+        let u = median(self.rates.get(&Variant::Untracked).map_or(&[][..], |v| v));
+        for (variant, rates) in &self.rates {
+            let t = median(rates);
+            let ratios = self.ratios(*variant);
+            // Extra time per operation (server + client; with equal client work this is
+            // what the triggers add), per connection.
+            let extra_us = if u > 0.0 && t > 0.0 {
+                (1.0 / t - 1.0 / u) * 1e6 * self.kind.connections() as f64
+            } else {
+                f64::NAN
+            };
+            let per_row = extra_us / self.kind.rows_per_op() as f64;
+            let target = match (self.mode, self.kind.cpu_target(), *variant) {
+                (Mode::Cpu, Some(t), v) if v.track_options().is_some() => {
+                    if median(&ratios) >= t {
+                        format!(">= {t:.2} met")
+                    } else {
+                        format!(">= {t:.2} NOT met")
+                    }
+                }
+                _ => String::new(),
+            };
+            let (extra, row) = if *variant == Variant::Untracked {
+                (String::new(), String::new())
+            } else {
+                (format!("{extra_us:.1}"), format!("{per_row:.1}"))
+            };
+            println!(
+                "| {:<7} | {:<28} | {:<10} | {:>9.1} | {:<22} | {:>8} | {:>7} | {:<12} |",
+                self.mode.to_string(),
+                self.kind.label(),
+                variant.name(),
+                t,
+                spread(&ratios, 3),
+                extra,
+                row,
+                target
+            );
+        }
+    }
 }
 
 async fn exec(conn: &mut PgConnection, sql: &str) -> Res<()> {
@@ -451,55 +590,154 @@ async fn exec(conn: &mut PgConnection, sql: &str) -> Res<()> {
     Ok(())
 }
 
-/// Creates both tables, tracks one, fills both with `rows` rows.
-async fn setup(chrononaut: &Chrononaut, conn: &mut PgConnection, rows: i64) -> Res<()> {
+/// Creates one table per variant, sets up its history capture, fills it with `rows` rows.
+async fn setup(
+    chrononaut: &Chrononaut,
+    conn: &mut PgConnection,
+    variants: &[Variant],
+    rows: i64,
+) -> Res<()> {
     chrononaut.install(conn).await?;
-    for table in [TRACKED, UNTRACKED] {
+    for &variant in variants {
+        let table = ident(variant.table());
+        exec(conn, &sql::fill(sql::TABLE, &[("table", table.clone())])?).await?;
+        match variant {
+            Variant::Untracked => {}
+            Variant::Minimal => {
+                let ddl = sql::fill(
+                    sql::REFERENCE_MINIMAL,
+                    &[
+                        ("table", table.clone()),
+                        ("history", ident("bench_minimal_history")),
+                        ("function", ident("bench_minimal_capture")),
+                    ],
+                )?;
+                exec(conn, &ddl).await?;
+            }
+            Variant::Rowlevel => {
+                let ddl = sql::fill(
+                    sql::REFERENCE_ROWLEVEL,
+                    &[
+                        ("table", table.clone()),
+                        ("history", ident("bench_rowlevel_history")),
+                        (
+                            "history_index",
+                            ident("bench_rowlevel_history_key_table_name"),
+                        ),
+                        ("bump", ident("bench_rowlevel_bump")),
+                        ("capture", ident("bench_rowlevel_capture")),
+                        ("table_name", literal(variant.table())),
+                    ],
+                )?;
+                exec(conn, &ddl).await?;
+            }
+            v => {
+                if let Some(options) = v.track_options() {
+                    chrononaut.track(conn, v.table(), &options).await?;
+                }
+            }
+        }
+        // Filled after the capture exists, so history starts with one insert row per record.
         exec(
             conn,
-            &format!(
-                "CREATE TABLE {table} (
-                    id      bigint PRIMARY KEY,
-                    name    text NOT NULL,
-                    email   text NOT NULL,
-                    note    text,
-                    n       integer NOT NULL,
-                    updated timestamptz NOT NULL DEFAULT now(),
-                    secret  text,
-                    seen    integer NOT NULL DEFAULT 0
-                )"
-            ),
-        )
-        .await?;
-    }
-    // Same row layout on both sides: `track` adds `version integer DEFAULT 0` to the tracked one.
-    exec(
-        conn,
-        &format!("ALTER TABLE {UNTRACKED} ADD COLUMN version integer DEFAULT 0"),
-    )
-    .await?;
-    chrononaut
-        .track(
-            conn,
-            TRACKED,
-            &TrackOptions::new().hidden(["secret"]).untracked(["seen"]),
-        )
-        .await?;
-    // Filled after tracking, so the tracked rows start at version 0 with an insert in history.
-    for table in [TRACKED, UNTRACKED] {
-        exec(
-            conn,
-            &format!(
-                "INSERT INTO {table} (id, name, email, note, n, updated, secret, seen)
-                 SELECT g, 'name ' || g, 'user' || g || '@example.com',
-                        'an ordinary note of some length for row ' || g, g % 1000,
-                        now() - g * interval '1 minute', 'secret-' || g, 0
-                 FROM generate_series(1, {rows}) AS g"
-            ),
+            &sql::fill(sql::FILL_TABLE, &[("table", table), ("rows", int(rows))])?,
         )
         .await?;
     }
     exec(conn, "VACUUM ANALYZE").await?;
+    Ok(())
+}
+
+/// Tops each history table of `variants` up to `target` rows with filler rows of other keys.
+/// Large fills drop the table's secondary indexes and build them again after (much faster
+/// than growing them row by row); the definitions are read from the catalog, so whatever
+/// indexes the engine has are the ones rebuilt.
+async fn fill_history(conn: &mut PgConnection, variants: &[Variant], target: i64) -> Res<()> {
+    let mut tables: BTreeMap<&'static str, (bool, Vec<&'static str>)> = BTreeMap::new();
+    for &v in variants {
+        if let Some((history, hashed)) = v.history_table() {
+            tables
+                .entry(history)
+                .or_insert((hashed, Vec::new()))
+                .1
+                .push(v.table());
+        }
+    }
+    exec(conn, "SET maintenance_work_mem = '1GB'").await?;
+    for (history, (hashed, names)) in tables {
+        let current: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT count(*) FROM {}",
+            ident(history)
+        )))
+        .fetch_one(&mut *conn)
+        .await?;
+        let add = target - current;
+        if add <= 0 {
+            continue;
+        }
+        let started = Instant::now();
+        let rebuild = add >= 500_000;
+        let indexes: Vec<(String, String)> = if rebuild {
+            sqlx::query_as(
+                "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid)
+                 FROM pg_index WHERE indrelid = $1::regclass AND NOT indisprimary",
+            )
+            .bind(history)
+            .fetch_all(&mut *conn)
+            .await?
+        } else {
+            Vec::new()
+        };
+        for (name, _) in &indexes {
+            // `name` is regclass output: already quoted as needed.
+            exec(conn, &format!("DROP INDEX {name}")).await?;
+        }
+        let names_literal = literal(&format!(
+            "{{{}}}",
+            names
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+        let (hash_column, hash_value) = if hashed {
+            (", hash".to_owned(), ", sha256(g::text::bytea)".to_owned())
+        } else {
+            (String::new(), String::new())
+        };
+        let batch = 1_000_000;
+        let mut done = 0;
+        while done < add {
+            let count = batch.min(add - done);
+            let insert = sql::fill(
+                sql::FILL_HISTORY,
+                &[
+                    ("history", ident(history)),
+                    ("count", int(count)),
+                    ("first", int(FILLER_KEYS + current + done)),
+                    ("names", names_literal.clone()),
+                    ("hash_column", hash_column.clone()),
+                    ("hash_value", hash_value.clone()),
+                ],
+            )?;
+            exec(conn, &insert).await?;
+            done += count;
+        }
+        for (_, definition) in &indexes {
+            exec(conn, definition).await?;
+        }
+        exec(conn, &format!("VACUUM ANALYZE {}", ident(history))).await?;
+        eprintln!(
+            "  history sweep: {history} {current} -> {} rows in {:.0} s{}",
+            current + add,
+            started.elapsed().as_secs_f64(),
+            if rebuild {
+                format!(" ({} indexes rebuilt)", indexes.len())
+            } else {
+                String::new()
+            }
+        );
+    }
     Ok(())
 }
 
@@ -509,6 +747,8 @@ async fn main() {
     if args.quick {
         args.rounds = 3;
         args.secs = 1.0;
+        args.server_statements = 500;
+        args.server_rounds = 3;
     }
     if args.setup_only {
         args.keep_db = true;
@@ -516,6 +756,12 @@ async fn main() {
     if args.workloads.is_empty() {
         args.workloads = ALL_WORKLOADS.to_vec();
     }
+    args.modes.retain(|m| *m != Mode::None);
+    if !args.variants.contains(&Variant::Untracked) {
+        args.variants.push(Variant::Untracked);
+    }
+    args.variants.sort();
+    args.variants.dedup();
     if let Err(e) = run(args).await {
         eprintln!("chrononaut-bench: {e}");
         std::process::exit(1);
@@ -525,6 +771,9 @@ async fn main() {
 async fn run(args: Args) -> Res<()> {
     if args.rows < BULK_ROWS {
         return Err(format!("--rows must be at least {BULK_ROWS}").into());
+    }
+    if args.history.windows(2).any(|w| w[0] > w[1]) {
+        return Err("--history sizes must be ascending".into());
     }
     let db = chrononaut_testdb::TestDb::new().await?;
     let result = run_in(&args, &db.url).await;
@@ -537,126 +786,418 @@ async fn run(args: Args) -> Res<()> {
     result
 }
 
+/// Server-side figures: per (history size, workload, variant), one `Measure` per round.
+type ServerResults = BTreeMap<(i64, usize), BTreeMap<Variant, Vec<Measure>>>;
+
 async fn run_in(args: &Args, url: &str) -> Res<()> {
     let chrononaut = Chrononaut::new();
     let mut admin = PgConnection::connect(url).await?;
-    setup(&chrononaut, &mut admin, args.rows).await?;
+    if args.jit_off {
+        // Every later connection starts with it; this one sets it for itself.
+        exec(&mut admin, "SET jit = off").await?;
+        let db: String = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(&mut admin)
+            .await?;
+        exec(
+            &mut admin,
+            &format!("ALTER DATABASE {} SET jit = off", ident(&db)),
+        )
+        .await?;
+    }
+    setup(&chrononaut, &mut admin, &args.variants, args.rows).await?;
     if args.setup_only {
         return Ok(());
     }
-    let version: String = sqlx::query_scalar("SHOW server_version")
-        .fetch_one(&mut admin)
-        .await?;
-    let fsync: String = sqlx::query_scalar("SHOW fsync")
-        .fetch_one(&mut admin)
-        .await?;
-    let sync_commit: String = sqlx::query_scalar("SHOW synchronous_commit")
-        .fetch_one(&mut admin)
-        .await?;
+    let settings: (String, String, String, String, String) = sqlx::query_as(
+        "SELECT current_setting('server_version'), current_setting('fsync'),
+                current_setting('synchronous_commit'), current_setting('shared_buffers'),
+                current_setting('jit')",
+    )
+    .fetch_one(&mut admin)
+    .await?;
     println!(
-        "chrononaut write-path benchmark: PostgreSQL {version} (fsync {fsync}, synchronous_commit {sync_commit}), \
-         {} cores, {} rows per table, {} rounds x {:.1} s per side",
+        "chrononaut write-path benchmark: PostgreSQL {} (fsync {}, synchronous_commit {}, \
+         shared_buffers {}, jit {}), {} cores, {} rows per table, variants {}",
+        settings.0,
+        settings.1,
+        settings.2,
+        settings.3,
+        settings.4,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         args.rows,
-        args.rounds,
-        args.secs
+        args.variants
+            .iter()
+            .map(|v| v.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!("load average at start: {}", load.trim());
+    }
     println!(
-        "tracked: hidden [secret], untracked [seen]; per-commit; prepared statements; \
-         sides interleaved, order alternating per round\n"
+        "chrononaut: hidden [secret], untracked [seen]; variants interleaved, order rotating per round\n"
     );
 
-    let mut untracked = Side::new(url, UNTRACKED, false, args.rows).await?;
-    let mut tracked = Side::new(url, TRACKED, true, args.rows).await?;
+    // Server-side measure at the first history size, then the client-side modes, then the
+    // rest of the sweep (the client-side modes write history of their own; the sizes are
+    // counted when each is reached).
+    let mut server_results: ServerResults = BTreeMap::new();
+    let mut history_seen: Vec<(i64, i64)> = Vec::new();
+    let mut backends = Vec::new();
+    if args.server_statements > 0 {
+        for (i, &v) in args.variants.iter().enumerate() {
+            let first = 2_000_000_000 + i64::try_from(i).unwrap_or(0) * 100_000_000;
+            backends.push(Backend::connect(url, v, first).await?);
+        }
+        if let Some(b) = backends.first() {
+            println!("server-side measure: {}", b.clock.describe());
+        }
+    }
+    let mut sizes = args.history.iter().copied();
+    if let Some(first) = sizes.next()
+        && !backends.is_empty()
+    {
+        let actual =
+            server_sweep_point(args, &mut admin, &mut backends, first, &mut server_results).await?;
+        history_seen.push((first, actual));
+    }
+
+    let outcomes = client_modes(args, url, &chrononaut, &mut admin).await?;
+
+    for size in sizes {
+        if backends.is_empty() {
+            break;
+        }
+        let actual =
+            server_sweep_point(args, &mut admin, &mut backends, size, &mut server_results).await?;
+        history_seen.push((size, actual));
+    }
+
+    if !outcomes.is_empty() {
+        println!();
+        println!(
+            "| mode    | workload                     | variant    |     ops/s | ratio to untracked     |   +µs/op | +µs/row | cpu target   |"
+        );
+        println!(
+            "|---------|------------------------------|------------|----------:|------------------------|---------:|--------:|--------------|"
+        );
+        for o in &outcomes {
+            o.print_rows();
+        }
+        println!(
+            "\nops/s and ratios: medians over rounds (min..max of the per-round ratios; bulk: statements/s \
+             of 1000 rows each). +µs/op: 1/variant - 1/untracked, times connections; +µs/row: the same \
+             per changed row."
+        );
+    }
+    if !server_results.is_empty() {
+        print_server(&server_results, &history_seen, &args.variants);
+        print_design_table(&server_results, &history_seen, &outcomes, &args.variants);
+    }
+
+    let history: i64 = sqlx::query_scalar("SELECT count(*) FROM chrononaut_activity")
+        .fetch_one(&mut admin)
+        .await?;
+    println!("\nhistory rows in chrononaut_activity at the end: {history}");
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!("load average at the end: {}", load.trim());
+    }
+    for b in backends {
+        b.close().await?;
+    }
+    admin.close().await?;
+    Ok(())
+}
+
+/// Runs the client-side modes and returns their outcomes.
+async fn client_modes(
+    args: &Args,
+    url: &str,
+    chrononaut: &Chrononaut,
+    admin: &mut PgConnection,
+) -> Res<Vec<Outcome>> {
+    let mut outcomes = Vec::new();
+    if args.modes.is_empty() {
+        return Ok(outcomes);
+    }
+    let mut sides = Vec::new();
+    for &v in &args.variants {
+        sides.push(Side::new(url, v, args.rows).await?);
+    }
     let ctx = ChangeContext::new()
         .user("bench@example.com")
         .remote_addr("10.0.0.7")
         .rationale("benchmark run");
     let empty = ChangeContext::new();
-
-    let mut outcomes = Vec::new();
+    let vacuum = format!(
+        "VACUUM {}",
+        args.variants
+            .iter()
+            .map(|v| ident(v.table()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let mut seed = 1u64;
     for &mode in &args.modes {
         let ctx = if mode == Mode::Context { &ctx } else { &empty };
         for &kind in &args.workloads {
-            exec(&mut admin, &format!("VACUUM {TRACKED}, {UNTRACKED}")).await?;
+            exec(admin, &vacuum).await?;
             // Warm-up: prepares the statements and the plans of the trigger functions.
-            for side in [&mut untracked, &mut tracked] {
+            for side in sides.iter_mut() {
                 seed += 1;
                 let warm = (args.secs / 5.0).clamp(0.2, 1.0);
-                run_side(&chrononaut, ctx, side, kind, mode, args.rows, warm, seed).await?;
+                run_side(chrononaut, ctx, side, kind, mode, args.rows, warm, seed).await?;
             }
             let mut out = Outcome {
                 mode,
                 kind,
-                untracked: Vec::new(),
-                tracked: Vec::new(),
-                ratios: Vec::new(),
+                rates: BTreeMap::new(),
             };
+            let k = sides.len();
             for round in 0..args.rounds {
-                let mut u = None;
-                let mut t = None;
-                let order: [bool; 2] = if round % 2 == 0 {
-                    [false, true]
-                } else {
-                    [true, false]
-                };
-                for is_tracked in order {
+                let mut line = format!("  {mode:<7} {:<28} round {}:", kind.label(), round + 1);
+                for j in 0..k {
+                    let side = &mut sides[(j + round) % k];
                     seed += 1;
-                    let side = if is_tracked {
-                        &mut tracked
-                    } else {
-                        &mut untracked
-                    };
-                    let s = run_side(
-                        &chrononaut,
-                        ctx,
-                        side,
-                        kind,
-                        mode,
-                        args.rows,
-                        args.secs,
-                        seed,
+                    let rate = run_side(
+                        chrononaut, ctx, side, kind, mode, args.rows, args.secs, seed,
                     )
                     .await?;
-                    if is_tracked {
-                        t = Some(s.rate());
-                    } else {
-                        u = Some(s.rate());
-                    }
+                    out.rates.entry(side.variant).or_default().push(rate);
+                    line.push_str(&format!(" {} {rate:.1}/s", side.variant));
                 }
-                let (u, t) = (u.unwrap_or(0.0), t.unwrap_or(0.0));
-                out.untracked.push(u);
-                out.tracked.push(t);
-                out.ratios.push(if u > 0.0 { t / u } else { f64::NAN });
-                eprintln!(
-                    "  {mode:<7} {:<28} round {}: untracked {u:>9.1}/s  tracked {t:>9.1}/s  ratio {:.3}",
-                    kind.label(),
-                    round + 1,
-                    t / u
-                );
+                eprintln!("{line}");
             }
             outcomes.push(out);
         }
     }
-
-    println!();
-    print_header();
-    for o in &outcomes {
-        o.print_row();
+    for side in sides {
+        side.pool.close().await;
+        for c in side.conns {
+            c.close().await?;
+        }
     }
-    println!(
-        "\nops/s are medians over rounds (bulk: statements/s of 1000 rows each). +µs/op: extra time \
-         per operation on the tracked side (1/tracked - 1/untracked, times connections); \
-         +µs/row: the same per changed row (bulk: the per-row cost of capture)."
-    );
+    Ok(outcomes)
+}
 
-    let history: i64 = sqlx::query_scalar("SELECT count(*) FROM chrononaut_activity")
-        .fetch_one(&mut admin)
+/// Fills the history to `size`, then runs the server-side loops; returns the activity
+/// table's actual row count at this point.
+async fn server_sweep_point(
+    args: &Args,
+    admin: &mut PgConnection,
+    backends: &mut [Backend],
+    size: i64,
+    results: &mut ServerResults,
+) -> Res<i64> {
+    fill_history(admin, &args.variants, size).await?;
+    let actual: i64 = sqlx::query_scalar("SELECT count(*) FROM chrononaut_activity")
+        .fetch_one(&mut *admin)
         .await?;
-    println!("history rows written: {history}");
-    admin.close().await?;
-    untracked.pool.close().await;
-    tracked.pool.close().await;
-    Ok(())
+    // Warm-up: every loop once, short (plans of the trigger functions, caches).
+    let warm = (args.server_statements / 10).max(20);
+    for b in backends.iter_mut() {
+        for w in ServerWorkload::ALL {
+            b.run(w, warm, args.rows).await?;
+        }
+    }
+    let k = backends.len();
+    for (wi, w) in ServerWorkload::ALL.iter().enumerate() {
+        for round in 0..args.server_rounds {
+            let mut line = format!(
+                "  server {:<26} history {size:>9} round {}:",
+                w.label(),
+                round + 1
+            );
+            for j in 0..k {
+                let b = &mut backends[(j + round) % k];
+                let m = b.run(*w, args.server_statements, args.rows).await?;
+                results
+                    .entry((size, wi))
+                    .or_default()
+                    .entry(b.variant)
+                    .or_default()
+                    .push(m);
+                line.push_str(&format!(
+                    " {} {:.1}µs",
+                    b.variant,
+                    m.cpu_us.unwrap_or(m.wall_us) / w.rows_per_statement()
+                ));
+            }
+            eprintln!("{line}");
+        }
+    }
+    Ok(actual)
+}
+
+/// Added µs per row against untracked, round by round: CPU where measured, else wall.
+fn added(
+    per_variant: &BTreeMap<Variant, Vec<Measure>>,
+    variant: Variant,
+    rows: f64,
+    wall: bool,
+) -> Vec<f64> {
+    let pick = |m: &Measure| {
+        if wall {
+            m.wall_us
+        } else {
+            m.cpu_us.unwrap_or(m.wall_us)
+        }
+    };
+    match (
+        per_variant.get(&Variant::Untracked),
+        per_variant.get(&variant),
+    ) {
+        (Some(base), Some(v)) => base
+            .iter()
+            .zip(v)
+            .map(|(b, m)| (pick(m) - pick(b)) / rows)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn print_server(results: &ServerResults, history_seen: &[(i64, i64)], variants: &[Variant]) {
+    println!(
+        "\nserver-side: DO loop of committed statements per variant (synchronous_commit off, \
+         context set); µs per statement (bulk: per row); median (min..max) over rounds of the \
+         per-round difference to untracked"
+    );
+    println!(
+        "| history (filler / activity rows) | workload                  | variant    | CPU µs  | +CPU µs vs untracked   | wall µs | +wall µs vs untracked  |"
+    );
+    println!(
+        "|----------------------------------|---------------------------|------------|--------:|------------------------|--------:|------------------------|"
+    );
+    for ((size, wi), per_variant) in results {
+        let w = ServerWorkload::ALL[*wi];
+        let rows = w.rows_per_statement();
+        let actual = history_seen
+            .iter()
+            .find(|(s, _)| s == size)
+            .map_or(0, |(_, a)| *a);
+        for &v in variants {
+            let Some(ms) = per_variant.get(&v) else {
+                continue;
+            };
+            let cpu: Vec<f64> = ms
+                .iter()
+                .filter_map(|m| m.cpu_us)
+                .map(|c| c / rows)
+                .collect();
+            let wall: Vec<f64> = ms.iter().map(|m| m.wall_us / rows).collect();
+            let (add_cpu, add_wall) = if v == Variant::Untracked {
+                (String::new(), String::new())
+            } else {
+                (
+                    spread(&added(per_variant, v, rows, false), 1),
+                    spread(&added(per_variant, v, rows, true), 1),
+                )
+            };
+            println!(
+                "| {:>14} / {:<15} | {:<25} | {:<10} | {:>7.1} | {:<22} | {:>7.1} | {:<22} |",
+                size,
+                actual,
+                w.label(),
+                v.name(),
+                median(&cpu),
+                add_cpu,
+                median(&wall),
+                add_wall
+            );
+        }
+    }
+}
+
+/// The issue's design table: added server-side µs (at the first history size) and the
+/// client-side ratios, per variant; then chrononaut against the targets and the sweep.
+fn print_design_table(
+    results: &ServerResults,
+    history_seen: &[(i64, i64)],
+    outcomes: &[Outcome],
+    variants: &[Variant],
+) {
+    let Some(&(first_size, _)) = history_seen.first() else {
+        return;
+    };
+    let server_added = |size: i64, w: ServerWorkload, v: Variant| -> f64 {
+        let wi = ServerWorkload::ALL
+            .iter()
+            .position(|x| *x == w)
+            .unwrap_or(0);
+        results.get(&(size, wi)).map_or(f64::NAN, |pv| {
+            median(&added(pv, v, w.rows_per_statement(), false))
+        })
+    };
+    let ratio = |mode: Mode, kind: WorkloadKind, v: Variant| -> String {
+        outcomes
+            .iter()
+            .find(|o| o.mode == mode && o.kind == kind)
+            .map_or("-".to_owned(), |o| format!("{:.2}", median(&o.ratios(v))))
+    };
+    println!(
+        "\ndesign table (server-side +CPU µs per row vs untracked at history {first_size}; client ratios to untracked, 1 conn)"
+    );
+    println!(
+        "| design | UPDATE +µs | INSERT +µs | DELETE +µs | 1000-row UPDATE +µs/row | cpu mode UPDATE / INSERT / bulk | per commit UPDATE / INSERT / bulk |"
+    );
+    println!("|---|---:|---:|---:|---:|---|---|");
+    for &v in variants.iter().filter(|v| **v != Variant::Untracked) {
+        let r = |mode| {
+            format!(
+                "{} / {} / {}",
+                ratio(mode, WorkloadKind::Update1, v),
+                ratio(mode, WorkloadKind::Insert1, v),
+                ratio(mode, WorkloadKind::Bulk1000, v)
+            )
+        };
+        println!(
+            "| {} | {:+.1} | {:+.1} | {:+.1} | {:+.1} | {} | {} |",
+            v.name(),
+            server_added(first_size, ServerWorkload::Update, v),
+            server_added(first_size, ServerWorkload::Insert, v),
+            server_added(first_size, ServerWorkload::Delete, v),
+            server_added(first_size, ServerWorkload::Bulk, v),
+            r(Mode::Cpu),
+            r(Mode::Engine)
+        );
+    }
+    // Targets of issue 8, for every chrononaut-tracked variant against the row-level design.
+    if variants.contains(&Variant::Rowlevel) {
+        println!();
+        for &v in variants.iter().filter(|v| v.track_options().is_some()) {
+            for (w, factor, what) in [
+                (ServerWorkload::Update, 1.0, "<= rowlevel"),
+                (ServerWorkload::Insert, 1.0, "<= rowlevel"),
+                (ServerWorkload::Bulk, 0.5, "<= half of rowlevel"),
+            ] {
+                let ours = server_added(first_size, w, v);
+                let limit = server_added(first_size, w, Variant::Rowlevel) * factor;
+                println!(
+                    "target {} {}: {ours:+.1} µs vs {what} {limit:+.1} µs: {}",
+                    v.name(),
+                    w.label(),
+                    if ours <= limit { "met" } else { "NOT met" }
+                );
+            }
+        }
+    }
+    if history_seen.len() > 1 {
+        println!("\nhistory sweep (+CPU µs per row vs untracked; activity rows at each point)");
+        let mut header = "| design | workload |".to_owned();
+        let mut rule = "|---|---|".to_owned();
+        for (size, actual) in history_seen {
+            header.push_str(&format!(" {size} ({actual}) |"));
+            rule.push_str("---:|");
+        }
+        println!("{header}\n{rule}");
+        for &v in variants.iter().filter(|v| v.history_table().is_some()) {
+            for w in ServerWorkload::ALL {
+                let mut line = format!("| {} | {} |", v.name(), w.label());
+                for (size, _) in history_seen {
+                    line.push_str(&format!(" {:+.1} |", server_added(*size, w, v)));
+                }
+                println!("{line}");
+            }
+        }
+    }
 }

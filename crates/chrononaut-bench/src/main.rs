@@ -401,7 +401,7 @@ impl Op {
 }
 
 /// Runs `kind` on `side` for `secs` seconds with `kind.connections()` concurrent tasks;
-/// returns operations per second.
+/// returns operations per second (NaN when there was nothing to do).
 #[allow(clippy::too_many_arguments)]
 async fn run_side(
     chrononaut: &Chrononaut,
@@ -486,10 +486,11 @@ async fn run_side(
     if let Some(e) = first_error {
         return Err(format!("{} side, {}: {e}", side.variant, kind.label()).into());
     }
-    Ok(if elapsed > 0.0 {
+    // No operation at all (a DELETE round with nothing left to delete) is no measurement.
+    Ok(if elapsed > 0.0 && total > 0 {
         total as f64 / elapsed
     } else {
-        0.0
+        f64::NAN
     })
 }
 

@@ -5,8 +5,8 @@ use std::io::IsTerminal;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrononaut::{
-    Change, Chrononaut, Diff, LockEvent, LockOperation, Operation, RecordHistory, Snapshot,
-    VersionFilter,
+    ActivityFilter, Change, Chrononaut, Diff, LockEvent, LockOperation, Operation, RecordHistory,
+    Snapshot, VersionFilter,
 };
 use clap::Args;
 use serde_json::value::RawValue;
@@ -270,9 +270,15 @@ pub async fn log(
     let mut conn = connect(url).await?;
     let style = Style::detect();
     let Some(key) = &args.key else {
+        // the newest versions, from ix_chrononaut_activity_table_changed
         let rows = ch
-            .table_log(&mut conn, &args.table, args.limit, None)
-            .await?;
+            .table_activity(
+                &mut conn,
+                &args.table,
+                &ActivityFilter::new().limit(args.limit),
+            )
+            .await?
+            .entries;
         // lock events are not versions: read apart, shown among them by time
         let locks = ch.lock_events(&mut conn, &args.table, args.limit).await?;
         let mut merged: Vec<Logged> = rows

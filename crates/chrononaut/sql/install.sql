@@ -101,7 +101,7 @@ CREATE INDEX IF NOT EXISTS ix_chrononaut_activity_key_table_name
 -- History reads: the versions of one record in time order, "the version in force at t" (a
 -- backward scan that stops after one row), diffs, whole-table "as of t". The Python index
 -- above cannot order by time: "as of t" on a record with 50k versions reads all of them.
--- This is chrononaut's only other index: every index costs every history write.
+-- Every index costs every history write: chrononaut adds only this one and the next.
 -- On an adopted activity table with many rows, building it here blocks history writes for the
 -- duration of the build; create it beforehand, outside a transaction, with
 --   CREATE INDEX CONCURRENTLY ix_chrononaut_activity_table_key_changed
@@ -109,6 +109,17 @@ CREATE INDEX IF NOT EXISTS ix_chrononaut_activity_key_table_name
 -- and this statement then finds it and does nothing.
 CREATE INDEX IF NOT EXISTS ix_chrononaut_activity_table_key_changed
     ON {{activity_schema}}.chrononaut_activity (table_name, key, changed, version);
+-- Recent activity (newest first): a table's history rows in time order, for `chrononaut log
+-- TABLE`, the history browser and Chrononaut::table_activity / activity (keyset pages on
+-- (changed, id), scanned backwards). Without it "the newest 50 rows of a table" reads the
+-- table's whole history. Activity across tables merges per-table probes of this same index
+-- rather than adding one that leads with `changed`. Its write cost is in BENCHMARKS.md
+-- ("Reads"). As for the index above, on a big adopted table create it beforehand with
+--   CREATE INDEX CONCURRENTLY ix_chrononaut_activity_table_changed
+--       ON chrononaut_activity (table_name, changed, id);
+-- On a partitioned activity table, CREATE INDEX makes it on every partition.
+CREATE INDEX IF NOT EXISTS ix_chrononaut_activity_table_changed
+    ON {{activity_schema}}.chrononaut_activity (table_name, changed, id);
 
 -- Nobody but the owner writes history directly; the capture functions run as the owner.
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {{activity_schema}}.chrononaut_activity FROM PUBLIC;

@@ -263,8 +263,8 @@ impl Chrononaut {
     }
 
     /// The latest history rows of the whole of `table`, newest first: at most `limit`, recorded
-    /// at or before `before` (`None`: now). Reads every history row of the table; for an
-    /// operator's look rather than a hot path.
+    /// at or before `before` (`None`: now). The first page of [`Chrononaut::table_activity`],
+    /// which also filters by operation and time and pages on.
     pub async fn table_log(
         &self,
         conn: &mut PgConnection,
@@ -272,16 +272,11 @@ impl Chrononaut {
         limit: i64,
         before: Option<DateTime<Utc>>,
     ) -> Result<Vec<Snapshot>> {
-        let info = load_table(conn, table).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(info.query(sql::TABLE_LOG)?))
-            .bind(info.history_name())
-            .bind(limit.max(0))
-            .bind(before)
-            .fetch_all(&mut *conn)
-            .await?;
-        rows.iter()
-            .map(|r| Snapshot::from_row(r, &info.columns))
-            .collect()
+        let mut filter = crate::ActivityFilter::new().limit(limit);
+        if let Some(before) = before {
+            filter = filter.before(before);
+        }
+        Ok(self.table_activity(conn, table, &filter).await?.entries)
     }
 }
 

@@ -28,6 +28,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod activity;
 mod asof;
 mod capture;
 mod catalog;
@@ -52,6 +53,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
+pub use activity::{ActivityCursor, ActivityFilter, ActivityPage, DEFAULT_ACTIVITY_LIMIT};
 pub use asof::{AsOf, AsOfRow, BaselineOptions, BaselineReport};
 #[cfg(feature = "derive")]
 pub use chrononaut_macros::Versioned;

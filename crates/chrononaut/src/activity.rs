@@ -1,0 +1,291 @@
+//! Recent activity: history rows newest first, of one table or of every table, in keyset
+//! pages.
+//!
+//! Both reads are backward range scans of `ix_chrononaut_activity_table_changed (table_name,
+//! changed, id)` that stop after one page: their cost does not grow with the history's size
+//! (see `sql/history/activity_table.sql` and `activity_all.sql`).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, Row};
+
+use crate::catalog::require_installed;
+use crate::error::{Error, Result};
+use crate::history::load_table;
+use crate::snapshot::{Hidden, Operation, Snapshot};
+use crate::{Chrononaut, sql};
+
+/// The page size of an [`ActivityFilter`] unless [`ActivityFilter::limit`] says otherwise.
+pub const DEFAULT_ACTIVITY_LIMIT: i64 = 50;
+
+/// Where a page of activity ends: the `(changed, id)` of its last row. The next page holds the
+/// rows strictly older in `(changed, id)` order, so rows recorded meanwhile never shift it.
+///
+/// As text (for a URL or a JSON API) it is `<microseconds since 1970>_<id>`:
+///
+/// ```
+/// use chrononaut::ActivityCursor;
+/// let cursor: ActivityCursor = "1764643500123456_42".parse()?;
+/// assert_eq!(cursor.id, 42);
+/// assert_eq!(cursor.to_string(), "1764643500123456_42");
+/// assert!("yesterday".parse::<ActivityCursor>().is_err());
+/// # Ok::<(), chrononaut::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ActivityCursor {
+    /// `changed` of the last row of the page.
+    pub changed: DateTime<Utc>,
+    /// `id` of the last row of the page.
+    pub id: i64,
+}
+
+impl ActivityCursor {
+    /// The cursor that continues after `snapshot` (a row of a page).
+    pub fn after(snapshot: &Snapshot) -> Self {
+        Self {
+            changed: snapshot.changed(),
+            id: snapshot.meta().id,
+        }
+    }
+}
+
+impl std::fmt::Display for ActivityCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}_{}", self.changed.timestamp_micros(), self.id)
+    }
+}
+
+impl FromStr for ActivityCursor {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let invalid = || {
+            Error::InvalidOptions(format!(
+                "invalid activity cursor {s:?} (expected <microseconds>_<id>, as a page's `next` prints)"
+            ))
+        };
+        let (micros, id) = s.split_once('_').ok_or_else(invalid)?;
+        let micros: i64 = micros.parse().map_err(|_| invalid())?;
+        let id: i64 = id.parse().map_err(|_| invalid())?;
+        let changed = DateTime::<Utc>::from_timestamp_micros(micros).ok_or_else(invalid)?;
+        Ok(Self { changed, id })
+    }
+}
+
+/// Which history rows [`Chrononaut::table_activity`] and [`Chrononaut::activity`] return:
+/// newest first, in pages of [`DEFAULT_ACTIVITY_LIMIT`] unless [`Self::limit`] says otherwise.
+///
+/// ```
+/// use chrononaut::{ActivityFilter, Operation};
+/// let deletions_this_week = ActivityFilter::new()
+///     .operations([Operation::Delete])
+///     .after(chrono::Utc::now() - chrono::Duration::days(7))
+///     .limit(20);
+/// # let _ = deletions_this_week;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityFilter {
+    operations: Option<Vec<Operation>>,
+    after: Option<DateTime<Utc>>,
+    before: Option<DateTime<Utc>>,
+    cursor: Option<ActivityCursor>,
+    limit: i64,
+}
+
+impl Default for ActivityFilter {
+    fn default() -> Self {
+        Self {
+            operations: None,
+            after: None,
+            before: None,
+            cursor: None,
+            limit: DEFAULT_ACTIVITY_LIMIT,
+        }
+    }
+}
+
+impl ActivityFilter {
+    /// Every row, the first page.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only rows made by one of `operations`. History written by the Python library has no
+    /// operation and is left out by any operation filter. The filter is checked on the rows the
+    /// index scan reaches: a rare operation over a long history reads the rows between its
+    /// matches (bound the time with [`Self::after`] where that matters).
+    pub fn operations(mut self, operations: impl IntoIterator<Item = Operation>) -> Self {
+        self.operations = Some(operations.into_iter().collect());
+        self
+    }
+
+    /// Only rows recorded at or after `t` (`changed >= t`).
+    pub fn after(mut self, t: DateTime<Utc>) -> Self {
+        self.after = Some(t);
+        self
+    }
+
+    /// Only rows recorded at or before `t` (`changed <= t`).
+    pub fn before(mut self, t: DateTime<Utc>) -> Self {
+        self.before = Some(t);
+        self
+    }
+
+    /// The page after `cursor` (a previous page's [`ActivityPage::next`]); `None`: the first.
+    pub fn cursor(mut self, cursor: Option<ActivityCursor>) -> Self {
+        self.cursor = cursor;
+        self
+    }
+
+    /// At most `n` rows per page (at least 0).
+    pub fn limit(mut self, n: i64) -> Self {
+        self.limit = n.max(0);
+        self
+    }
+
+    fn operation_names(&self) -> Option<Vec<&'static str>> {
+        self.operations
+            .as_ref()
+            .map(|ops| ops.iter().map(|o| o.as_str()).collect())
+    }
+}
+
+/// One page of activity, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActivityPage {
+    /// The history rows (versions), newest first by `(changed, id)`.
+    pub entries: Vec<Snapshot>,
+    /// The cursor of the next page (pass it to [`ActivityFilter::cursor`]); `None` when this
+    /// page is the last.
+    pub next: Option<ActivityCursor>,
+}
+
+impl ActivityPage {
+    fn from_rows(mut entries: Vec<Snapshot>, limit: i64) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let more = entries.len() > limit;
+        entries.truncate(limit);
+        let next = if more {
+            entries.last().map(ActivityCursor::after)
+        } else {
+            None
+        };
+        Self { entries, next }
+    }
+}
+
+impl Chrononaut {
+    /// The recent activity of `table`: its history rows newest first, one page per call
+    /// (keyset-paginated, see [`ActivityCursor`]). The table must exist; its history is read
+    /// whoever wrote it (rows written by the Python library included) and whether or not it is
+    /// still tracked. One index range scan, whatever the size of the history.
+    ///
+    /// ```no_run
+    /// # async fn f(conn: &mut sqlx::PgConnection) -> Result<(), chrononaut::Error> {
+    /// use chrononaut::{ActivityFilter, Chrononaut};
+    /// let ch = Chrononaut::new();
+    /// let first = ch.table_activity(conn, "accounts", &ActivityFilter::new().limit(20)).await?;
+    /// for v in &first.entries {
+    ///     println!("{} v{} {:?} by {:?}", v.meta().key, v.version(), v.meta().operation,
+    ///              v.meta().user_id());
+    /// }
+    /// if let Some(next) = first.next {
+    ///     // e.g. `?after=1764643500123456_42` in a URL: next.to_string(), parsed back with
+    ///     // "...".parse::<chrononaut::ActivityCursor>()
+    ///     let second = ch
+    ///         .table_activity(conn, "accounts", &ActivityFilter::new().limit(20).cursor(Some(next)))
+    ///         .await?;
+    ///     # let _ = second;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn table_activity(
+        &self,
+        conn: &mut PgConnection,
+        table: &str,
+        filter: &ActivityFilter,
+    ) -> Result<ActivityPage> {
+        let info = load_table(conn, table).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(info.query(sql::ACTIVITY_TABLE)?))
+            .bind(info.history_name())
+            .bind(filter.after)
+            .bind(filter.before)
+            .bind(filter.cursor.map(|c| c.changed))
+            .bind(filter.cursor.map(|c| c.id))
+            .bind(filter.operation_names())
+            .bind(filter.limit.saturating_add(1))
+            .fetch_all(&mut *conn)
+            .await?;
+        let entries = rows
+            .iter()
+            .map(|r| Snapshot::from_row(r, &info.columns))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ActivityPage::from_rows(entries, filter.limit))
+    }
+
+    /// The recent activity of every table with history (tracked now or before, or written by
+    /// the Python library), newest first, one page per call, as
+    /// [`Chrononaut::table_activity`]; [`crate::SnapshotMeta::table`] says whose each row is.
+    /// A merge of one index probe per table: its cost grows with the number of tables that
+    /// have history, not with the history's size.
+    ///
+    /// ```no_run
+    /// # async fn f(conn: &mut sqlx::PgConnection) -> Result<(), chrononaut::Error> {
+    /// use chrononaut::{ActivityFilter, Chrononaut, Operation};
+    /// let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    /// let page = Chrononaut::new()
+    ///     .activity(conn, &ActivityFilter::new().after(since).operations([Operation::Delete]))
+    ///     .await?;
+    /// for v in &page.entries {
+    ///     println!("{} {} deleted at {}", v.meta().table, v.meta().key, v.changed());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn activity(
+        &self,
+        conn: &mut PgConnection,
+        filter: &ActivityFilter,
+    ) -> Result<ActivityPage> {
+        let installed = require_installed(conn).await?;
+        let options = sqlx::query(sql::OPTIONS_BY_NAME)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut columns: HashMap<String, Arc<Hidden>> = HashMap::new();
+        for row in &options {
+            let mut hidden = Hidden {
+                hidden: row.try_get("hidden")?,
+                untracked: row.try_get("untracked")?,
+            };
+            if row.try_get::<bool, _>("record_changes")? {
+                hidden
+                    .untracked
+                    .extend(["change_info".to_owned(), "changed".to_owned()]);
+            }
+            columns.insert(row.try_get("history_name")?, Arc::new(hidden));
+        }
+        let untracked = Arc::new(Hidden::default());
+        let activity = installed.activity().into_string();
+        let query = sql::fill(sql::ACTIVITY_ALL, &[("activity", &activity)])?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(query))
+            .bind(filter.after)
+            .bind(filter.before)
+            .bind(filter.cursor.map(|c| c.changed))
+            .bind(filter.cursor.map(|c| c.id))
+            .bind(filter.operation_names())
+            .bind(filter.limit.saturating_add(1))
+            .fetch_all(&mut *conn)
+            .await?;
+        let entries = rows
+            .iter()
+            .map(|r| {
+                let name: String = r.try_get("table_name")?;
+                Snapshot::from_row(r, columns.get(&name).unwrap_or(&untracked))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ActivityPage::from_rows(entries, filter.limit))
+    }
+}

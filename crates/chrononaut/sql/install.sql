@@ -114,12 +114,18 @@ CREATE INDEX IF NOT EXISTS ix_chrononaut_activity_table_key_changed
 -- (changed, id), scanned backwards). Without it "the newest 50 rows of a table" reads the
 -- table's whole history. Activity across tables merges per-table probes of this same index
 -- rather than adding one that leads with `changed`. Its write cost is in BENCHMARKS.md
--- ("Reads"). As for the index above, on a big adopted table create it beforehand with
+-- ("Reads").
+-- Partial on a predicate every row satisfies (`id` is the primary key), so that only queries
+-- that state it can use it: the activity reads do (sql/history/activity_*.sql); the capture
+-- functions' per-key look-ups, which PL/pgSQL plans once per session, possibly while a
+-- table's history is still empty, never pick it over the (table_name, key, ...) index.
+-- As for the index above, on a big adopted table create it beforehand with
 --   CREATE INDEX CONCURRENTLY ix_chrononaut_activity_table_changed
---       ON chrononaut_activity (table_name, changed, id);
+--       ON chrononaut_activity (table_name, changed, id) WHERE id IS NOT NULL;
 -- On a partitioned activity table, CREATE INDEX makes it on every partition.
 CREATE INDEX IF NOT EXISTS ix_chrononaut_activity_table_changed
-    ON {{activity_schema}}.chrononaut_activity (table_name, changed, id);
+    ON {{activity_schema}}.chrononaut_activity (table_name, changed, id)
+    WHERE id IS NOT NULL;
 
 -- Nobody but the owner writes history directly; the capture functions run as the owner.
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {{activity_schema}}.chrononaut_activity FROM PUBLIC;

@@ -342,7 +342,7 @@ async fn install_adds_the_activity_index_to_an_adopted_table() {
         .await
         .expect("index");
         assert!(
-            def.ends_with("USING btree (table_name, changed, id)"),
+            def.ends_with("USING btree (table_name, changed, id) WHERE (id IS NOT NULL)"),
             "{def}"
         );
     }

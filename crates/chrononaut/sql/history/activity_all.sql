@@ -12,12 +12,16 @@
 --   page:  per table, its newest $6 (changed, id) past the cursor (a backward range scan that
 --          stops after $6), then the newest $6 of those: tables x $6 index entries;
 --   then the page's rows by primary key.
+-- `id IS NOT NULL` (true of every row) is the index's predicate: it lets these probes use the
+-- partial index (see install.sql).
 -- The cost grows with the number of tables that have history, not with its size.
 WITH RECURSIVE names (table_name) AS (
-    (SELECT a.table_name FROM {{activity}} AS a ORDER BY a.table_name LIMIT 1)
+    (SELECT a.table_name FROM {{activity}} AS a WHERE a.id IS NOT NULL
+     ORDER BY a.table_name LIMIT 1)
     UNION ALL
     SELECT (SELECT a.table_name FROM {{activity}} AS a
-            WHERE a.table_name > n.table_name ORDER BY a.table_name LIMIT 1)
+            WHERE a.table_name > n.table_name AND a.id IS NOT NULL
+            ORDER BY a.table_name LIMIT 1)
     FROM names AS n
     WHERE n.table_name IS NOT NULL
 ), page AS (
@@ -26,7 +30,7 @@ WITH RECURSIVE names (table_name) AS (
     CROSS JOIN LATERAL (
         SELECT a.id, a.changed
         FROM {{activity}} AS a
-        WHERE a.table_name = n.table_name
+        WHERE a.table_name = n.table_name AND a.id IS NOT NULL
           AND a.changed >= COALESCE($1::timestamptz, '-infinity'::timestamptz)
           AND a.changed <= COALESCE($2::timestamptz, 'infinity'::timestamptz)
           AND (a.changed, a.id) < (COALESCE($3::timestamptz, 'infinity'::timestamptz),

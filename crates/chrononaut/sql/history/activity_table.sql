@@ -11,11 +11,13 @@
 -- (table_name, changed, id) that stops after $7 rows; the bounds are written with COALESCE so
 -- that they stay index conditions in a generic plan. An operation filter is checked on the
 -- rows the scan reaches (it narrows nothing in the index).
+-- `id IS NOT NULL` (true of every row) is the index's predicate: it lets this query use the
+-- partial index (see install.sql).
 -- Only versions are in the activity table (lock events moved to chrononaut.lock_events in
 -- schema version 2), so no row needs skipping.
 SELECT id, table_name, changed, version, key, data, user_info, extra_info, operation
 FROM {{activity}}
-WHERE table_name = $1
+WHERE table_name = $1 AND id IS NOT NULL
   AND changed >= COALESCE($2::timestamptz, '-infinity'::timestamptz)
   AND changed <= COALESCE($3::timestamptz, 'infinity'::timestamptz)
   AND (changed, id) < (COALESCE($4::timestamptz, 'infinity'::timestamptz),

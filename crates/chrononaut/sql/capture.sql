@@ -16,9 +16,11 @@
 -- Trust (README "Security"):
 --   * The three capture functions run as their owner (SECURITY DEFINER): writers cannot write
 --     history themselves. Their search_path is pinned, so nothing a writer defines can run in
---     them; enable_seqscan is off in them, so that no plan they cache (a plan outlives the
---     statistics it was made with) reads the history of a whole table: every history read is a
---     per-key probe of ix_chrononaut_activity_table_key_changed (tests/capture_plans.rs).
+--     them; enable_seqscan and enable_sort are off in them, so that no plan they cache (a plan
+--     outlives the statistics it was made with) reads the history of a whole table or sorts
+--     it: every history read is a per-key probe of ix_chrononaut_activity_table_key_changed
+--     in index order (tests/capture_plans.rs). jit is off: a disabled plan node's cost would
+--     otherwise push small statements over jit_above_cost and compile them on every call.
 --   * The version function and the lock check run as the writer, once per row. They have no
 --     SET clause (it would cost every row); instead every function, operator and type in them
 --     is qualified with pg_catalog, and rows are compared as records (record_eq uses each
@@ -137,8 +139,12 @@ DECLARE
 BEGIN
     -- The insert capture's version fix-up of this table (nested, marked): already recorded.
     -- Even then only rows whose tracked content is unchanged are skipped.
-    {{fix}} := pg_trigger_depth() > 1
-               AND EXISTS (SELECT 1 FROM chrononaut.fixups AS f WHERE f.relid = TG_RELID);
+    -- (Two steps: the depth test alone is a bare expression; the look-up is planned and run
+    -- only inside a nested trigger.)
+    {{fix}} := false;
+    IF pg_trigger_depth() > 1 THEN
+        {{fix}} := EXISTS (SELECT 1 FROM chrononaut.fixups AS f WHERE f.relid = TG_RELID);
+    END IF;
     {{ctx}} := chrononaut.current_context();
     IF {{ctx}}.suppressed THEN
         RETURN NULL;

@@ -76,6 +76,8 @@ GRANT SELECT ON chrononaut.meta, chrononaut.tracked TO PUBLIC;
 CREATE TABLE IF NOT EXISTS chrononaut.fixups (
     relid oid NOT NULL
 );
+-- Looked up by relid (the capture functions run with enable_seqscan off).
+CREATE INDEX IF NOT EXISTS fixups_relid ON chrononaut.fixups (relid);
 REVOKE ALL ON chrononaut.fixups FROM PUBLIC;
 GRANT SELECT ON chrononaut.fixups TO PUBLIC;
 

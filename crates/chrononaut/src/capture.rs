@@ -284,13 +284,15 @@ pub(crate) fn capture_ddl(spec: &CaptureSpec<'_>) -> Result<Sql> {
     // Zoned values (timestamptz, timetz, arrays or composites holding them) and naive
     // timestamps render in UTC only when the function runs in UTC.
     let zoned = cols.iter().any(|c| c.zoned || c.naive_ts || c.tstz);
-    let definer_settings = if zoned {
-        Sql::code(
-            "SET search_path = pg_catalog, pg_temp\nSET enable_seqscan = off\nSET TimeZone = 'UTC'",
-        )
+    const DEFINER_SETTINGS: &str = "SET search_path = pg_catalog, pg_temp\n\
+        SET enable_seqscan = off\nSET enable_sort = off\nSET jit = off";
+    const DEFINER_SETTINGS_UTC: &str = "SET search_path = pg_catalog, pg_temp\n\
+        SET enable_seqscan = off\nSET enable_sort = off\nSET jit = off\nSET TimeZone = 'UTC'";
+    let definer_settings = Sql::code(if zoned {
+        DEFINER_SETTINGS_UTC
     } else {
-        Sql::code("SET search_path = pg_catalog, pg_temp\nSET enable_seqscan = off")
-    };
+        DEFINER_SETTINGS
+    });
     let names = FunctionNames::new(suffix);
     let record_changes_trigger = if opts.record_changes {
         template::fill(sql::RECORD_CHANGES, &[("table", &table.quoted_sql())])?

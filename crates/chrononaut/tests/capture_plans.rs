@@ -69,6 +69,14 @@ fn bad_history_read(plan: &str) -> Option<String> {
         if l.contains("hashed SubPlan") {
             return Some(format!("a hashed sub-plan: {l}"));
         }
+        // a probe planned as "scan another index, then sort" reads more than the key's newest
+        // entry; and JIT compiling a statement that runs per write costs milliseconds
+        if l.starts_with("Sort ") || l.starts_with("Incremental Sort ") {
+            return Some(format!("a sort: {l}"));
+        }
+        if l.starts_with("JIT:") {
+            return Some("a JIT-compiled capture statement".to_owned());
+        }
         let reads_history = l.contains(" Scan")
             && (l.contains(" on chrononaut_activity") || l.contains(" on ix_chrononaut_activity"));
         if reads_history {
@@ -103,6 +111,16 @@ async fn capture_reads_only_the_history_of_the_written_records() {
         .await;
     t.track("items", &TrackOptions::new().hidden(["secret"]))
         .await;
+    // Statistics that say the history is small (as right after tracking a table in a young
+    // database): what tempts a planner into sequential scans, sorts of another index, hashes.
+    t.exec("CREATE TABLE other (id int PRIMARY KEY, v text)")
+        .await;
+    t.track("other", &TrackOptions::new()).await;
+    t.exec(
+        "INSERT INTO other SELECT g, 'x' FROM generate_series(1, 40) AS g; \
+         UPDATE other SET v = 'y' WHERE id <= 20; ANALYZE chrononaut_activity;",
+    )
+    .await;
     let mut conn = sqlx::PgConnection::connect(&t.db.url)
         .await
         .expect("connection");

@@ -56,14 +56,14 @@ impl HttpError {
     pub(crate) fn bad_request(message: String) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
-            error: chrononaut::Error::InvalidContext(message),
+            error: chrononaut::Error::InvalidContext(message.into()),
         }
     }
 
     pub(crate) fn internal(message: String) -> Self {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
-            error: chrononaut::Error::InvalidContext(message),
+            error: chrononaut::Error::InvalidContext(message.into()),
         }
     }
 }

@@ -107,7 +107,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Tx {
         };
         if matches!(*slot, Slot::Finished) {
             return Err(HttpError::internal(
-                "the request's transaction has ended".to_owned(),
+                "the request's transaction has ended".into(),
             ));
         }
         let resolved = resolve(parts, &state)?;
@@ -192,7 +192,7 @@ impl TxConn {
                 Ok(&mut **tx)
             }
             Slot::Idle | Slot::Finished => Err(carry(chrononaut::Error::InvalidContext(
-                "the request's transaction has ended".to_owned(),
+                "the request's transaction has ended".into(),
             ))),
         }
     }

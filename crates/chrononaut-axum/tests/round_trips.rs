@@ -4,10 +4,10 @@
 
 #[path = "../examples/layer_cost/load.rs"]
 mod load;
-#[path = "../examples/layer_cost/proxy.rs"]
-mod proxy;
 #[path = "../examples/layer_cost/services.rs"]
 mod services;
+
+use chrononaut_testdb::proxy;
 
 use std::net::ToSocketAddrs;
 use std::str::FromStr;

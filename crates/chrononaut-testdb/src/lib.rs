@@ -28,6 +28,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tokio::sync::OnceCell;
 
+pub mod proxy;
 mod throwaway;
 
 /// Environment variable that, when set to anything but empty or `0`, makes

@@ -26,10 +26,12 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sqlx::PgConnection;
+use sqlx::{AssertSqlSafe, PgConnection};
 
 use crate::error::{Error, Result};
+use crate::ident::quote_literal;
 use crate::sql;
+use crate::template;
 
 /// Who makes a change, from where, and why; applied to one transaction.
 ///
@@ -100,9 +102,9 @@ impl ChangeContext {
                 self.extra.extend(map);
                 Ok(self)
             }
-            other => Err(Error::InvalidContext(format!(
-                "extra change info must be a JSON object, got {other}"
-            ))),
+            other => Err(Error::InvalidContext(
+                format!("extra change info must be a JSON object, got {other}").into(),
+            )),
         }
     }
 
@@ -146,10 +148,13 @@ impl ChangeContext {
     fn validate(&self) -> Result<()> {
         for entry in &self.record_extra {
             if !entry.key.is_object() || !entry.extra.is_object() {
-                return Err(Error::InvalidContext(format!(
-                    "record extra info for {} needs a JSON object key and a JSON object extra",
-                    entry.table
-                )));
+                return Err(Error::InvalidContext(
+                    format!(
+                        "record extra info for {} needs a JSON object key and a JSON object extra",
+                        entry.table
+                    )
+                    .into(),
+                ));
             }
         }
         Ok(())
@@ -169,19 +174,26 @@ impl ChangeContext {
         conn: &mut PgConnection,
         auto: &Map<String, Value>,
     ) -> Result<()> {
+        let statement = self.settings_sql(auto)?;
+        sqlx::raw_sql(AssertSqlSafe(statement))
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// `BEGIN` followed by the settings of this context (plus `auto`): one simple query, so that
+    /// a transaction starts with its context in a single round trip.
+    pub(crate) fn begin_sql(&self, auto: &Map<String, Value>) -> Result<String> {
+        Ok(format!("BEGIN;\n{}", self.settings_sql(auto)?))
+    }
+
+    /// The `set_config` statement of this context (plus `auto`), every value checked (shape,
+    /// size, no NUL character) and escaped as a literal.
+    fn settings_sql(&self, auto: &Map<String, Value>) -> Result<String> {
         self.validate()?;
-        let bounded = |what: &str, text: &str, limit: usize| {
-            if text.len() > limit {
-                Err(Error::InvalidContext(format!(
-                    "{what} is {} bytes long, more than the {limit} bytes chrononaut records",
-                    text.len()
-                )))
-            } else {
-                Ok(())
-            }
+        let json = |v: &Value| {
+            serde_json::to_string(v).map_err(|e| Error::InvalidContext(e.to_string().into()))
         };
-        let json =
-            |v: &Value| serde_json::to_string(v).map_err(|e| Error::InvalidContext(e.to_string()));
         let extra = if self.extra.is_empty() {
             String::new()
         } else {
@@ -196,33 +208,59 @@ impl ChangeContext {
             String::new()
         } else {
             serde_json::to_string(&self.record_extra)
-                .map_err(|e| Error::InvalidContext(e.to_string()))?
+                .map_err(|e| Error::InvalidContext(e.to_string().into()))?
         };
-        bounded(
-            "the user",
-            self.user_id.as_deref().unwrap_or(""),
-            LIMIT_USER_ID,
-        )?;
-        bounded(
-            "the remote address",
-            self.remote_addr.as_deref().unwrap_or(""),
-            LIMIT_REMOTE_ADDR,
-        )?;
-        bounded("the extra change info", &extra, LIMIT_EXTRA)?;
-        bounded("the context providers' extra info", &auto, LIMIT_EXTRA)?;
-        bounded("the per-record extra info", &records, LIMIT_RECORD_EXTRA)?;
+        let user = self.user_id.as_deref().unwrap_or("");
+        let addr = self.remote_addr.as_deref().unwrap_or("");
+        for (what, text, limit, is_json) in [
+            ("the user", user, LIMIT_USER_ID, false),
+            ("the remote address", addr, LIMIT_REMOTE_ADDR, false),
+            ("the extra change info", extra.as_str(), LIMIT_EXTRA, true),
+            (
+                "the context providers' extra info",
+                auto.as_str(),
+                LIMIT_EXTRA,
+                true,
+            ),
+            (
+                "the per-record extra info",
+                records.as_str(),
+                LIMIT_RECORD_EXTRA,
+                true,
+            ),
+        ] {
+            if text.len() > limit {
+                return Err(Error::InvalidContext(
+                    format!(
+                        "{what} is {} bytes long, more than the {limit} bytes chrononaut records",
+                        text.len()
+                    )
+                    .into(),
+                ));
+            }
+            // PostgreSQL text cannot hold NUL, nor jsonb a \u0000 escape.
+            if text.contains('\0') || (is_json && text.contains("\\u0000")) {
+                return Err(Error::InvalidContext(
+                    format!("{what} contains a NUL character, which PostgreSQL text cannot hold")
+                        .into(),
+                ));
+            }
+        }
         let flag = |on: bool| if on { "on" } else { "" };
-        sqlx::query(sql::APPLY_CONTEXT)
-            .bind(self.user_id.as_deref().unwrap_or(""))
-            .bind(self.remote_addr.as_deref().unwrap_or(""))
-            .bind(extra)
-            .bind(auto)
-            .bind(records)
-            .bind(flag(self.suppress_versioning))
-            .bind(flag(self.allow_deleting_history))
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
+        let values = [
+            ("user_id", quote_literal(user)),
+            ("remote_addr", quote_literal(addr)),
+            ("extra", quote_literal(&extra)),
+            ("extra_auto", quote_literal(&auto)),
+            ("record_extra", quote_literal(&records)),
+            ("suppress", quote_literal(flag(self.suppress_versioning))),
+            (
+                "allow_delete_history",
+                quote_literal(flag(self.allow_deleting_history)),
+            ),
+        ];
+        let values: Vec<(&str, &str)> = values.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        template::fill_text(sql::APPLY_CONTEXT, &values)
     }
 }
 

@@ -93,18 +93,18 @@ pub enum Error {
     NotTracked(String),
     /// The change context cannot be applied (extra info that is not a JSON object, ...), or the
     /// database found the context settings malformed.
-    #[error("invalid change context: {0}")]
-    InvalidContext(String),
+    #[error(transparent)]
+    InvalidContext(Refusal),
     /// A strict-mode table refused a write that carried no extra change info.
-    #[error("{0}")]
-    StrictMode(String),
+    #[error(transparent)]
+    StrictMode(Refusal),
     /// Something tried to change or delete history without the escape that allows it.
-    #[error("{0}")]
-    AppendOnly(String),
+    #[error(transparent)]
+    AppendOnly(Refusal),
     /// The database refused for lack of privilege (an escape used by a non-member of
     /// `chrononaut_admin`, a write to the activity table by an application role, ...).
-    #[error("{0}")]
-    PermissionDenied(String),
+    #[error(transparent)]
+    PermissionDenied(Refusal),
     /// A record key that does not fit the table's primary key (a column missing or unknown,
     /// a value of the wrong type, not a JSON object).
     #[error("invalid key for {table}: {message}")]
@@ -172,16 +172,16 @@ pub enum Error {
     Conversion(String),
     /// An update that expected another version of the record than the one it has (optimistic
     /// concurrency: someone changed the record since it was read). Nothing was written.
-    #[error("{0}")]
-    StaleVersion(String),
+    #[error(transparent)]
+    StaleVersion(Refusal),
     /// A write to a locked record or a frozen table; the message names who locked it, when
     /// and why. Nothing was written.
-    #[error("{0}")]
-    RecordLocked(String),
+    #[error(transparent)]
+    RecordLocked(Refusal),
     /// A lock or unlock that cannot be done: the table is not tracked, the record does not
     /// exist, it is already locked (lock) or not locked (unlock), no reason was given.
-    #[error("{0}")]
-    LockRefused(String),
+    #[error(transparent)]
+    LockRefused(Refusal),
     /// The record asked for does not exist.
     #[error("{table} has no record {key}")]
     RecordNotFound {
@@ -196,43 +196,172 @@ pub enum Error {
     /// A bug in chrononaut itself (a SQL template and its filler that do not fit). Please report it.
     #[error("internal error: {0}")]
     Internal(String),
-    /// Any other database error.
+    /// Any other database error (also kept as [`std::error::Error::source`]).
     #[error("database error: {0}")]
-    Database(sqlx::Error),
+    Database(#[source] sqlx::Error),
 }
 
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &err {
-            let message = db.message().to_owned();
-            match db.code().as_deref() {
-                Some(SQLSTATE_STRICT) => return Error::StrictMode(message),
-                Some(SQLSTATE_APPEND_ONLY) => return Error::AppendOnly(message),
-                Some(SQLSTATE_BAD_CONTEXT) => return Error::InvalidContext(message),
-                Some(SQLSTATE_PERMISSION) => return Error::PermissionDenied(message),
-                Some(SQLSTATE_STALE_VERSION) => return Error::StaleVersion(message),
-                Some(SQLSTATE_RECORD_LOCKED) => return Error::RecordLocked(message),
-                Some(SQLSTATE_LOCK_REFUSED) => return Error::LockRefused(message),
-                // A context setting that looks like JSON but is not: the cast in
-                // chrononaut.current_context() fails (checked there without an exception
-                // block, which would cost a subtransaction per captured statement).
-                Some(SQLSTATE_INVALID_TEXT) => {
-                    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                        && pg
-                            .r#where()
-                            .is_some_and(|w| w.contains("chrononaut.current_context()"))
-                    {
-                        return Error::InvalidContext(format!(
-                            "malformed chrononaut context: chrononaut.extra, chrononaut.extra_auto or \
-                             chrononaut.record_extra is not valid JSON ({message}{})",
-                            pg.detail().map(|d| format!(": {d}")).unwrap_or_default()
-                        ));
-                    }
-                }
-                _ => {}
+        let sqlx::Error::Database(db) = &err else {
+            return Error::Database(err);
+        };
+        let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+        let ours = |r: Option<&str>| r.is_some_and(|w| w.contains("function chrononaut."));
+        let variant: fn(Refusal) -> Error = match db.code().as_deref() {
+            Some(SQLSTATE_STRICT) => Error::StrictMode,
+            Some(SQLSTATE_APPEND_ONLY) => Error::AppendOnly,
+            Some(SQLSTATE_BAD_CONTEXT) => Error::InvalidContext,
+            Some(SQLSTATE_STALE_VERSION) => Error::StaleVersion,
+            Some(SQLSTATE_RECORD_LOCKED) => Error::RecordLocked,
+            Some(SQLSTATE_LOCK_REFUSED) => Error::LockRefused,
+            // Only chrononaut's own refusals: a RAISE in one of its functions, or PostgreSQL
+            // refusing access to one of its objects. A 42501 about a table of yours stays a
+            // database error.
+            Some(SQLSTATE_PERMISSION)
+                if pg.is_some_and(|p| ours(p.r#where())) || db.message().contains("chrononaut") =>
+            {
+                Error::PermissionDenied
             }
+            // A context setting that looks like JSON but is not: the cast in
+            // chrononaut.current_context() fails (checked there without an exception
+            // block, which would cost a subtransaction per captured statement).
+            Some(SQLSTATE_INVALID_TEXT)
+                if pg.is_some_and(|p| {
+                    p.r#where()
+                        .is_some_and(|w| w.contains("chrononaut.current_context()"))
+                }) =>
+            {
+                let message = format!(
+                    "malformed chrononaut context: chrononaut.extra, chrononaut.extra_auto or \
+                     chrononaut.record_extra is not valid JSON ({}{})",
+                    db.message(),
+                    pg.and_then(|p| p.detail())
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default()
+                );
+                let mut refusal = Refusal::from_database(err);
+                refusal.message = message;
+                return Error::InvalidContext(refusal);
+            }
+            _ => return Error::Database(err),
+        };
+        variant(Refusal::from_database(err))
+    }
+}
+
+/// Why chrononaut (or the database on its behalf) refused something: the message, and where
+/// the refusal came from the database, its SQLSTATE, DETAIL and HINT, and the database error
+/// itself as [`std::error::Error::source`].
+///
+/// Dereferences to the message, so `refusal.contains("...")` and `format!("{refusal}")` read
+/// it directly.
+///
+/// ```
+/// # fn f(err: chrononaut::Error) {
+/// if let chrononaut::Error::RecordLocked(refusal) = &err {
+///     eprintln!("{refusal}");
+///     if let Some(hint) = refusal.hint() {
+///         eprintln!("hint: {hint}");
+///     }
+///     assert_eq!(refusal.code(), Some(chrononaut::SQLSTATE_RECORD_LOCKED));
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Refusal {
+    message: String,
+    code: Option<String>,
+    detail: Option<String>,
+    hint: Option<String>,
+    source: Option<Box<sqlx::Error>>,
+}
+
+impl Refusal {
+    /// A refusal decided by the library itself, before or without asking the database.
+    pub fn new(message: impl Into<String>) -> Refusal {
+        Refusal {
+            message: message.into(),
+            code: None,
+            detail: None,
+            hint: None,
+            source: None,
         }
-        Error::Database(err)
+    }
+
+    fn from_database(err: sqlx::Error) -> Refusal {
+        let (message, code, detail, hint) = match &err {
+            sqlx::Error::Database(db) => {
+                let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+                (
+                    db.message().to_owned(),
+                    db.code().map(|c| c.into_owned()),
+                    pg.and_then(|p| p.detail()).map(str::to_owned),
+                    pg.and_then(|p| p.hint()).map(str::to_owned),
+                )
+            }
+            other => (other.to_string(), None, None, None),
+        };
+        Refusal {
+            message,
+            code,
+            detail,
+            hint,
+            source: Some(Box::new(err)),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The SQLSTATE, when the database refused (`CN001` ... `CN007`, `42501`).
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// The database error's DETAIL, if any.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
+    /// The database error's HINT, if any (what to do about it).
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl std::ops::Deref for Refusal {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Refusal {
+        Refusal::new(message)
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(message: &str) -> Refusal {
+        Refusal::new(message)
     }
 }
 

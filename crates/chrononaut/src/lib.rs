@@ -51,7 +51,7 @@ mod track;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 
 pub use activity::{ActivityCursor, ActivityFilter, ActivityPage, DEFAULT_ACTIVITY_LIMIT};
 pub use asof::{AsOf, AsOfRow, BaselineOptions, BaselineReport};
@@ -64,7 +64,7 @@ pub use context::{
 pub use convert::{ChunkReport, ConversionProgress, ConvertOptions, Converter, Preview};
 pub use diff::{Change, Diff, DiffEnd};
 pub use error::{
-    Error, Result, SQLSTATE_APPEND_ONLY, SQLSTATE_BAD_CONTEXT, SQLSTATE_LOCK_REFUSED,
+    Error, Refusal, Result, SQLSTATE_APPEND_ONLY, SQLSTATE_BAD_CONTEXT, SQLSTATE_LOCK_REFUSED,
     SQLSTATE_PERMISSION, SQLSTATE_RECORD_LOCKED, SQLSTATE_STALE_VERSION, SQLSTATE_STRICT,
 };
 pub use history::{RecordHistory, VersionFilter};
@@ -128,15 +128,17 @@ impl Chrononaut {
         all
     }
 
-    /// Begins a transaction on `pool` with `ctx` applied (one extra round trip).
+    /// Begins a transaction on `pool` with `ctx` applied. `BEGIN` and the context's settings
+    /// travel as one simple query: a transaction with a context costs no round trip more than
+    /// one without. A context that is malformed or too large is refused before anything is sent
+    /// ([`Error::InvalidContext`]).
     pub async fn begin(
         &self,
         pool: &PgPool,
         ctx: &ChangeContext,
     ) -> Result<Transaction<'static, Postgres>> {
-        let mut tx = pool.begin().await?;
-        self.apply(&mut tx, ctx).await?;
-        Ok(tx)
+        let statement = ctx.begin_sql(&self.provided())?;
+        Ok(pool.begin_with(AssertSqlSafe(statement)).await?)
     }
 
     /// Applies `ctx` (plus the providers' fields) to the transaction open on `conn`. A later

@@ -221,12 +221,15 @@ impl Chrononaut {
                 table: info.table.qualified.clone(),
                 key: key.to_string(),
             }),
-            Some(current) if current != expected => Err(Error::StaleVersion(format!(
-                "stale version: {} {key} is at version {}, expected version {}",
-                info.history_name(),
-                version_text(current),
-                version_text(expected)
-            ))),
+            Some(current) if current != expected => Err(Error::StaleVersion(
+                format!(
+                    "stale version: {} {key} is at version {}, expected version {}",
+                    info.history_name(),
+                    version_text(current),
+                    version_text(expected)
+                )
+                .into(),
+            )),
             Some(_) => Ok(()),
         }
     }

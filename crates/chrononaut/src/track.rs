@@ -227,10 +227,13 @@ impl Chrononaut {
                 .fetch_one(&mut *tx)
                 .await?;
         if locks > 0 {
-            return Err(Error::LockRefused(format!(
-                "{} has {locks} lock(s); unlock (or unfreeze) it before untracking",
-                resolved.qualified
-            )));
+            return Err(Error::LockRefused(
+                format!(
+                    "{} has {locks} lock(s); unlock (or unfreeze) it before untracking",
+                    resolved.qualified
+                )
+                .into(),
+            ));
         }
         exec(&mut tx, untrack_ddl(&resolved, &suffix)?.into_string()).await?;
         sqlx::query("DELETE FROM chrononaut.tracked WHERE relid = $1::int8::oid")

@@ -575,3 +575,78 @@ async fn record_changes_row_matches_history_after_a_re_insert() {
                "same_time": true, "history_user": {"user_id": "carol", "remote_addr": null}})
     );
 }
+
+/// `Chrononaut::begin` sends BEGIN and the whole context (per-record extra included) in one
+/// round trip, counted by a proxy in front of the server; the values arrive intact, however
+/// they are quoted, and a value PostgreSQL text cannot hold is refused before anything is sent.
+#[tokio::test]
+async fn begin_sends_the_context_with_begin() {
+    let t = common::setup().await;
+    t.exec("CREATE TABLE rt (id int PRIMARY KEY, v int)").await;
+    t.track("rt", &TrackOptions::new()).await;
+    let proxy = chrononaut_testdb::proxy::Proxy::start_for(&t.db.url)
+        .await
+        .unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(proxy.options(&t.db.url).unwrap())
+        .await
+        .unwrap();
+    // warm the connection (its first statements prepare and read type information)
+    sqlx::query("SELECT 1").execute(&pool).await.unwrap();
+    let user = r"o'brien \ $x$ {{user_id}} é";
+    let ctx = ChangeContext::new()
+        .user(user)
+        .remote_addr("::1")
+        .rationale("it's \\ fine")
+        .record_extra("rt", json!({"id": 1}), json!({"note": "a'b"}));
+    // a plain BEGIN, for comparison (acquiring from the pool pings the connection first)
+    proxy.reset();
+    pool.begin().await.unwrap().rollback().await.unwrap();
+    let plain = proxy.turns() - 1;
+    proxy.reset();
+    let mut tx = t.ch.begin(&pool, &ctx).await.unwrap();
+    assert_eq!(
+        proxy.turns(),
+        plain,
+        "BEGIN with the context takes as many round trips as a plain BEGIN"
+    );
+    sqlx::query("INSERT INTO rt VALUES (1, 1)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let row = t
+        .json(
+            "SELECT jsonb_build_object('user', user_info->>'user_id', 'addr', user_info->>'remote_addr', \
+             'extra', extra_info) FROM chrononaut_activity WHERE table_name = 'rt'",
+        )
+        .await;
+    assert_eq!(
+        row,
+        json!({"user": user, "addr": "::1", "extra": {"rationale": "it's \\ fine", "note": "a'b"}})
+    );
+    // refused before anything is sent: no round trip, no transaction left open
+    proxy.reset();
+    for bad in [
+        ChangeContext::new().user("nul\0byte"),
+        ChangeContext::new().extra("k", "nul\0byte"),
+        ChangeContext::new().user("u".repeat(chrononaut::LIMIT_USER_ID + 1)),
+    ] {
+        let err = t.ch.begin(&pool, &bad).await.unwrap_err();
+        assert!(
+            matches!(err, chrononaut::Error::InvalidContext(_)),
+            "{err:?}"
+        );
+    }
+    assert_eq!(proxy.turns(), 0, "a refused context sends nothing");
+    let open: bool =
+        sqlx::query_scalar("SELECT pg_catalog.pg_current_xact_id_if_assigned() IS NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(
+        open,
+        "the pooled connection is usable and outside a transaction"
+    );
+}

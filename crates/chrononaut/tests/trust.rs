@@ -1046,3 +1046,75 @@ async fn change_contexts_over_a_limit_are_refused_before_sending() {
         5
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// issue 14, "Also": typed errors keep the database error
+
+/// A refusal keeps what the database said (SQLSTATE, HINT) and the database error itself as
+/// `source()`; 42501 is `PermissionDenied` only when chrononaut refused (its own objects),
+/// not when PostgreSQL refuses access to a table of the application's.
+#[tokio::test]
+async fn typed_errors_keep_the_database_error() {
+    let (t, app) = app_setup(false).await;
+    t.exec("INSERT INTO acc (id, owner, balance) VALUES (1, 'o', 10)")
+        .await;
+    let err = Error::from(
+        sqlx::query("UPDATE acc SET balance = 11, version = 7 WHERE id = 1")
+            .execute(&t.pool)
+            .await
+            .unwrap_err(),
+    );
+    let Error::StaleVersion(refusal) = &err else {
+        panic!("expected StaleVersion, got {err:?}");
+    };
+    assert_eq!(refusal.code(), Some(chrononaut::SQLSTATE_STALE_VERSION));
+    assert!(
+        refusal.hint().is_some_and(|h| h.contains("read it again")),
+        "{refusal:?}"
+    );
+    let source = std::error::Error::source(&err).expect("the database error as source");
+    let db = source
+        .downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+        .expect("a sqlx database error");
+    assert_eq!(db.code().as_deref(), Some("CN005"));
+    assert_eq!(err.to_string(), refusal.message());
+
+    // PostgreSQL refusing the app a table of its own making is not chrononaut's refusal
+    t.exec("CREATE TABLE payroll_x (id int PRIMARY KEY, pay int)")
+        .await;
+    let pool = t.pool_as(&app).await;
+    let err = Error::from(
+        sqlx::query("SELECT * FROM payroll_x")
+            .execute(&pool)
+            .await
+            .unwrap_err(),
+    );
+    assert!(matches!(err, Error::Database(_)), "{err:?}");
+    // ... while writing history by hand is
+    let err = Error::from(
+        sqlx::query(
+            "INSERT INTO chrononaut_activity (table_name, changed, version, key, data) \
+             VALUES ('acc', now(), 9, '{\"id\": 1}', '{}')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap_err(),
+    );
+    match &err {
+        Error::PermissionDenied(r) => assert_eq!(r.code(), Some("42501")),
+        other => panic!("expected PermissionDenied, got {other:?}"),
+    }
+    pool.close().await;
+    // a refusal of the library's own, before the database: no code, no source
+    let err = Chrononaut::new()
+        .begin(&t.pool, &ChangeContext::new().user("x".repeat(300)))
+        .await
+        .unwrap_err();
+    match &err {
+        Error::InvalidContext(r) => assert!(r.code().is_none() && r.contains("bytes")),
+        other => panic!("expected InvalidContext, got {other:?}"),
+    }
+    assert!(std::error::Error::source(&err).is_none());
+    t.drop_roles().await;
+}

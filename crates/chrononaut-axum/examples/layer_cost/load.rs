@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
-use crate::proxy::Proxy;
+use chrononaut_testdb::proxy::Proxy;
 
 /// Serves `app` on 127.0.0.1 (random port) with `ConnectInfo`.
 pub async fn serve(app: axum::Router) -> std::io::Result<String> {

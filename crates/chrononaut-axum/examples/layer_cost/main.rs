@@ -12,8 +12,9 @@
 //! and round trips rather than the disk's fsync (which would hide the layer's cost).
 
 mod load;
-mod proxy;
 mod services;
+
+use chrononaut_testdb::proxy;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::str::FromStr;

@@ -1,6 +1,7 @@
 //! A TCP proxy in front of PostgreSQL that counts round trips: each time a client sends
 //! after the server last spoke is one turn (a client that sends several messages before
-//! reading, as sqlx does with Parse/Bind/Execute/Sync, makes one turn).
+//! reading, as sqlx does with Parse/Bind/Execute/Sync, makes one turn). Used by tests and
+//! benchmarks that assert or report how many round trips an operation takes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +35,27 @@ impl Proxy {
             }
         });
         Ok(Proxy { addr, turns })
+    }
+
+    /// Starts a proxy to the server of a `postgres://` URL.
+    pub async fn start_for(url: &str) -> std::io::Result<Proxy> {
+        use std::net::ToSocketAddrs;
+        let options: sqlx::postgres::PgConnectOptions = url
+            .parse()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let upstream = (options.get_host(), options.get_port())
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::other("the server's host has no address"))?;
+        Proxy::start(upstream).await
+    }
+
+    /// Connect options for the database of `url`, through this proxy.
+    pub fn options(&self, url: &str) -> sqlx::Result<sqlx::postgres::PgConnectOptions> {
+        let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+        Ok(options
+            .host(&self.addr.ip().to_string())
+            .port(self.addr.port()))
     }
 
     /// Round trips since the start or the last reset.

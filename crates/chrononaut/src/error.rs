@@ -219,7 +219,7 @@ impl From<sqlx::Error> for Error {
             // refusing access to one of its objects. A 42501 about a table of yours stays a
             // database error.
             Some(SQLSTATE_PERMISSION)
-                if pg.is_some_and(|p| ours(p.r#where())) || db.message().contains("chrononaut") =>
+                if pg.is_some_and(|p| ours(p.r#where())) || refused_ours(db.message()) =>
             {
                 Error::PermissionDenied
             }
@@ -248,6 +248,43 @@ impl From<sqlx::Error> for Error {
         };
         variant(Refusal::from_database(err))
     }
+}
+
+/// Whether a PostgreSQL privilege error (`permission denied for table locks`) names one of
+/// chrononaut's objects. PostgreSQL names the object without its schema, so an object of yours
+/// named like one of ours (a table `locks`, a function `unlock`) is taken for ours.
+fn refused_ours(message: &str) -> bool {
+    const OURS: &[&str] = &[
+        // tables (chrononaut_activity and the schema match the prefix below)
+        "locks",
+        "lock_events",
+        "tracked",
+        "meta",
+        "fixups",
+        "conversions",
+        // functions of schema chrononaut (the per-table ones are capture_*)
+        "as_of",
+        "chain_hash",
+        "check_table_lock",
+        "current_context",
+        "escape_allowed",
+        "guard_activity",
+        "lock",
+        "lock_target",
+        "lock_tracked",
+        "record_change_info",
+        "record_extra",
+        "record_extra_for",
+        "record_lock_event",
+        "refuse_strict",
+        "sync_lock_triggers",
+        "unlock",
+    ];
+    let Some(rest) = message.strip_prefix("permission denied for ") else {
+        return false;
+    };
+    let name = rest.split_once(' ').map_or("", |(_, name)| name);
+    name.starts_with("chrononaut") || name.starts_with("capture_") || OURS.contains(&name)
 }
 
 /// Why chrononaut (or the database on its behalf) refused something: the message, and where

@@ -149,8 +149,13 @@ fn print_report(report: &VerifyReport) {
             1 => ", 1 lock event".to_owned(),
             n => format!(", {n} lock events"),
         };
+        let no_chain = if t.no_chain {
+            " (tracked with --no-chain: its new history has no hash chain to verify)"
+        } else {
+            ""
+        };
         println!(
-            "{}: {} history rows, {} chained, {} unchained{events}",
+            "{}: {} history rows, {} chained, {} unchained{events}{no_chain}",
             t.table_name, t.rows, t.chained, t.unchained
         );
     }

@@ -64,6 +64,10 @@ enum Command {
         /// their first change, as version 1).
         #[arg(long)]
         no_baseline: bool,
+        /// Write no hash chain: each write costs less (no previous-hash look-up, no sha256),
+        /// and `verify` can vouch for none of the table's new history.
+        #[arg(long)]
+        no_chain: bool,
         /// Rows per baseline batch (one transaction each).
         #[arg(long, default_value_t = 5000)]
         batch_size: i64,
@@ -237,12 +241,14 @@ async fn run(cli: Cli) -> CliResult<()> {
             strict,
             no_strict,
             no_baseline,
+            no_chain,
             batch_size,
         } => {
             let mut options = TrackOptions::new()
                 .hidden(hidden.into_iter().filter(|c| !c.is_empty()))
                 .untracked(untracked.into_iter().filter(|c| !c.is_empty()))
-                .record_changes(record_changes);
+                .record_changes(record_changes)
+                .without_chain(no_chain);
             if strict {
                 options = options.strict(true);
             } else if no_strict {
@@ -344,6 +350,10 @@ fn print_options(options: &TrackOptions, strict: bool) {
     println!(
         "  record changes: {}",
         if options.record_changes { "yes" } else { "no" }
+    );
+    println!(
+        "  hash chain:     {}",
+        if options.no_chain { "no (--no-chain)" } else { "yes" }
     );
     let origin = if options.strict.is_some() {
         ""

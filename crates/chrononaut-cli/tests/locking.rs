@@ -213,3 +213,25 @@ async fn log_shows_lock_events_among_the_versions() {
     );
     ok(url, &["unlock", "orders", "--table"]);
 }
+
+/// `track --no-chain`: shown by track, no hash written, and verify says why the table's rows
+/// are unchained instead of calling them tampering.
+#[tokio::test]
+async fn track_no_chain_and_verify() {
+    let db = fixture().await;
+    let url = db.url.as_str();
+    let out = ok(url, &["track", "orders", "--no-chain"]);
+    assert!(out.contains("hash chain:     no (--no-chain)"), "{out}");
+    sql(&db, "UPDATE orders SET total = total + 1")
+        .await
+        .expect("writes");
+    let out = ok(url, &["verify", "orders"]);
+    assert!(
+        out.contains("orders: 5 history rows, 3 chained, 2 unchained")
+            && out.contains("tracked with --no-chain"),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("ok: no tampering found"), "{out}");
+    let report = ok_json(url, &["verify", "orders"]);
+    assert_eq!(report["tables"][0]["no_chain"], json!(true));
+}

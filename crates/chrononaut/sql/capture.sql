@@ -50,6 +50,10 @@
 --   <o_missing>                                  no old row has n's primary key
 --   <changed_at_n>                               the history time of an insert or update
 --   <delete_rows_*>                              capture_delete_rows.sql, per source
+--   <chain_insert> <chain_update> <chain_delete> prev_hash and hash of a written row
+--                                                  (chain/link.sql; `NULL, NULL` with --no-chain)
+--   <chain_probe>                                the look-up of the record's previous hash
+--                                                  (chain/probe.sql; nothing with --no-chain)
 --   <record_changes_trigger>                     the change_info trigger, or nothing
 
 CREATE OR REPLACE FUNCTION {{fn_insert}}() RETURNS trigger
@@ -92,10 +96,7 @@ BEGIN
         INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info,
                                   operation, prev_hash, hash)
         SELECT {{table_name}}, {{s}}.changed_at, {{s}}.version, {{s}}.key, {{s}}.data,
-               {{ctx}}.user_info, {{s}}.extra_info, 'insert', {{s}}.prev,
-               chrononaut.chain_hash({{s}}.prev, {{table_name}}, {{s}}.key, {{s}}.version,
-                                     {{s}}.changed_at, {{s}}.data, {{ctx}}.user_info,
-                                     {{s}}.extra_info, 'insert')
+               {{ctx}}.user_info, {{s}}.extra_info, 'insert', {{chain_insert}}
         FROM {{s}}
     )
     SELECT count(*) FILTER (WHERE {{s}}.row_version IS DISTINCT FROM {{s}}.version) AS fixes,
@@ -172,16 +173,9 @@ BEGIN
         INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info,
                                   operation, prev_hash, hash)
         SELECT {{table_name}}, {{s}}.changed_at, {{s}}.version, {{s}}.key, {{s}}.data,
-               {{ctx}}.user_info, {{s}}.extra_info, 'update', {{p}}.hash,
-               chrononaut.chain_hash({{p}}.hash, {{table_name}}, {{s}}.key, {{s}}.version,
-                                     {{s}}.changed_at, {{s}}.data, {{ctx}}.user_info,
-                                     {{s}}.extra_info, 'update')
+               {{ctx}}.user_info, {{s}}.extra_info, 'update', {{chain_update}}
         FROM {{s}}
-        LEFT JOIN LATERAL (
-            SELECT a.hash FROM {{activity}} AS a
-            WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key
-            ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC LIMIT 1
-        ) AS {{p}} ON true
+        {{chain_probe}}
     )
     SELECT count(*) FILTER (WHERE {{s}}.moved) AS moved,
            count(*) FILTER (WHERE {{s}}.rx = '{}') AS bare

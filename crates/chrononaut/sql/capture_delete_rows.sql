@@ -13,15 +13,9 @@ WITH {{s}} AS MATERIALIZED (
     INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info,
                               operation, prev_hash, hash)
     SELECT {{table_name}}, {{ts}}, {{s}}.version, {{s}}.key, {{s}}.data, {{ctx}}.user_info,
-           {{s}}.extra_info, 'delete', {{p}}.hash,
-           chrononaut.chain_hash({{p}}.hash, {{table_name}}, {{s}}.key, {{s}}.version, {{ts}},
-                                 {{s}}.data, {{ctx}}.user_info, {{s}}.extra_info, 'delete')
+           {{s}}.extra_info, 'delete', {{chain_delete}}
     FROM {{s}}
-    LEFT JOIN LATERAL (
-        SELECT a.hash FROM {{activity}} AS a
-        WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key
-        ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC LIMIT 1
-    ) AS {{p}} ON true
+    {{chain_probe}}
 )
 SELECT count(*) FILTER (WHERE {{s}}.rx = '{}') AS bare INTO {{cnt}} FROM {{s}};
 IF {{strict}} AND NOT {{ctx}}.has_extra AND {{cnt}}.bare > 0 THEN

@@ -66,6 +66,8 @@ CREATE TABLE IF NOT EXISTS chrononaut.tracked (
 -- functions this library would make differently.
 ALTER TABLE chrononaut.tracked ADD COLUMN IF NOT EXISTS history_name text;
 ALTER TABLE chrononaut.tracked ADD COLUMN IF NOT EXISTS ddl_fingerprint text;
+-- Tracked without a hash chain (`track --no-chain`): verify reports such a table as unchained.
+ALTER TABLE chrononaut.tracked ADD COLUMN IF NOT EXISTS no_chain boolean NOT NULL DEFAULT false;
 GRANT SELECT ON chrononaut.meta, chrononaut.tracked TO PUBLIC;
 
 -- The insert capture's version fix-up in progress (see capture.sql): a row exists only inside

@@ -372,6 +372,32 @@ pub(crate) fn capture_ddl(spec: &CaptureSpec<'_>) -> Result<Sql> {
         ("changed_at_n", &changed_at_n),
         ("record_changes_trigger", &record_changes_trigger),
     ];
+    // The hash chain (chain/*.sql), or none (--no-chain).
+    let chain_link = |prev: Sql, changed: &Sql, op: &str| -> Result<Sql> {
+        if opts.no_chain {
+            return Ok(Sql::code("NULL, NULL"));
+        }
+        let op = Sql::literal(op);
+        let mut with = values.clone();
+        with.extend([("prev", &prev), ("changed", changed), ("op", &op)]);
+        template::fill_some(sql::CHAIN_LINK, &with)
+    };
+    let changed_at = sql_format!("{}.changed_at", s);
+    let chain_insert = chain_link(sql_format!("{}.prev", s), &changed_at, "insert")?;
+    let chain_update = chain_link(sql_format!("{}.hash", p), &changed_at, "update")?;
+    let chain_delete = chain_link(sql_format!("{}.hash", p), &ts, "delete")?;
+    let chain_probe = if opts.no_chain {
+        Sql::default()
+    } else {
+        template::fill_some(sql::CHAIN_PROBE, &values)?
+    };
+    let mut values = values;
+    values.extend([
+        ("chain_insert", &chain_insert),
+        ("chain_update", &chain_update),
+        ("chain_delete", &chain_delete),
+        ("chain_probe", &chain_probe),
+    ]);
     // The delete rows are written from three sources (capture_delete_rows.sql).
     let delete_rows = |source: &Sql| {
         let mut with_source = values.clone();

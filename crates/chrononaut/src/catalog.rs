@@ -214,7 +214,7 @@ pub(crate) async fn resolve_oid(conn: &mut PgConnection, oid: &str) -> Result<Ta
 
 pub(crate) async fn stored_options(conn: &mut PgConnection, oid: i64) -> Result<TrackOptions> {
     let row = sqlx::query(
-        "SELECT hidden, untracked, record_changes, strict FROM chrononaut.tracked WHERE relid = $1::int8::oid",
+        "SELECT hidden, untracked, record_changes, strict, no_chain FROM chrononaut.tracked WHERE relid = $1::int8::oid",
     )
     .bind(oid)
     .fetch_one(&mut *conn)
@@ -224,5 +224,6 @@ pub(crate) async fn stored_options(conn: &mut PgConnection, oid: i64) -> Result<
         untracked: row.try_get("untracked")?,
         record_changes: row.try_get("record_changes")?,
         strict: row.try_get("strict")?,
+        no_chain: row.try_get("no_chain")?,
     })
 }

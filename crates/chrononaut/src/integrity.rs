@@ -91,8 +91,12 @@ pub struct TableIntegrity {
     pub rows: i64,
     /// Rows with a hash.
     pub chained: i64,
-    /// Rows without (written by the Python library, a conversion or a baseline).
+    /// Rows without (written by the Python library, a conversion or a baseline, or by the
+    /// capture of a table tracked with `no_chain`).
     pub unchained: i64,
+    /// The table is tracked without a hash chain ([`crate::TrackOptions::no_chain`]): its
+    /// new history rows have no hash, and nothing vouches for them.
+    pub no_chain: bool,
     /// Lock and unlock events, chained apart from the versions (not counted in `rows`; lock
     /// events written among the versions by releases before schema version 2 are).
     pub lock_events: i64,
@@ -227,6 +231,7 @@ impl Chrononaut {
             let total: i64 = r.try_get("total")?;
             let chained: i64 = r.try_get("chained")?;
             let lock_events: i64 = r.try_get("lock_events")?;
+            let no_chain: bool = r.try_get("no_chain")?;
             let issues: Value = r.try_get("issues")?;
             for issue in issues.as_array().into_iter().flatten() {
                 let kind = IssueKind::parse(issue["kind"].as_str().unwrap_or_default());
@@ -256,6 +261,7 @@ impl Chrononaut {
                 rows: total,
                 chained,
                 unchained: total - chained,
+                no_chain,
                 lock_events,
             });
         }

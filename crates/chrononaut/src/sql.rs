@@ -3,6 +3,8 @@
 pub(crate) const INSTALL: &str = include_str!("../sql/install.sql");
 pub(crate) const CAPTURE: &str = include_str!("../sql/capture.sql");
 pub(crate) const CAPTURE_DELETE_ROWS: &str = include_str!("../sql/capture_delete_rows.sql");
+pub(crate) const CHAIN_PROBE: &str = include_str!("../sql/chain/probe.sql");
+pub(crate) const CHAIN_LINK: &str = include_str!("../sql/chain/link.sql");
 pub(crate) const RECORD_CHANGES: &str = include_str!("../sql/record_changes.sql");
 pub(crate) const UNTRACK: &str = include_str!("../sql/untrack.sql");
 pub(crate) const INTEGRITY_FUNCTIONS: &str = include_str!("../sql/integrity/functions.sql");

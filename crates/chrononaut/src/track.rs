@@ -36,6 +36,10 @@ pub struct TrackOptions {
     pub record_changes: bool,
     /// Refuse writes without extra change info. `None` follows the database-wide default.
     pub strict: Option<bool>,
+    /// Write no hash chain (`prev_hash`, `hash` stay NULL): each write skips the probe for the
+    /// record's previous hash and the sha256, and `verify` can vouch for none of the table's
+    /// new history (it reports the table as unchained). Off by default.
+    pub no_chain: bool,
 }
 
 impl TrackOptions {
@@ -73,6 +77,18 @@ impl TrackOptions {
     /// Sets strict mode for this table (overriding the database-wide default).
     pub fn strict(mut self, on: bool) -> Self {
         self.strict = Some(on);
+        self
+    }
+
+    /// Turns the hash chain of this table's history off (`true`) or on (see
+    /// [`TrackOptions::no_chain`] for the trade-off).
+    ///
+    /// ```
+    /// let fast = chrononaut::TrackOptions::new().without_chain(true);
+    /// assert!(fast.no_chain);
+    /// ```
+    pub fn without_chain(mut self, off: bool) -> Self {
+        self.no_chain = off;
         self
     }
 }
@@ -290,6 +306,7 @@ impl Chrononaut {
                         untracked: r.try_get("untracked")?,
                         record_changes: r.try_get("record_changes")?,
                         strict,
+                        no_chain: r.try_get("no_chain")?,
                     },
                     strict_effective: strict.unwrap_or(installed.strict_default),
                 })
@@ -398,6 +415,7 @@ async fn apply_capture(conn: &mut PgConnection, table: &Table, plan: &CapturePla
         .bind(&plan.columns)
         .bind(&table.history_name)
         .bind(&plan.fingerprint)
+        .bind(plan.options.no_chain)
         .execute(&mut *conn)
         .await?;
     Ok(())

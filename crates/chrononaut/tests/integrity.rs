@@ -410,3 +410,93 @@ async fn a_digest_waits_for_this_databases_writers_only() {
     assert_eq!(digest.tables[0].rows, 2, "the writer's row is covered");
     other_tx.rollback().await.expect("rollback");
 }
+
+/// `--no-chain`: the capture writes no hash (versions, keys, deletes and re-inserts as
+/// usual), verify reports the table as unchained without calling that tampering, also after
+/// a chained table is tracked again without its chain; a chain switched back on starts again
+/// and verifies. Other tables keep their chains and their checks.
+#[tokio::test]
+async fn a_table_tracked_without_chain_writes_no_hash_and_verifies_as_unchained() {
+    let t = history().await;
+    t.exec("CREATE TABLE fast (id int PRIMARY KEY, v text)").await;
+    t.track("fast", &TrackOptions::new().without_chain(true))
+        .await;
+    t.exec(
+        "INSERT INTO fast SELECT g, 'a' FROM generate_series(1, 5) g;
+         UPDATE fast SET v = 'b' WHERE id <= 2;
+         UPDATE fast SET v = 'c';
+         DELETE FROM fast WHERE id = 3;
+         INSERT INTO fast VALUES (3, 'again');
+         UPDATE fast SET id = 30 WHERE id = 3;",
+    )
+    .await;
+    let (rows, hashed): (i64, i64) = (
+        t.scalar_i64("SELECT count(*) FROM chrononaut_activity WHERE table_name = 'fast'")
+            .await,
+        t.scalar_i64(
+            "SELECT count(*) FROM chrononaut_activity WHERE table_name = 'fast' \
+             AND (hash IS NOT NULL OR prev_hash IS NOT NULL)",
+        )
+        .await,
+    );
+    assert_eq!((rows, hashed), (5 + 2 + 5 + 1 + 1 + 2, 0));
+    // versions as on a chained table: record 3 deleted at 3, re-inserted as 4, moved away at 5
+    let v3: Vec<i64> = sqlx::query_scalar(
+        "SELECT version::int8 FROM chrononaut_activity WHERE table_name = 'fast' \
+         AND key = '{\"id\": 3}' ORDER BY changed, version",
+    )
+    .fetch_all(&t.pool)
+    .await
+    .expect("versions");
+    assert_eq!(v3, vec![0, 1, 2, 3, 4]);
+    let report = verify(&t, None).await;
+    assert!(report.is_ok(), "{:?}", report.issues);
+    let fast = report
+        .tables
+        .iter()
+        .find(|x| x.table_name == "fast")
+        .expect("fast verified");
+    assert!(fast.no_chain);
+    assert_eq!((fast.chained, fast.unchained), (0, rows));
+    let acc = report
+        .tables
+        .iter()
+        .find(|x| x.table_name == "acc")
+        .expect("acc verified");
+    assert!(!acc.no_chain && acc.unchained == 0, "{acc:?}");
+
+    // a chained table tracked again without its chain: its chained past still verifies, its
+    // new rows are unchained, not "hash removed"
+    t.track(
+        "acc",
+        &TrackOptions::new().hidden(["secret"]).without_chain(true),
+    )
+    .await;
+    t.exec("UPDATE acc SET balance = balance + 100").await;
+    let report = verify(&t, Some("acc")).await;
+    assert!(report.is_ok(), "{:?}", report.issues);
+    assert!(report.tables[0].no_chain && report.tables[0].unchained == 2);
+    // ... and an edit of its chained past is still found
+    tamper(
+        &t,
+        "UPDATE chrononaut_activity SET data = data || '{\"balance\": 0}' \
+         WHERE table_name = 'acc' AND version = 1 AND key = '{\"id\": 1}'",
+    )
+    .await;
+    let report = verify(&t, Some("acc")).await;
+    assert!(
+        report
+            .issues
+            .iter()
+            .any(|i| i.kind == IssueKind::Edited && i.version == Some(1)),
+        "{:?}",
+        report.issues
+    );
+
+    // the chain back on for `fast`: new rows are chained again, and verify is clean
+    t.track("fast", &TrackOptions::new()).await;
+    t.exec("UPDATE fast SET v = 'd' WHERE id = 1").await;
+    let report = verify(&t, Some("fast")).await;
+    assert!(report.is_ok(), "{:?}", report.issues);
+    assert!(!report.tables[0].no_chain && report.tables[0].chained == 1);
+}

@@ -20,13 +20,18 @@
 --   hash_removed  it has no hash although rows before it have one: inserted by hand, or its
 --                 hash was removed
 -- Rows without hash before the chain's first chained row (written by the Python library, a
--- legacy conversion or a baseline) are counted as unchained, not reported.
+-- legacy conversion or a baseline) are counted as unchained, not reported; so are all rows
+-- without hash of a table tracked with --no-chain (whose capture writes none: `no_chain` in
+-- the result), which verify cannot vouch for.
 -- One pass over the table's history in index order plus one sha256 per chained row; records
 -- with moved lock events are walked a second time with them (from the first pass, in memory);
 -- the look-up that classifies a broken link reads only rows whose hash a broken row names.
 -- Runs as the caller: operators it compares with are qualified, so that one the caller puts
 -- first on its search_path cannot change what is compared.
-WITH r AS (
+WITH off AS MATERIALIZED (
+    -- the history names of tables tracked without a hash chain
+    SELECT t.history_name FROM chrononaut.tracked AS t WHERE t.no_chain
+), r AS (
     SELECT a.id, a.table_name, a.key, a.version, a.changed, a.operation, a.hash, a.prev_hash,
            pg_catalog.lag(a.hash) OVER w AS pred_hash,
            pg_catalog.count(a.hash) OVER w AS chained_so_far,
@@ -103,7 +108,9 @@ WITH r AS (
 ), broken AS MATERIALIZED (
     SELECT l.*
     FROM links AS l
-    WHERE (l.hash IS NULL AND l.chained_so_far > 0)
+    WHERE (l.hash IS NULL AND l.chained_so_far > 0
+           AND NOT EXISTS (SELECT 1 FROM off
+                           WHERE off.history_name OPERATOR(pg_catalog.=) l.table_name))
        OR (l.hash IS NOT NULL
            AND (l.recomputed IS DISTINCT FROM l.hash
                 OR (l.prev_hash IS DISTINCT FROM l.expected
@@ -148,6 +155,7 @@ WITH r AS (
 )
 SELECT t.table_name, t.total::int8 AS total, t.chained::int8 AS chained,
        t.lock_events::int8 AS lock_events,
+       EXISTS (SELECT 1 FROM off WHERE off.history_name OPERATOR(pg_catalog.=) t.table_name) AS no_chain,
        COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                             'id', b.id, 'key', b.key, 'version', b.version, 'kind', b.kind,
                             'changed', b.changed, 'lock_event', b.lock_event)

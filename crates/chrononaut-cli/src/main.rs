@@ -353,7 +353,11 @@ fn print_options(options: &TrackOptions, strict: bool) {
     );
     println!(
         "  hash chain:     {}",
-        if options.no_chain { "no (--no-chain)" } else { "yes" }
+        if options.no_chain {
+            "no (--no-chain)"
+        } else {
+            "yes"
+        }
     );
     let origin = if options.strict.is_some() {
         ""

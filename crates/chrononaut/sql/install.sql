@@ -383,7 +383,8 @@ BEGIN
     END LOOP;
 END $$;
 
-INSERT INTO chrononaut.meta (key, value) VALUES ('schema_version', '2')
+-- (SCHEMA_VERSION of src/install.rs; 3: tracked.no_chain)
+INSERT INTO chrononaut.meta (key, value) VALUES ('schema_version', {{schema_version}})
     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO chrononaut.meta (key, value) VALUES ('activity_schema', {{activity_schema_literal}})
     ON CONFLICT (key) DO NOTHING;

@@ -57,10 +57,24 @@ pub(crate) async fn installed(conn: &mut PgConnection) -> Result<Option<Installe
 }
 
 /// Like [`installed`], but an error when chrononaut is absent or newer than this library.
+/// Reads work on older schemas too (they read newer columns only where they are present).
 pub(crate) async fn require_installed(conn: &mut PgConnection) -> Result<Installed> {
     let found = installed(conn).await?.ok_or(Error::NotInstalled)?;
     if found.schema_version > SCHEMA_VERSION {
         return Err(Error::SchemaTooNew {
+            found: found.schema_version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(found)
+}
+
+/// Like [`require_installed`], but also an error when the schema is older than this library's
+/// ([`Error::SchemaTooOld`]): for changes of tracking, which write what older schemas lack.
+pub(crate) async fn require_current(conn: &mut PgConnection) -> Result<Installed> {
+    let found = require_installed(conn).await?;
+    if found.schema_version < SCHEMA_VERSION {
+        return Err(Error::SchemaTooOld {
             found: found.schema_version,
             supported: SCHEMA_VERSION,
         });
@@ -214,7 +228,9 @@ pub(crate) async fn resolve_oid(conn: &mut PgConnection, oid: &str) -> Result<Ta
 
 pub(crate) async fn stored_options(conn: &mut PgConnection, oid: i64) -> Result<TrackOptions> {
     let row = sqlx::query(
-        "SELECT hidden, untracked, record_changes, strict, no_chain FROM chrononaut.tracked WHERE relid = $1::int8::oid",
+        "SELECT hidden, untracked, record_changes, strict, \
+         COALESCE((to_jsonb(t) ->> 'no_chain')::boolean, false) AS no_chain \
+         FROM chrononaut.tracked AS t WHERE relid = $1::int8::oid",
     )
     .bind(oid)
     .fetch_one(&mut *conn)

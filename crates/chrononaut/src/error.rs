@@ -49,6 +49,17 @@ pub enum Error {
         /// Newest version this library installs.
         supported: i32,
     },
+    /// The database holds an older chrononaut schema than this library needs: run
+    /// `chrononaut init` (or [`crate::Chrononaut::install`]) to upgrade it in place.
+    #[error(
+        "the database has chrononaut schema version {found}, older than this library's {supported}; run `chrononaut init` to upgrade it"
+    )]
+    SchemaTooOld {
+        /// Version found in the database.
+        found: i32,
+        /// The version this library installs.
+        supported: i32,
+    },
     /// An existing `chrononaut_activity` table lacks a column chrononaut needs, or has it with
     /// another type.
     #[error("existing activity table is not compatible: {0}")]
@@ -250,7 +261,8 @@ impl From<sqlx::Error> for Error {
     }
 }
 
-/// Whether a PostgreSQL privilege error (`permission denied for table locks`) names one of
+/// Whether a PostgreSQL privilege error (`permission denied for table locks`, `must be owner
+/// of table chrononaut_activity`) names one of
 /// chrononaut's objects. PostgreSQL names the object without its schema, so an object of yours
 /// named like one of ours (a table `locks`, a function `unlock`) is taken for ours.
 fn refused_ours(message: &str) -> bool {
@@ -280,7 +292,10 @@ fn refused_ours(message: &str) -> bool {
         "sync_lock_triggers",
         "unlock",
     ];
-    let Some(rest) = message.strip_prefix("permission denied for ") else {
+    let Some(rest) = message
+        .strip_prefix("permission denied for ")
+        .or_else(|| message.strip_prefix("must be owner of "))
+    else {
         return false;
     };
     let name = rest.split_once(' ').map_or("", |(_, name)| name);

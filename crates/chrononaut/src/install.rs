@@ -9,7 +9,7 @@ use crate::template::{self, Sql};
 use crate::{Chrononaut, sql};
 
 /// The schema version this library installs.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Options of [`Chrononaut::install_with`].
 #[derive(Debug, Clone, Default)]
@@ -66,9 +66,11 @@ impl Chrononaut {
         let schema = options.activity_schema.as_deref().unwrap_or("public");
         let literal = Sql::literal(schema);
         let ident = Sql::ident(schema);
+        let version = Sql::literal(&SCHEMA_VERSION.to_string());
         let values = [
             ("activity_schema_literal", &literal),
             ("activity_schema", &ident),
+            ("schema_version", &version),
         ];
         let mut ddl = String::new();
         for template in [

@@ -5,8 +5,8 @@ use sqlx::{Acquire, PgConnection, Row};
 
 use crate::capture::{CaptureSpec, capture_ddl, fingerprint, untrack_ddl};
 use crate::catalog::{
-    ADVISORY_LOCK, Column, Installed, Table, columns, key_columns, primary_key, require_installed,
-    resolve, resolve_oid, stored_options,
+    ADVISORY_LOCK, Column, Installed, Table, columns, key_columns, primary_key, require_current,
+    require_installed, resolve, resolve_oid, stored_options,
 };
 use crate::error::{Error, Result};
 use crate::template::Sql;
@@ -212,7 +212,7 @@ impl Chrononaut {
             .bind(ADVISORY_LOCK)
             .execute(&mut *tx)
             .await?;
-        let installed = require_installed(&mut tx).await?;
+        let installed = require_current(&mut tx).await?;
         let resolved = resolve(&mut tx, table).await?;
         let tracked = track_resolved(&mut tx, &installed, &resolved, options).await?;
         tx.commit().await?;
@@ -227,7 +227,7 @@ impl Chrononaut {
             .bind(ADVISORY_LOCK)
             .execute(&mut *tx)
             .await?;
-        require_installed(&mut tx).await?;
+        require_current(&mut tx).await?;
         let resolved = resolve(&mut tx, table).await?;
         let suffix: Option<String> = sqlx::query_scalar(
             "SELECT fn_suffix FROM chrononaut.tracked WHERE relid = $1::int8::oid",
@@ -268,7 +268,7 @@ impl Chrononaut {
             .bind(ADVISORY_LOCK)
             .execute(&mut *tx)
             .await?;
-        let mut installed = require_installed(&mut tx).await?;
+        let mut installed = require_current(&mut tx).await?;
         sqlx::query("UPDATE chrononaut.meta SET value = $1 WHERE key = 'strict_default'")
             .bind(strict.to_string())
             .execute(&mut *tx)

@@ -215,3 +215,31 @@ async fn install_regenerates_outdated_capture_functions() {
     let report = t.ch.install(&mut conn).await.expect("install");
     assert_eq!(report.regenerated_tables, 0);
 }
+
+/// A database whose schema is older than the library's (the library was upgraded, `init` not
+/// yet run): changes of tracking get a clear error instead of a missing column, reads work;
+/// `install` upgrades it in place.
+#[tokio::test]
+async fn an_older_schema_asks_for_init_and_install_upgrades_it() {
+    let t = common::setup().await;
+    t.exec("CREATE TABLE items (id int PRIMARY KEY, v text)")
+        .await;
+    t.track("items", &TrackOptions::new()).await;
+    let older = SCHEMA_VERSION - 1;
+    t.exec(&format!(
+        "UPDATE chrononaut.meta SET value = '{older}' WHERE key = 'schema_version'"
+    ))
+    .await;
+    let mut conn = t.pool.acquire().await.expect("connection");
+    assert_eq!(t.ch.status(&mut conn).await.expect("status").len(), 1);
+    match t.ch.track(&mut conn, "items", &TrackOptions::new()).await {
+        Err(Error::SchemaTooOld { found, supported }) => {
+            assert_eq!((found, supported), (older, SCHEMA_VERSION));
+        }
+        other => panic!("expected SchemaTooOld, got {other:?}"),
+    }
+    let report = t.ch.install(&mut conn).await.expect("upgrade");
+    assert_eq!(report.previous_version, Some(older));
+    assert_eq!(report.schema_version, SCHEMA_VERSION);
+    assert_eq!(t.ch.status(&mut conn).await.expect("status").len(), 1);
+}

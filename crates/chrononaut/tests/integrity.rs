@@ -418,7 +418,8 @@ async fn a_digest_waits_for_this_databases_writers_only() {
 #[tokio::test]
 async fn a_table_tracked_without_chain_writes_no_hash_and_verifies_as_unchained() {
     let t = history().await;
-    t.exec("CREATE TABLE fast (id int PRIMARY KEY, v text)").await;
+    t.exec("CREATE TABLE fast (id int PRIMARY KEY, v text)")
+        .await;
     t.track("fast", &TrackOptions::new().without_chain(true))
         .await;
     t.exec(

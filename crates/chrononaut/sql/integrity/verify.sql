@@ -29,8 +29,11 @@
 -- Runs as the caller: operators it compares with are qualified, so that one the caller puts
 -- first on its search_path cannot change what is compared.
 WITH off AS MATERIALIZED (
-    -- the history names of tables tracked without a hash chain
-    SELECT t.history_name FROM chrononaut.tracked AS t WHERE t.no_chain
+    -- the history names of tables tracked without a hash chain (read through to_jsonb: the
+    -- columns are absent before schema versions 2 and 3, whose history verify still reads)
+    SELECT pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.->>) 'history_name' AS history_name
+    FROM chrononaut.tracked AS t
+    WHERE pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.->>) 'no_chain' OPERATOR(pg_catalog.=) 'true'
 ), r AS (
     SELECT a.id, a.table_name, a.key, a.version, a.changed, a.operation, a.hash, a.prev_hash,
            pg_catalog.lag(a.hash) OVER w AS pred_hash,

@@ -3,7 +3,9 @@
 SELECT format('%I.%I', n.nspname, c.relname) AS qualified,
        CASE WHEN n.nspname = 'public' THEN c.relname::text
             ELSE format('%I.%I', n.nspname, c.relname) END AS history_name,
-       t.hidden, t.untracked, t.record_changes, t.strict, t.no_chain, t.tracked_at,
+       t.hidden, t.untracked, t.record_changes, t.strict, t.tracked_at,
+       -- (absent before schema version 3)
+       COALESCE((to_jsonb(t) ->> 'no_chain')::boolean, false) AS no_chain,
        -- columns added, dropped or renamed since the triggers were made: the version trigger
        -- compares the columns it knew, so `track` must run again
        t.columns IS DISTINCT FROM ARRAY(

@@ -1,9 +1,10 @@
 -- chrononaut schema, version 2 (2: lock events moved out of the activity table).
 --
--- Run by `Chrononaut::install` / `chrononaut init` inside one transaction that holds the
--- chrononaut advisory lock, or printed by `chrononaut init --print-sql` for teams that apply
--- migrations with their own tool. Every statement is idempotent: running this file again
--- upgrades in place and never loses a row.
+-- Run by `Chrononaut::install` / `chrononaut init` inside one transaction, after
+-- install_start.sql and the DDL lock (sql/queries/ddl_lock.sql), or printed (with those two
+-- first) by `chrononaut init --print-sql` for teams that apply migrations with their own tool.
+-- Every statement is idempotent: running this file again upgrades in place and never loses a
+-- row.
 --
 -- Placeholders, substituted by the library with quoted identifiers before this reaches SQL:
 --   <activity_schema>  quoted schema of the activity table (default "public")
@@ -43,11 +44,8 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN
     NULL;
 END $$;
 
--- Key/value settings of this installation: schema_version, activity_schema, strict_default.
-CREATE TABLE IF NOT EXISTS chrononaut.meta (
-    key   text PRIMARY KEY,
-    value text NOT NULL
-);
+-- chrononaut.meta (key/value settings: schema_version, activity_schema, strict_default) is
+-- created by install_start.sql, which runs first and is followed by the DDL lock.
 
 -- One row per tracked table, with its options. `relid` follows renames.
 CREATE TABLE IF NOT EXISTS chrononaut.tracked (

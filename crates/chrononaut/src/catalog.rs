@@ -12,8 +12,20 @@ use crate::sql;
 use crate::template::Sql;
 use crate::track::TrackOptions;
 
-/// The advisory lock that serialises chrononaut's DDL (install, track, untrack) per database.
-pub(crate) const ADVISORY_LOCK: i64 = 0x6368_726f_6e6f;
+/// Takes the lock that serialises chrononaut's DDL (install, track, untrack, the strict
+/// default, the conversion progress table) in this database until the transaction ends: a
+/// table lock on `chrononaut.meta` that no role without write rights on it can hold against
+/// us (`sql/queries/ddl_lock.sql`). [`Error::NotInstalled`] when chrononaut is not installed.
+pub(crate) async fn lock_ddl(conn: &mut PgConnection) -> Result<()> {
+    let exists: bool = sqlx::query_scalar(sql::META_EXISTS)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !exists {
+        return Err(Error::NotInstalled);
+    }
+    sqlx::query(sql::DDL_LOCK).execute(&mut *conn).await?;
+    Ok(())
+}
 
 /// What an existing installation recorded.
 pub(crate) struct Installed {

@@ -36,7 +36,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{Acquire, PgConnection, Postgres, Row, Transaction};
 
-use crate::catalog::{ADVISORY_LOCK, require_installed};
+use crate::catalog::{lock_ddl, require_installed};
 use crate::error::{Error, Result};
 use crate::ident::{quote_ident, quote_literal, text_array};
 use crate::{Chrononaut, sql};
@@ -750,10 +750,7 @@ impl Converter {
             return Ok(());
         }
         let mut tx = conn.begin().await?;
-        sqlx::query("SELECT pg_catalog.pg_advisory_xact_lock($1)")
-            .bind(ADVISORY_LOCK)
-            .execute(&mut *tx)
-            .await?;
+        lock_ddl(&mut tx).await?;
         sqlx::raw_sql(PROGRESS_TABLE).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())

@@ -2,7 +2,7 @@
 
 use sqlx::{Acquire, PgConnection};
 
-use crate::catalog::{ADVISORY_LOCK, installed, require_installed};
+use crate::catalog::{installed, require_installed};
 use crate::error::{Error, Result};
 use crate::ident::quote_ident;
 use crate::template::{self, Sql};
@@ -74,6 +74,8 @@ impl Chrononaut {
         ];
         let mut ddl = String::new();
         for template in [
+            sql::INSTALL_START,
+            sql::DDL_LOCK,
             sql::INSTALL,
             sql::HISTORY_FUNCTIONS,
             sql::INTEGRITY_FUNCTIONS,
@@ -91,20 +93,50 @@ impl Chrononaut {
     }
 
     /// Creates or upgrades everything chrononaut needs, idempotently, in one transaction under
-    /// an advisory lock (two processes installing at once are safe), and records the schema
-    /// version. An existing `chrononaut_activity` table, such as one the Python library created,
-    /// is adopted: its rows are kept as they are, the nullable `operation` column is added.
+    /// the lock that serialises chrononaut's DDL (two processes installing at once are safe;
+    /// no application role can hold the lock up), and records the schema version. An existing
+    /// `chrononaut_activity` table, such as one the Python library created, is adopted: its
+    /// rows are kept as they are, the nullable `operation` column is added.
     pub async fn install_with(
         &self,
         conn: &mut PgConnection,
         options: &InstallOptions,
     ) -> Result<InstallReport> {
-        let mut tx = conn.begin().await?;
-        sqlx::query("SELECT pg_catalog.pg_advisory_xact_lock($1)")
-            .bind(ADVISORY_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        let before = installed(&mut tx).await?;
+        // Two first installs at once: the later one's CREATE of the chrononaut schema or its
+        // meta table fails when the earlier one commits (see install_start.sql); once more,
+        // it finds them and waits on the lock.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let fresh: bool = !sqlx::query_scalar::<_, bool>(sql::META_EXISTS)
+                .fetch_one(&mut *conn)
+                .await?;
+            let mut tx = conn.begin().await?;
+            match self.install_in(&mut tx, options).await {
+                Err(Error::Database(sqlx::Error::Database(db)))
+                    if fresh
+                        && attempt < 3
+                        && matches!(db.code().as_deref(), Some("23505" | "42P06" | "42P07")) =>
+                {
+                    tx.rollback().await?;
+                }
+                Err(e) => return Err(e),
+                Ok(report) => {
+                    tx.commit().await?;
+                    return Ok(report);
+                }
+            }
+        }
+    }
+
+    async fn install_in(
+        &self,
+        tx: &mut PgConnection,
+        options: &InstallOptions,
+    ) -> Result<InstallReport> {
+        sqlx::raw_sql(sql::INSTALL_START).execute(&mut *tx).await?;
+        sqlx::query(sql::DDL_LOCK).execute(&mut *tx).await?;
+        let before = installed(&mut *tx).await?;
         if let Some(found) = &before {
             if found.schema_version > SCHEMA_VERSION {
                 return Err(Error::SchemaTooNew {
@@ -143,9 +175,8 @@ impl Chrononaut {
 
         // Tables tracked by an older library (or before a dump and restore) keep the functions
         // they were made with: regenerate those whose DDL this library would make differently.
-        let now = require_installed(&mut tx).await?;
-        let regenerated_tables = crate::track::regenerate(&mut tx, &now).await?;
-        tx.commit().await?;
+        let now = require_installed(&mut *tx).await?;
+        let regenerated_tables = crate::track::regenerate(&mut *tx, &now).await?;
         Ok(InstallReport {
             schema_version: SCHEMA_VERSION,
             previous_version: before.map(|b| b.schema_version),

@@ -72,7 +72,7 @@ pub use install::{InstallOptions, InstallReport, SCHEMA_VERSION};
 pub use integrity::{
     DIGEST_FORMAT, Digest, IssueKind, TableDigest, TableIntegrity, VerifyIssue, VerifyReport,
 };
-pub use locking::{LockEvent, LockOperation, RecordLock};
+pub use locking::{LIMIT_LOCK_REASON, LockEvent, LockOperation, RecordLock};
 #[doc(hidden)]
 pub use model::__private;
 pub use model::{KeyBuilder, TypedRecord, TypedSnapshot, Versioned};

@@ -161,6 +161,21 @@ fn lock_rows(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<RecordLock>> {
         .collect()
 }
 
+/// The most bytes a lock reason may have: it is stored with the lock and repeated in every
+/// write the lock refuses. A longer one is [`Error::InvalidContext`] (SQLSTATE `CN004`, also
+/// from `chrononaut.lock(...)` called by hand), refused before anything is written.
+pub const LIMIT_LOCK_REASON: usize = 1024;
+
+fn bounded_reason(reason: &str) -> Result<()> {
+    if reason.len() > LIMIT_LOCK_REASON {
+        return Err(Error::InvalidContext(format!(
+            "the lock reason is {} bytes long, more than the {LIMIT_LOCK_REASON} bytes chrononaut records",
+            reason.len()
+        )));
+    }
+    Ok(())
+}
+
 fn single(rows: Vec<RecordLock>) -> Result<RecordLock> {
     rows.into_iter()
         .next()
@@ -237,7 +252,8 @@ impl Chrononaut {
     /// Locks the record of `table` with primary key `key` against UPDATE and DELETE from every
     /// client, with a reason. Recorded as a [`LockEvent`] (not a version; the record's version
     /// unchanged) with the context's user. Needs UPDATE privilege on the table.
-    /// [`Error::LockRefused`] when the record does not exist or is already locked.
+    /// [`Error::LockRefused`] when the record does not exist or is already locked,
+    /// [`Error::InvalidContext`] when the reason is longer than [`LIMIT_LOCK_REASON`].
     pub async fn lock(
         &self,
         conn: &mut PgConnection,
@@ -245,6 +261,7 @@ impl Chrononaut {
         key: Value,
         reason: &str,
     ) -> Result<RecordLock> {
+        bounded_reason(reason)?;
         let info = load_table(conn, table).await?;
         let key = normalize_key(conn, &info, &key).await?;
         call(
@@ -286,6 +303,7 @@ impl Chrononaut {
         table: &str,
         reason: &str,
     ) -> Result<RecordLock> {
+        bounded_reason(reason)?;
         let info = load_table(conn, table).await?;
         call(
             conn,

@@ -1,5 +1,6 @@
 //! The SQL the library runs, loaded from the `.sql` files under `crates/chrononaut/sql/`.
 
+pub(crate) const INSTALL_START: &str = include_str!("../sql/install_start.sql");
 pub(crate) const INSTALL: &str = include_str!("../sql/install.sql");
 pub(crate) const CAPTURE: &str = include_str!("../sql/capture.sql");
 pub(crate) const CAPTURE_DELETE_ROWS: &str = include_str!("../sql/capture_delete_rows.sql");
@@ -25,6 +26,7 @@ pub(crate) const KEY_OPERATORS: &str = include_str!("../sql/queries/key_operator
 pub(crate) const APPLY_CONTEXT: &str = include_str!("../sql/queries/apply_context.sql");
 pub(crate) const INSTALLED: &str = include_str!("../sql/queries/installed.sql");
 pub(crate) const META_EXISTS: &str = include_str!("../sql/queries/meta_exists.sql");
+pub(crate) const DDL_LOCK: &str = include_str!("../sql/queries/ddl_lock.sql");
 pub(crate) const ACTIVITY_COLUMNS: &str = include_str!("../sql/queries/activity_columns.sql");
 pub(crate) const STATUS: &str = include_str!("../sql/queries/status.sql");
 pub(crate) const KEY_COLUMNS: &str = include_str!("../sql/history/key_columns.sql");

@@ -5,7 +5,7 @@ use sqlx::{Acquire, PgConnection, Row};
 
 use crate::capture::{CaptureSpec, capture_ddl, fingerprint, untrack_ddl};
 use crate::catalog::{
-    ADVISORY_LOCK, Column, Installed, Table, columns, key_columns, primary_key, require_current,
+    Column, Installed, Table, columns, key_columns, lock_ddl, primary_key, require_current,
     require_installed, resolve, resolve_oid, stored_options,
 };
 use crate::error::{Error, Result};
@@ -208,10 +208,7 @@ impl Chrononaut {
         options: &TrackOptions,
     ) -> Result<TrackedTable> {
         let mut tx = conn.begin().await?;
-        sqlx::query("SELECT pg_catalog.pg_advisory_xact_lock($1)")
-            .bind(ADVISORY_LOCK)
-            .execute(&mut *tx)
-            .await?;
+        lock_ddl(&mut tx).await?;
         let installed = require_current(&mut tx).await?;
         let resolved = resolve(&mut tx, table).await?;
         let tracked = track_resolved(&mut tx, &installed, &resolved, options).await?;
@@ -223,10 +220,7 @@ impl Chrononaut {
     /// `version` column and its record-changes columns stay.
     pub async fn untrack(&self, conn: &mut PgConnection, table: &str) -> Result<()> {
         let mut tx = conn.begin().await?;
-        sqlx::query("SELECT pg_catalog.pg_advisory_xact_lock($1)")
-            .bind(ADVISORY_LOCK)
-            .execute(&mut *tx)
-            .await?;
+        lock_ddl(&mut tx).await?;
         require_current(&mut tx).await?;
         let resolved = resolve(&mut tx, table).await?;
         let suffix: Option<String> = sqlx::query_scalar(
@@ -264,10 +258,7 @@ impl Chrononaut {
     /// `strict`), and regenerates the capture functions of the tables it affects.
     pub async fn set_strict_default(&self, conn: &mut PgConnection, strict: bool) -> Result<()> {
         let mut tx = conn.begin().await?;
-        sqlx::query("SELECT pg_catalog.pg_advisory_xact_lock($1)")
-            .bind(ADVISORY_LOCK)
-            .execute(&mut *tx)
-            .await?;
+        lock_ddl(&mut tx).await?;
         let mut installed = require_current(&mut tx).await?;
         sqlx::query("UPDATE chrononaut.meta SET value = $1 WHERE key = 'strict_default'")
             .bind(strict.to_string())

@@ -123,3 +123,55 @@ async fn concurrent_inserters_of_different_keys() {
     t.assert_row_versions("ins", "ins", "jsonb_build_object('id', t.id)")
         .await;
 }
+
+/// Two `track`s at once are serialised (by the DDL lock on chrononaut.meta): of two tables
+/// whose history names collide (`s.t` and `public."s.t"`), tracked at the same moment, exactly
+/// one is tracked and the other is refused; two tracks of one table both succeed.
+#[tokio::test]
+async fn concurrent_tracks_are_serialised() {
+    let t = common::setup().await;
+    for round in 0..3 {
+        t.exec(&format!(
+            "CREATE SCHEMA s{round}; CREATE TABLE s{round}.t (id int PRIMARY KEY); \
+             CREATE TABLE public.\"s{round}.t\" (id int PRIMARY KEY); \
+             CREATE TABLE same{round} (id int PRIMARY KEY);"
+        ))
+        .await;
+        let mut tasks = Vec::new();
+        for name in [
+            format!("s{round}.t"),
+            format!("public.\"s{round}.t\""),
+            format!("same{round}"),
+            format!("same{round}"),
+        ] {
+            let url = t.db.url.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+                chrononaut::Chrononaut::new()
+                    .track(&mut conn, &name, &TrackOptions::new())
+                    .await
+            }));
+        }
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.expect("task"));
+        }
+        let colliding = &results[..2];
+        assert_eq!(
+            colliding.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{colliding:?}"
+        );
+        assert!(
+            colliding
+                .iter()
+                .any(|r| matches!(r, Err(chrononaut::Error::HistoryNameTaken { .. }))),
+            "{colliding:?}"
+        );
+        assert!(
+            results[2..].iter().all(|r| r.is_ok()),
+            "{:?}",
+            &results[2..]
+        );
+    }
+}

@@ -345,31 +345,52 @@ async fn no_role_can_hold_lock_and_unlock_up() {
     drop(holder);
 }
 
-/// A lock reason is at most 1024 bytes (it is repeated in every refused write): a longer one
-/// is refused with CN007 and nothing is written.
+/// A lock reason is at most 1024 bytes (`LIMIT_LOCK_REASON`; it is repeated in every refused
+/// write): a longer one, 50 MB included, is refused with CN004 before anything is written, from
+/// the library and from SQL, with a message that does not repeat it.
 #[tokio::test]
 async fn a_lock_reason_is_bounded() {
     let (t, _app, pool) = app_setup().await;
+    assert_eq!(chrononaut::LIMIT_LOCK_REASON, 1024);
     let mut app_conn = pool.acquire().await.expect("connection");
     let before = t.activity_dump().await;
-    for reason in ["x".repeat(50_000), "x".repeat(1025), "é".repeat(513)] {
+    for reason in [
+        "x".repeat(50 * 1024 * 1024),
+        "x".repeat(1025),
+        "é".repeat(513),
+    ] {
         let err =
             t.ch.lock(&mut app_conn, "acc", json!({"id": 1}), &reason)
                 .await
                 .expect_err("too long");
         match &err {
-            Error::LockRefused(m) => {
-                assert!(m.contains("at most 1024"), "{m}");
+            Error::InvalidContext(m) => {
+                assert!(m.contains("1024 bytes"), "{m}");
                 assert!(m.len() < 200, "the refusal does not repeat the reason: {m}");
             }
-            e => panic!("expected LockRefused, got {e:?}"),
+            e => panic!("expected InvalidContext, got {e:?}"),
         }
-        // the SQL form refuses it too
-        let sql = format!("SELECT * FROM chrononaut.lock('acc', '{{\"id\": 1}}', '{reason}')");
-        let err = as_app(&pool, &sql).await;
-        assert!(matches!(err, Err(Error::LockRefused(_))), "{err:?}");
+        let err = t.ch.freeze(&mut app_conn, "acc", &reason).await;
+        assert!(matches!(err, Err(Error::InvalidContext(_))), "{err:?}");
+        // the SQL form refuses it too, with CN004
+        let err = sqlx::query("SELECT * FROM chrononaut.lock('acc', '{\"id\": 1}', $1)")
+            .bind(&reason)
+            .execute(&pool)
+            .await
+            .expect_err("too long");
+        assert!(common::is_sqlstate(&err, "CN004"), "{err:?}");
+        let err = Error::from(err);
+        match &err {
+            Error::InvalidContext(m) => assert!(m.len() < 200, "{m}"),
+            e => panic!("expected InvalidContext, got {e:?}"),
+        }
     }
     assert_eq!(t.activity_dump().await, before, "nothing recorded");
+    assert_eq!(
+        t.scalar_i64("SELECT count(*) FROM chrononaut.lock_events")
+            .await,
+        0
+    );
     let mut conn = t.pool.acquire().await.expect("connection");
     assert!(t.ch.locks(&mut conn, None).await.expect("locks").is_empty());
     // exactly 1024 bytes is fine (512 two-byte characters)
@@ -378,4 +399,111 @@ async fn a_lock_reason_is_bounded() {
             .await
             .expect("1024 bytes");
     assert_eq!(lock.reason.len(), 1024);
+}
+
+/// The application role cannot hold chrononaut's DDL up: install, track, untrack and the
+/// strict default used to take an advisory lock (key 0x6368726f6e6f), which any role can take
+/// and keep. They now lock chrononaut.meta in a mode that only its owner can take; the
+/// application, holding the old keys and every table lock it may take on chrononaut's
+/// tables (ACCESS SHARE), cannot make them, or lock and unlock, wait.
+#[tokio::test]
+async fn no_role_can_hold_ddl_up() {
+    use sqlx::Connection;
+    let (t, app, pool) = app_setup().await;
+    t.exec("CREATE TABLE acc2 (id int PRIMARY KEY, v int)")
+        .await;
+    let oid = t.scalar_i64("SELECT 'acc'::regclass::oid::int8").await;
+    let ours = [
+        "chrononaut.meta",
+        "chrononaut.tracked",
+        "chrononaut.locks",
+        "chrononaut.lock_events",
+        "chrononaut.fixups",
+        "chrononaut_activity",
+    ];
+    // no mode but ACCESS SHARE on any of chrononaut's tables
+    for table in ours {
+        for mode in [
+            "ROW SHARE",
+            "ROW EXCLUSIVE",
+            "SHARE UPDATE EXCLUSIVE",
+            "SHARE",
+            "SHARE ROW EXCLUSIVE",
+            "EXCLUSIVE",
+            "ACCESS EXCLUSIVE",
+        ] {
+            let mut c = pool.acquire().await.expect("connection");
+            let r = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "BEGIN; LOCK TABLE {table} IN {mode} MODE"
+            )))
+            .execute(&mut *c)
+            .await
+            .map(|_| ())
+            .map_err(Error::from);
+            sqlx::query("ROLLBACK")
+                .execute(&mut *c)
+                .await
+                .expect("rollback");
+            denied(r, &format!("LOCK TABLE {table} IN {mode} MODE"));
+        }
+    }
+    let mut holder = sqlx::PgConnection::connect_with(&t.options_as(&app))
+        .await
+        .expect("connect as app");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SELECT pg_advisory_lock(x'6368726f6e6f'::int8), \
+                pg_advisory_lock(1667787883, {oid}::int8::int4); \
+         BEGIN; LOCK TABLE chrononaut.meta IN ACCESS SHARE MODE"
+    )))
+    .execute(&mut holder)
+    .await
+    .expect("the old keys and ACCESS SHARE on meta");
+    let mut conn = t.pool.acquire().await.expect("connection");
+    sqlx::query("SET lock_timeout = '5s'")
+        .execute(&mut *conn)
+        .await
+        .expect("timeout");
+    let ch = &t.ch;
+    let ddl = async {
+        ch.install(&mut conn).await?;
+        ch.track(&mut conn, "acc2", &TrackOptions::new()).await?;
+        ch.track(&mut conn, "acc", &TrackOptions::new().hidden(["owner"]))
+            .await?;
+        ch.set_strict_default(&mut conn, false).await?;
+        ch.lock(&mut conn, "acc", json!({"id": 1}), "audit").await?;
+        ch.unlock(&mut conn, "acc", json!({"id": 1})).await?;
+        ch.untrack(&mut conn, "acc2").await
+    };
+    let done = tokio::time::timeout(std::time::Duration::from_secs(30), ddl).await;
+    assert!(
+        matches!(done, Ok(Ok(()))),
+        "install, track, untrack, lock, unlock must complete while the application holds the old keys: {done:?}"
+    );
+    // ACCESS SHARE on every table of ours: everything but install (whose idempotent ALTER
+    // TABLEs wait for readers, as any DDL does) still completes
+    sqlx::raw_sql(sqlx::AssertSqlSafe(
+        ours.iter()
+            .map(|table| format!("LOCK TABLE {table} IN ACCESS SHARE MODE;"))
+            .collect::<String>(),
+    ))
+    .execute(&mut holder)
+    .await
+    .expect("ACCESS SHARE on chrononaut's tables");
+    let ddl = async {
+        ch.track(&mut conn, "acc2", &TrackOptions::new()).await?;
+        ch.track(&mut conn, "acc", &TrackOptions::new()).await?;
+        ch.set_strict_default(&mut conn, false).await?;
+        ch.lock(&mut conn, "acc", json!({"id": 2}), "audit").await?;
+        ch.freeze(&mut conn, "acc", "close").await?;
+        ch.unfreeze(&mut conn, "acc").await?;
+        ch.unlock(&mut conn, "acc", json!({"id": 2})).await?;
+        ch.untrack(&mut conn, "acc2").await
+    };
+    let done = tokio::time::timeout(std::time::Duration::from_secs(30), ddl).await;
+    assert!(matches!(done, Ok(Ok(()))), "{done:?}");
+    sqlx::query("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .expect("rollback");
+    drop(holder);
 }

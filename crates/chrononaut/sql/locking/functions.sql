@@ -26,8 +26,8 @@
 -- DEFINER, search_path pinned).
 --
 -- Errors: CN007 (lock refused: not tracked, no such record, already locked, not locked, no
--- reason or one over 1024 bytes), 42501 (no privilege / not the locker). Writes to a locked
--- record: CN006.
+-- reason), CN004 (a reason over 1024 bytes), 42501 (no privilege / not the locker). Writes to
+-- a locked record: CN006.
 --
 -- Lock and unlock of one table are serialised by a row lock on its chrononaut.tracked row
 -- (see lock_tracked), which no role without UPDATE on chrononaut.tracked can take or hold.
@@ -277,10 +277,13 @@ BEGIN
     IF reason IS NULL OR btrim(reason) = '' THEN
         RAISE EXCEPTION 'lock refused: a lock needs a reason' USING ERRCODE = 'CN007';
     END IF;
-    -- Bounded: the reason is repeated in every refusal of a write to the record.
+    -- Bounded (LIMIT_LOCK_REASON in src/locking.rs): the reason is stored with the lock and
+    -- repeated in every refusal of a write to the record. CN004, as for the other
+    -- client-supplied texts (the context's limits); the message does not repeat it.
     IF octet_length(reason) > 1024 THEN
-        RAISE EXCEPTION 'lock refused: the reason has % bytes, at most 1024 are allowed', octet_length(reason)
-            USING ERRCODE = 'CN007';
+        RAISE EXCEPTION 'malformed chrononaut lock: the lock reason is % bytes long, more than the 1024 bytes chrononaut records',
+            octet_length(reason)
+            USING ERRCODE = 'CN004';
     END IF;
     SELECT * INTO tracked FROM chrononaut.lock_tracked(target);
     hist := tracked.hist;

@@ -21,11 +21,12 @@
 --     it: every history read is a per-key probe of ix_chrononaut_activity_table_key_changed
 --     in index order (tests/capture_plans.rs). jit is off: a disabled plan node's cost would
 --     otherwise push small statements over jit_above_cost and compile them on every call.
---   * The version function and the lock check run as the writer, once per row. They have no
---     SET clause (it would cost every row); instead every function, operator and type in them
---     is qualified with pg_catalog, and rows are compared as records (record_eq uses each
---     type's own btree equality, never an operator found by name), so a writer's search_path
---     cannot change what they do, not even the writer's own.
+--   * The version function runs as the writer, once per row. It has no SET clause (it would
+--     cost every row); instead every function, operator and type in it is qualified with
+--     pg_catalog, and rows are compared as records (record_eq uses each type's own btree
+--     equality, never an operator found by name), so a writer's search_path cannot change what
+--     it does, not even the writer's own. The lock check runs as the owner (it must see every
+--     lock, sql/visibility.sql), search_path pinned.
 --   * Nothing a client can set tells these functions that a write is chrononaut's own: the
 --     insert capture's version fix-up (below) is recognised by a row of chrononaut.fixups that
 --     only the capture functions can write, visible only inside the transaction writing it.
@@ -309,10 +310,12 @@ AS $chrononaut$
 $chrononaut$;
 
 -- BEFORE UPDATE OR DELETE row trigger while the table has a lock: refuses changes of a locked
--- record (CN006), naming who locked it, when and why. Runs as the writer with a pinned
--- search_path, so that a writer cannot slip a function or operator of its own into the check.
+-- record (CN006), naming who locked it, when and why. Runs as the owner (SECURITY DEFINER:
+-- it must see every lock, also those the writer may not read, see sql/visibility.sql) with a
+-- pinned search_path, so that a writer cannot slip a function or operator of its own into the
+-- check (the SET clause was there before: SECURITY DEFINER adds no per-row cost of its own).
 CREATE OR REPLACE FUNCTION {{fn_lock_check}}() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $chrononaut$
 DECLARE

@@ -80,6 +80,7 @@ impl Chrononaut {
             sql::HISTORY_FUNCTIONS,
             sql::INTEGRITY_FUNCTIONS,
             sql::LOCKING_FUNCTIONS,
+            sql::VISIBILITY,
         ] {
             ddl.push_str(template::fill_some(template, &values)?.as_str());
             ddl.push('\n');

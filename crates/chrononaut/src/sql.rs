@@ -10,6 +10,7 @@ pub(crate) const RECORD_CHANGES: &str = include_str!("../sql/record_changes.sql"
 pub(crate) const UNTRACK: &str = include_str!("../sql/untrack.sql");
 pub(crate) const INTEGRITY_FUNCTIONS: &str = include_str!("../sql/integrity/functions.sql");
 pub(crate) const LOCKING_FUNCTIONS: &str = include_str!("../sql/locking/functions.sql");
+pub(crate) const VISIBILITY: &str = include_str!("../sql/visibility.sql");
 pub(crate) const EXPECT_VERSION: &str = include_str!("../sql/locking/expect_version.sql");
 pub(crate) const LIST_LOCKS: &str = include_str!("../sql/locking/list.sql");
 pub(crate) const LOCK_EVENTS: &str = include_str!("../sql/locking/events.sql");

@@ -276,3 +276,43 @@ async fn install_upgrades_a_database_made_by_the_first_release() {
     let report = t.ch.install(&mut conn).await.expect("install");
     assert_eq!(report.regenerated_tables, 0);
 }
+
+/// The upgrade adds read visibility (row-level security on the history, lock events and
+/// locks) to a database made before it: an application role reads the history of the tables
+/// it may SELECT, none of the others; a second install changes nothing.
+#[tokio::test]
+async fn upgrade_adds_read_visibility() {
+    let t = restored().await;
+    let mut conn = t.pool.acquire().await.expect("connection");
+    t.ch.install(&mut conn).await.expect("upgrade");
+    t.ch.install(&mut conn).await.expect("again");
+    let policies = t
+        .scalar_i64(
+            "SELECT count(*) FROM pg_policy WHERE polrelid IN \
+             ('chrononaut_activity'::regclass, 'chrononaut.lock_events'::regclass, 'chrononaut.locks'::regclass)",
+        )
+        .await;
+    assert_eq!(policies, 9);
+    let app = t.create_role("app", "").await;
+    let q = common::quote_ident(&app);
+    t.exec(&format!(
+        "GRANT SELECT ON chrononaut_activity, accounts TO {q}"
+    ))
+    .await;
+    let all_accounts = t
+        .scalar_i64("SELECT count(*) FROM chrononaut_activity WHERE table_name = 'accounts'")
+        .await;
+    let others = t
+        .scalar_i64("SELECT count(*) FROM chrononaut_activity WHERE table_name <> 'accounts'")
+        .await;
+    assert!(all_accounts > 0 && others > 0);
+    let mut app_conn = sqlx::PgConnection::connect_with(&t.options_as(&app))
+        .await
+        .expect("connect as app");
+    let seen: Vec<(String, i64)> =
+        sqlx::query_as("SELECT table_name, count(*) FROM chrononaut_activity GROUP BY table_name")
+            .fetch_all(&mut app_conn)
+            .await
+            .expect("read as app");
+    assert_eq!(seen, vec![("accounts".to_owned(), all_accounts)]);
+}

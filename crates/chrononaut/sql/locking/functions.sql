@@ -20,8 +20,9 @@
 -- owner), the last unlock() drops them. Tables without locks pay nothing; tables with locked
 -- records pay a row check on UPDATE and DELETE only (and a check on TRUNCATE).
 --
--- Who may: lock, anyone with UPDATE privilege on the table (checked for the login role,
--- session_user); unlock, the login role that locked it or a member of chrononaut_admin.
+-- Who may: lock, anyone with SELECT and UPDATE privileges on the table (checked for the login
+-- role, session_user); unlock, the login role that locked it or a member of chrononaut_admin,
+-- with SELECT on the table. Who sees the locks and lock events: see visibility.sql.
 -- Nobody writes chrononaut.locks directly: lock() and unlock() run as their owner (SECURITY
 -- DEFINER, search_path pinned).
 --
@@ -118,8 +119,10 @@ END $$;
 
 -- The statement-level check while a table has locks: a frozen table refuses every write; a
 -- table with locked records refuses TRUNCATE (which row triggers do not see).
+-- Runs as the owner (SECURITY DEFINER): it must see every lock, also those the writer may not
+-- read (row-level security on chrononaut.locks, see visibility.sql).
 CREATE OR REPLACE FUNCTION chrononaut.check_table_lock() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -287,8 +290,11 @@ BEGIN
     END IF;
     SELECT * INTO tracked FROM chrononaut.lock_tracked(target);
     hist := tracked.hist;
-    IF NOT has_table_privilege(session_user, target, 'UPDATE') THEN
-        RAISE EXCEPTION 'permission denied: locking records of % needs UPDATE privilege on it', target
+    -- SELECT too: the answers (no such record, already locked by whom and why, the lock)
+    -- tell about records, which only those who may read the table may learn.
+    IF NOT has_table_privilege(session_user, target, 'SELECT')
+       OR NOT has_table_privilege(session_user, target, 'UPDATE') THEN
+        RAISE EXCEPTION 'permission denied: locking records of % needs SELECT and UPDATE privileges on it', target
             USING ERRCODE = '42501';
     END IF;
     IF record_key IS NOT NULL THEN
@@ -328,6 +334,12 @@ DECLARE
     l chrononaut.locks;
 BEGIN
     SELECT * INTO tracked FROM chrononaut.lock_tracked(target);
+    -- Before anything about the record is looked up: only those who may read the table learn
+    -- whether a record exists, is locked, by whom and why.
+    IF NOT has_table_privilege(session_user, target, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied: unlocking records of % needs SELECT privilege on it', target
+            USING ERRCODE = '42501';
+    END IF;
     IF record_key IS NOT NULL THEN
         SELECT * INTO found_key, found_version FROM chrononaut.lock_target(target, record_key, tracked.fn_suffix);
     END IF;

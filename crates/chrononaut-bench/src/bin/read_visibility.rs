@@ -172,11 +172,13 @@ async fn main() -> Res<()> {
                 jsonb_build_object('id', g / 7), \
                 jsonb_build_object('id', g / 7, 'name', 'n' || g, 'note', repeat('y', 100)), \
                 '{{\"user_id\": null, \"remote_addr\": null}}', 'update' \
-         FROM generate_series(1, {filler}) g; \
-         VACUUM ANALYZE chrononaut_activity;"
+         FROM generate_series(1, {filler}) g"
     )))
     .execute(&mut owner)
     .await?;
+    sqlx::raw_sql("VACUUM ANALYZE chrononaut_activity")
+        .execute(&mut owner)
+        .await?;
     let role = format!("{}_reader", db.name);
     sqlx::raw_sql(AssertSqlSafe(format!(
         "CREATE ROLE \"{role}\" LOGIN PASSWORD 'pw'; \

@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use chrononaut::{
     ActivityFilter, Change, Chrononaut, Diff, LockEvent, LockOperation, Operation, RecordHistory,
     Snapshot, VersionFilter,
 };
 use clap::Args;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sqlx::PgConnection;
 
 use crate::{CliResult, Failure, connect, print_json};
@@ -79,58 +79,16 @@ fn parse_point(text: &str) -> Result<Point, String> {
     })
 }
 
-/// RFC 3339, or `YYYY-MM-DD HH:MM[:SS[.f]]` / `YYYY-MM-DDTHH:MM[:SS]` / `YYYY-MM-DD` in UTC.
+/// RFC 3339, or `YYYY-MM-DD HH:MM[:SS[.f]]` / `YYYY-MM-DDTHH:MM[:SS]` / `YYYY-MM-DD` in UTC
+/// (the same reading as `chrononaut serve`'s pages).
 pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
-    let text = text.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    for format in [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
-            return Ok(t.and_utc());
-        }
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        && let Some(t) = d.and_hms_opt(0, 0, 0)
-    {
-        return Ok(t.and_utc());
-    }
-    Err(format!(
-        "{text:?} is not a time: use RFC 3339 (2024-05-01T12:00:00Z) or YYYY-MM-DD HH:MM[:SS] (UTC)"
-    ))
+    chrononaut_serve::parse_time(text)
 }
 
 /// `id=5`, `org=acme,num=7` (values as text; the library converts them to the column types)
-/// or a JSON object.
+/// or a JSON object (the same reading as `chrononaut serve`'s pages).
 pub fn parse_key(text: &str) -> CliResult<Value> {
-    let text = text.trim();
-    if text.starts_with('{') {
-        return serde_json::from_str(text)
-            .map_err(|e| Failure(format!("key {text:?} is not valid JSON: {e}")));
-    }
-    let mut key = Map::new();
-    for part in text.split(',').filter(|p| !p.trim().is_empty()) {
-        let (name, value) = part.split_once('=').ok_or_else(|| {
-            Failure(format!(
-                "key {text:?}: expected column=value[,column=value...] or a JSON object"
-            ))
-        })?;
-        key.insert(
-            name.trim().to_owned(),
-            Value::String(value.trim().to_owned()),
-        );
-    }
-    if key.is_empty() {
-        return Err(Failure(
-            "the key is empty: give column=value or a JSON object".into(),
-        ));
-    }
-    Ok(Value::Object(key))
+    chrononaut_serve::parse_key(text).map_err(Failure)
 }
 
 /// ANSI styles, on only when stdout is a terminal and NO_COLOR is unset.

@@ -6,6 +6,7 @@ mod demo;
 mod history;
 mod locking;
 mod restore;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -109,6 +110,8 @@ enum Command {
     Verify(locking::VerifyArgs),
     /// Export a digest of the history, to check later with `verify --digest FILE`.
     Digest(locking::DigestArgs),
+    /// Browse the history in a web browser (read-only unless --allow-restore).
+    Serve(serve::ServeArgs),
 }
 
 /// A CLI failure: one line for stderr.
@@ -333,6 +336,7 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Locks(args) => locking::locks(&ch, url, cli.json, args).await?,
         Command::Verify(args) => locking::verify(&ch, url, cli.json, args).await?,
         Command::Digest(args) => locking::digest(&ch, url, cli.json, args).await?,
+        Command::Serve(args) => serve::run(url, args).await?,
     }
     Ok(())
 }

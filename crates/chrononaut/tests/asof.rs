@@ -296,3 +296,259 @@ async fn baseline_records_existing_rows() {
         Err(Error::NotTracked(_))
     ));
 }
+
+/// The whole-table query before the skip scan (a DISTINCT ON over every history row of the
+/// table up to t), kept as the reference the new one must agree with.
+const REFERENCE: &str = "SELECT COALESCE(jsonb_agg(jsonb_build_array(h.key, h.version, h.changed, h.data) \
+         ORDER BY h.key DESC), '[]') FROM ( \
+     SELECT DISTINCT ON (a.key) a.key, a.version, a.changed, a.data, a.operation \
+     FROM chrononaut_activity AS a WHERE a.table_name = $1 AND a.changed <= $2 \
+     ORDER BY a.key DESC, a.changed DESC, a.version DESC, a.id DESC) AS h \
+     WHERE h.operation IS DISTINCT FROM 'delete'";
+
+/// `as_of` (Rust stream and SQL function) gives exactly what the DISTINCT ON query gave, at
+/// every moment of a history with inserts, updates, deletions, re-inserts, baseline rows,
+/// rows the Python library wrote (no operation, repeated version numbers, equal times),
+/// hidden and untracked columns, keys deleted since (absent from the live table), composite
+/// keys, and other tables' history with the same keys on both sides of the table's name.
+#[tokio::test]
+async fn as_of_agrees_with_the_reference_at_every_moment() {
+    let t = common::setup().await;
+    t.exec(
+        "CREATE TABLE m (org text, num int, name text, secret text, note text, \
+         PRIMARY KEY (org, num)); \
+         INSERT INTO m VALUES ('a', 1, 'pre', 's', 'n'), ('b', 2, 'pre', 's', 'n')",
+    )
+    .await;
+    t.track(
+        "m",
+        &TrackOptions::new().hidden(["secret"]).untracked(["note"]),
+    )
+    .await;
+    let mut conn = t.pool.acquire().await.expect("connection");
+    t.ch.baseline(&mut conn, "m", BaselineOptions::new())
+        .await
+        .expect("baseline");
+    // neighbours in the index: tables named just before and after, with the same keys
+    t.exec(
+        "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, operation) \
+         SELECT n, now() - interval '1 hour', 0, jsonb_build_object('org', 'a', 'num', g), \
+                jsonb_build_object('org', 'a', 'num', g, 'version', 0), 'insert' \
+         FROM unnest(ARRAY['l', 'ma', 'm ', 'z']) n, generate_series(1, 3) g",
+    )
+    .await;
+    let mut moments = vec![now(&t).await];
+    for sql in [
+        "INSERT INTO m VALUES ('a', 3, 'x', 's', 'n'), ('c', 1, 'y', 's', 'n')",
+        "UPDATE m SET name = 'x2' WHERE num = 3",
+        "UPDATE m SET secret = 't'",
+        "UPDATE m SET note = 'only untracked'",
+        "DELETE FROM m WHERE org = 'b'",
+        "INSERT INTO m VALUES ('b', 2, 'back', 's', 'n')",
+        "DELETE FROM m WHERE org = 'c'",
+        "UPDATE m SET name = name || '!'",
+        "DELETE FROM m",
+        "INSERT INTO m VALUES ('a', 1, 'again', 's', 'n')",
+    ] {
+        t.exec(sql).await;
+        moments.push(now(&t).await);
+    }
+    // Python-written history of keys the live table never had: equal times, a version
+    // number repeated after a re-insert, no operation
+    t.exec(
+        "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, user_info, extra_info) VALUES \
+         ('m', now() - interval '2 hours', 0, '{\"org\": \"p\", \"num\": 1}', '{\"org\": \"p\", \"num\": 1, \"name\": \"py0\", \"version\": 0}', '{}', '{}'), \
+         ('m', now() - interval '2 hours', 1, '{\"org\": \"p\", \"num\": 1}', '{\"org\": \"p\", \"num\": 1, \"name\": \"py1\", \"version\": 1}', '{}', '{}'), \
+         ('m', now() - interval '90 minutes', 0, '{\"org\": \"p\", \"num\": 1}', '{\"org\": \"p\", \"num\": 1, \"name\": \"py-re\", \"version\": 0}', '{}', '{}'), \
+         ('m', now() - interval '90 minutes', 0, '{\"org\": \"p\", \"num\": 2}', '{\"org\": \"p\", \"num\": 2, \"name\": \"twin a\", \"version\": 0}', '{}', '{}'), \
+         ('m', now() - interval '90 minutes', 0, '{\"org\": \"p\", \"num\": 2}', '{\"org\": \"p\", \"num\": 2, \"name\": \"twin b\", \"version\": 0}', '{}', '{}')",
+    )
+    .await;
+    let changed: Vec<DateTime<Utc>> = sqlx::query_scalar(
+        "SELECT DISTINCT changed FROM chrononaut_activity WHERE table_name = 'm' ORDER BY 1",
+    )
+    .fetch_all(&t.pool)
+    .await
+    .expect("times");
+    let us = chrono::Duration::microseconds(1);
+    moments.extend(changed.iter().flat_map(|c| [*c - us, *c, *c + us]));
+    let mut non_empty = 0;
+    for at in moments {
+        let want: Value = sqlx::query_scalar(REFERENCE)
+            .bind("m")
+            .bind(at)
+            .fetch_one(&t.pool)
+            .await
+            .expect("reference");
+        let rows: Vec<chrononaut::AsOfRow> =
+            t.ch.as_of(&mut conn, "m", at)
+                .await
+                .expect("as of")
+                .rows()
+                .try_collect()
+                .await
+                .expect("rows");
+        let got = Value::Array(
+            rows.iter()
+                .map(|r| json!([r.key, r.version, r.changed, r.data]))
+                .collect(),
+        );
+        // the same rows, in the same (descending key) order; times compared as instants
+        let norm = |v: &Value| -> Vec<(Value, Value, i64, Value)> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    let t: DateTime<Utc> = serde_json::from_value(r[2].clone()).expect("timestamp");
+                    (
+                        r[0].clone(),
+                        r[1].clone(),
+                        t.timestamp_micros(),
+                        r[3].clone(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(norm(&got), norm(&want), "as of {at}");
+        let sql: Vec<Value> = sqlx::query_scalar(
+            "SELECT to_jsonb(r) FROM chrononaut.as_of(NULL::m, $1) r ORDER BY r.org, r.num",
+        )
+        .bind(at)
+        .fetch_all(&t.pool)
+        .await
+        .expect("as_of()");
+        let mut want_sql: Vec<Value> = want
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                let d = &r[3];
+                json!({"org": d["org"], "num": d["num"], "name": d.get("name"),
+                       "secret": null, "note": null, "version": d["version"]})
+            })
+            .collect();
+        want_sql.sort_by_key(|d| (d["org"].as_str().map(str::to_owned), d["num"].as_i64()));
+        assert_eq!(sql, want_sql, "chrononaut.as_of at {at}");
+        non_empty += usize::from(!sql.is_empty());
+    }
+    assert!(non_empty > 20, "{non_empty}");
+}
+
+/// Every plan node (depth first).
+fn nodes(plan: &Value) -> Vec<&Value> {
+    let mut out = vec![plan];
+    if let Some(children) = plan["Plans"].as_array() {
+        for c in children {
+            out.extend(nodes(c));
+        }
+    }
+    out
+}
+
+/// "As of" reads O(records) index entries: a skip scan of the table's keys and one probe per
+/// key, never the table's history (the DISTINCT ON it replaced read every version up to t),
+/// with the parameters' values and in a generic plan; and the SQL function takes the same
+/// path (its statement's buffer reads stay near the Rust query's).
+#[tokio::test]
+async fn as_of_reads_per_key_not_per_version() {
+    let t = common::setup().await;
+    t.exec("CREATE TABLE doc (id int PRIMARY KEY, v int)").await;
+    // 300 keys x 40 versions, interleaved in time; other tables' history around it
+    t.exec(
+        "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, operation) \
+         SELECT n, timestamptz '2026-01-01' + make_interval(secs => v * 1000 + k), v, \
+                jsonb_build_object('id', k), jsonb_build_object('id', k, 'v', v, 'version', v), \
+                CASE WHEN v = 0 THEN 'insert' ELSE 'update' END \
+         FROM unnest(ARRAY['da', 'doc', 'dz']) n, generate_series(0, 39) v, generate_series(1, 300) k",
+    )
+    .await;
+    t.exec("VACUUM ANALYZE chrononaut_activity").await;
+    let sql: String = include_str!("../sql/history/as_of.sql")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("{{activity}}", "public.chrononaut_activity");
+    let mut conn = t.plain_connection().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE q AS {sql}")))
+        .execute(&mut conn)
+        .await
+        .expect("prepare");
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
+            .execute(&mut conn)
+            .await
+            .expect("plan_cache_mode");
+        for at in [
+            "2026-01-01 00:00+00",
+            "2026-01-01 05:00+00",
+            "2026-01-02 00:00+00",
+        ] {
+            let plan: Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE q('doc', '{at}')"
+            )))
+            .fetch_one(&mut conn)
+            .await
+            .expect("explain");
+            let all = nodes(&plan[0]["Plan"]);
+            let what = format!("as of {at} ({mode}): {plan:#}");
+            for n in &all {
+                assert_ne!(n["Node Type"], "Seq Scan", "{what}");
+                assert_ne!(n["Node Type"], "Bitmap Heap Scan", "{what}");
+                if n["Node Type"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("Index"))
+                {
+                    assert_eq!(
+                        n["Index Name"], "ix_chrononaut_activity_table_key_changed",
+                        "{what}"
+                    );
+                    // a probe reads a row or two per loop, never a key's versions
+                    let rows = n["Actual Rows"].as_f64().unwrap_or(f64::MAX);
+                    assert!(rows <= 2.0, "{what}");
+                }
+            }
+            // index entries read in all: about 2 per key (12000 history rows of doc)
+            let read: f64 = all
+                .iter()
+                .filter(|n| {
+                    n["Node Type"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("Index"))
+                })
+                .map(|n| {
+                    n["Actual Rows"].as_f64().unwrap_or(0.0)
+                        * n["Actual Loops"].as_f64().unwrap_or(0.0)
+                })
+                .sum();
+            assert!(read <= 3.0 * 301.0, "{read} index rows: {what}");
+            // and the buffers touched stay O(keys x depth)
+            let hits = plan[0]["Plan"]["Shared Hit Blocks"].as_f64().unwrap_or(0.0)
+                + plan[0]["Plan"]["Shared Read Blocks"]
+                    .as_f64()
+                    .unwrap_or(0.0);
+            assert!(hits <= 301.0 * 10.0, "{hits} buffers: {what}");
+        }
+    }
+    // the SQL function: the same order of buffer reads as the query (the reference
+    // DISTINCT ON over doc's 12000 rows reads several times more)
+    let buffers = |sql: &'static str| {
+        let pool = t.pool.clone();
+        async move {
+            let mut c = pool.acquire().await.expect("connection");
+            let plan: Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"
+            )))
+            .fetch_one(&mut *c)
+            .await
+            .expect("explain");
+            plan[0]["Plan"]["Shared Hit Blocks"].as_f64().unwrap_or(0.0)
+                + plan[0]["Plan"]["Shared Read Blocks"]
+                    .as_f64()
+                    .unwrap_or(0.0)
+        }
+    };
+    let function =
+        buffers("SELECT count(*) FROM chrononaut.as_of(NULL::doc, '2026-01-02 00:00+00')").await;
+    assert!(function <= 301.0 * 10.0, "{function} buffers");
+}

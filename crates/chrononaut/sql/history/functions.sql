@@ -41,18 +41,40 @@ BEGIN
     FROM pg_catalog.pg_class c
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE c.oid = rel;
-    -- the same query as sql/history/as_of.sql
+    -- the same query as sql/history/as_of.sql (a skip scan of the table's keys in
+    -- ix_chrononaut_activity_table_key_changed, then one probe per key: O(records x
+    -- log(history)), whatever the versions per record)
     RETURN QUERY
+    WITH RECURSIVE keys (table_name, key) AS (
+        (SELECT a.table_name, a.key
+         FROM {{activity_schema}}.chrononaut_activity AS a
+         WHERE a.table_name <= hist
+         ORDER BY a.table_name DESC, a.key DESC
+         LIMIT 1)
+        UNION ALL
+        SELECT n.table_name, n.key
+        FROM keys AS k
+        CROSS JOIN LATERAL (
+            SELECT a.table_name, a.key
+            FROM {{activity_schema}}.chrononaut_activity AS a
+            WHERE (a.table_name, a.key) < (k.table_name, k.key)
+            ORDER BY a.table_name DESC, a.key DESC
+            LIMIT 1
+        ) AS n
+        WHERE k.table_name = hist
+    )
     SELECT r.*
-    FROM (
-        SELECT DISTINCT ON (a.key) a.data, a.operation
+    FROM keys AS k
+    CROSS JOIN LATERAL (
+        SELECT a.data, a.operation
         FROM {{activity_schema}}.chrononaut_activity AS a
-        WHERE a.table_name = hist AND a.changed <= at
-          AND (a.operation IS NULL OR a.operation IN ('insert', 'update', 'delete'))
-        ORDER BY a.key DESC, a.changed DESC, a.version DESC, a.id DESC
+        WHERE a.table_name = hist AND a.key = k.key AND a.changed <= at
+        ORDER BY a.changed DESC, a.version DESC, a.id DESC
+        LIMIT 1
     ) AS h
     CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(rowtype, h.data) AS r
-    WHERE h.operation IS DISTINCT FROM 'delete';
+    WHERE k.table_name = hist
+      AND h.operation IS DISTINCT FROM 'delete';
 END
 $fn$;
 COMMENT ON FUNCTION chrononaut.as_of(anyelement, timestamptz) IS

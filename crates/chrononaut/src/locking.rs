@@ -171,7 +171,7 @@ fn bounded_reason(reason: &str) -> Result<()> {
         return Err(Error::InvalidContext(format!(
             "the lock reason is {} bytes long, more than the {LIMIT_LOCK_REASON} bytes chrononaut records",
             reason.len()
-        )));
+        ).into()));
     }
     Ok(())
 }

@@ -20,6 +20,9 @@ RETURNS SETOF anyelement
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
+-- The result's columns are the table's: a column named like a variable or parameter below
+-- (hist, rel, at) must not make a reference ambiguous; every column here is qualified.
+#variable_conflict use_variable
 DECLARE
     rel  oid;
     hist text;

@@ -13,11 +13,12 @@ async fn init_track_status_untrack() {
     let db = TestDb::new().await.expect("db");
     let url = db.url.as_str();
 
-    assert!(ok(url, &["init"]).starts_with("installed chrononaut schema v3"));
+    let v = chrononaut::SCHEMA_VERSION;
+    assert!(ok(url, &["init"]).starts_with(&format!("installed chrononaut schema v{v}")));
     assert!(ok(url, &["init"]).contains("already installed"));
     let report: Value = serde_json::from_str(&ok(url, &["init", "--json"])).expect("json");
-    assert_eq!(report["schema_version"], 3);
-    assert_eq!(report["previous_version"], 3);
+    assert_eq!(report["schema_version"], v);
+    assert_eq!(report["previous_version"], v);
 
     sql(&db, "CREATE SCHEMA shop; CREATE TABLE shop.\"Orders\" (id int PRIMARY KEY, total int, note text, secret text); \
                CREATE TABLE nokey (a int)").await;

@@ -33,7 +33,8 @@ COMMENT ON SCHEMA chrononaut IS 'chrononaut internals: settings, tracked tables,
 REVOKE CREATE ON SCHEMA chrononaut FROM PUBLIC;
 GRANT USAGE ON SCHEMA chrononaut TO PUBLIC;
 
--- The role whose members may use the two escapes (suppress versioning, delete history).
+-- The role whose members may use the two escapes (suppress versioning, delete history), and
+-- the role whose members read all history (sql/visibility.sql), nothing more.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'chrononaut_admin') THEN
@@ -41,6 +42,14 @@ BEGIN
     END IF;
 EXCEPTION WHEN duplicate_object OR unique_violation THEN
     -- another database of this cluster created it at the same moment
+    NULL;
+END $$;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'chrononaut_reader') THEN
+        CREATE ROLE chrononaut_reader NOLOGIN;
+    END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
     NULL;
 END $$;
 
@@ -132,6 +141,7 @@ CREATE INDEX IF NOT EXISTS ix_chrononaut_activity_table_changed
 -- Nobody but the owner writes history directly; the capture functions run as the owner.
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {{activity_schema}}.chrononaut_activity FROM PUBLIC;
 GRANT SELECT, DELETE, TRUNCATE ON {{activity_schema}}.chrononaut_activity TO chrononaut_admin;
+GRANT SELECT ON {{activity_schema}}.chrononaut_activity TO chrononaut_reader;
 
 -- True when the session's login user may use an escape. `session_user` is used because the
 -- capture functions run as their owner (SECURITY DEFINER), where current_user is the owner.
@@ -381,7 +391,8 @@ BEGIN
     END LOOP;
 END $$;
 
--- (SCHEMA_VERSION of src/install.rs; 3: tracked.no_chain)
+-- (SCHEMA_VERSION of src/install.rs; 3: tracked.no_chain; 4: the SECURITY DEFINER reads of
+-- sql/history/functions.sql, which the library's reads need, and chrononaut_reader)
 INSERT INTO chrononaut.meta (key, value) VALUES ('schema_version', {{schema_version}})
     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;
 INSERT INTO chrononaut.meta (key, value) VALUES ('activity_schema', {{activity_schema_literal}})

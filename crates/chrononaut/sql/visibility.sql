@@ -12,7 +12,8 @@
 --
 -- Rows of no tracked table (a table untracked or dropped since, history written by the
 -- Python library for a table chrononaut does not track) are readable by nobody below but
--- the members of chrononaut_admin. PostgreSQL lets the activity table's owner (the role that
+-- the members of chrononaut_admin and chrononaut_reader (who read all history, and
+-- nothing else: no escape). PostgreSQL lets the activity table's owner (the role that
 -- installed chrononaut, or the Python library's role that created the table), superusers and
 -- roles with BYPASSRLS read everything, whatever these policies say.
 --
@@ -30,7 +31,12 @@
 -- But PostgreSQL evaluates a reader's own conditions before the policy's only when they are
 -- LEAKPROOF, and jsonb's `=` is not: for a reader under the policy, `key = $2` is no longer
 -- an index condition, and reading one record scans the history of its whole table (figures
--- in BENCHMARKS.md). Owners, superusers and members of chrononaut_admin are not affected.
+-- in BENCHMARKS.md); chrononaut.as_of's skip scan of keys would even read it once per key.
+-- Owners, superusers and members of chrononaut_admin or chrononaut_reader are not affected
+-- (their policy is `true`, which PostgreSQL folds away): a service that reads the history of
+-- every table with its own queries (the Python library) should be a chrononaut_reader. chrononaut's own per-record reads and as_of therefore read
+-- through SECURITY DEFINER functions (sql/history/functions.sql) that check the reader once
+-- (chrononaut.reader_may_read, below) and then read as the owner, by index.
 
 -- The history names the current role may read: those of the tracked tables it may SELECT.
 -- STABLE, called once per statement through an InitPlan. history_name is NULL for a table
@@ -52,6 +58,47 @@ $$;
 COMMENT ON FUNCTION chrononaut.readable_history() IS
     'history table_names the current role may read: those of the tracked tables it may SELECT';
 
+-- Whether the role reading may read the history named `hist`, by the same rules as the
+-- policies below: SELECT on the activity table, and SELECT on the tracked table, or membership
+-- of chrononaut_admin or chrononaut_reader, or the rights that make PostgreSQL skip the
+-- policies (superuser,
+-- BYPASSRLS, the activity table's owner).
+--
+-- For the SECURITY DEFINER read functions of sql/history/functions.sql, which read as the
+-- owner (so that PostgreSQL plans a reader's key condition as an index condition, see "Cost"
+-- above) and must check the reader themselves. Inside them current_user is their owner, so
+-- the reader is the role of the session's SET ROLE, else the session's login role: a role
+-- can only be switched to by someone who may use its rights (SET ROLE checks membership;
+-- SET SESSION AUTHORIZATION needs a superuser). Called from inside another SECURITY DEFINER
+-- function, the reader is still the session's role, not that function's owner.
+CREATE OR REPLACE FUNCTION chrononaut.reader_may_read(hist text) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE((
+        SELECT has_table_privilege(r.oid, '{{activity_schema}}.chrononaut_activity'::regclass, 'SELECT')
+               AND (r.rolsuper OR r.rolbypassrls
+                    OR pg_has_role(r.oid, 'chrononaut_admin', 'MEMBER')
+                    OR pg_has_role(r.oid, 'chrononaut_reader', 'MEMBER')
+                    OR pg_has_role(r.oid, (SELECT c.relowner FROM pg_class AS c
+                                           WHERE c.oid = '{{activity_schema}}.chrononaut_activity'::regclass),
+                                   'USAGE')
+                    OR EXISTS (
+                        SELECT 1
+                        FROM chrononaut.tracked AS t
+                        JOIN pg_class AS c ON c.oid = t.relid
+                        JOIN pg_namespace AS n ON n.oid = c.relnamespace
+                        WHERE COALESCE(t.history_name,
+                                       CASE WHEN n.nspname = 'public' THEN c.relname::text
+                                            ELSE format('%I.%I', n.nspname, c.relname) END) = hist
+                          AND has_table_privilege(r.oid, t.relid, 'SELECT')))
+        FROM pg_roles AS r
+        WHERE r.rolname = CASE WHEN current_setting('role') = 'none' THEN session_user::text
+                               ELSE current_setting('role') END), false)
+$$;
+COMMENT ON FUNCTION chrononaut.reader_may_read(text) IS
+    'whether the session''s role may read the history named hist (the rules of the row-level security policies)';
+
 ALTER TABLE {{activity_schema}}.chrononaut_activity ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS chrononaut_read ON {{activity_schema}}.chrononaut_activity;
 CREATE POLICY chrononaut_read ON {{activity_schema}}.chrononaut_activity FOR SELECT
@@ -59,6 +106,9 @@ CREATE POLICY chrononaut_read ON {{activity_schema}}.chrononaut_activity FOR SEL
 DROP POLICY IF EXISTS chrononaut_admin_read ON {{activity_schema}}.chrononaut_activity;
 CREATE POLICY chrononaut_admin_read ON {{activity_schema}}.chrononaut_activity FOR SELECT
     TO chrononaut_admin USING (true);
+DROP POLICY IF EXISTS chrononaut_reader_read ON {{activity_schema}}.chrononaut_activity;
+CREATE POLICY chrononaut_reader_read ON {{activity_schema}}.chrononaut_activity FOR SELECT
+    TO chrononaut_reader USING (true);
 DROP POLICY IF EXISTS chrononaut_admin_delete ON {{activity_schema}}.chrononaut_activity;
 CREATE POLICY chrononaut_admin_delete ON {{activity_schema}}.chrononaut_activity FOR DELETE
     TO chrononaut_admin USING (true);
@@ -75,6 +125,9 @@ CREATE POLICY chrononaut_read ON chrononaut.lock_events FOR SELECT
 DROP POLICY IF EXISTS chrononaut_admin_read ON chrononaut.lock_events;
 CREATE POLICY chrononaut_admin_read ON chrononaut.lock_events FOR SELECT
     TO chrononaut_admin USING (true);
+DROP POLICY IF EXISTS chrononaut_reader_read ON chrononaut.lock_events;
+CREATE POLICY chrononaut_reader_read ON chrononaut.lock_events FOR SELECT
+    TO chrononaut_reader USING (true);
 DROP POLICY IF EXISTS chrononaut_admin_delete ON chrononaut.lock_events;
 CREATE POLICY chrononaut_admin_delete ON chrononaut.lock_events FOR DELETE
     TO chrononaut_admin USING (true);
@@ -88,3 +141,6 @@ CREATE POLICY chrononaut_read ON chrononaut.locks FOR SELECT
 DROP POLICY IF EXISTS chrononaut_admin_read ON chrononaut.locks;
 CREATE POLICY chrononaut_admin_read ON chrononaut.locks FOR SELECT
     TO chrononaut_admin USING (true);
+DROP POLICY IF EXISTS chrononaut_reader_read ON chrononaut.locks;
+CREATE POLICY chrononaut_reader_read ON chrononaut.locks FOR SELECT
+    TO chrononaut_reader USING (true);

@@ -160,8 +160,7 @@ impl Chrononaut {
     ) -> Result<AsOf<'c>> {
         let info = load_table(conn, table).await?;
         let columns = recorded_columns(conn, &info).await?;
-        let query = info.query(sql::AS_OF)?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(query))
+        let rows = sqlx::query(sql::AS_OF)
             .bind(info.history_name().to_owned())
             .bind(at)
             .fetch(conn)

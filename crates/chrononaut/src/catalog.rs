@@ -81,6 +81,23 @@ pub(crate) async fn require_installed(conn: &mut PgConnection) -> Result<Install
     Ok(found)
 }
 
+/// The oldest schema the per-record reads and as_of work on: they call the SECURITY DEFINER
+/// read functions of schema version 4 (sql/history/functions.sql).
+pub(crate) const READS_NEED_SCHEMA: i32 = 4;
+
+/// Like [`require_installed`], but also an error ([`Error::SchemaTooOld`]) when the schema is
+/// older than [`READS_NEED_SCHEMA`].
+pub(crate) async fn require_readable(conn: &mut PgConnection) -> Result<Installed> {
+    let found = require_installed(conn).await?;
+    if found.schema_version < READS_NEED_SCHEMA {
+        return Err(Error::SchemaTooOld {
+            found: found.schema_version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(found)
+}
+
 /// Like [`require_installed`], but also an error when the schema is older than this library's
 /// ([`Error::SchemaTooOld`]): for changes of tracking, which write what older schemas lack.
 pub(crate) async fn require_current(conn: &mut PgConnection) -> Result<Installed> {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgConnection, Row};
 
-use crate::catalog::{Table, require_installed, resolve};
+use crate::catalog::{Table, require_readable, resolve};
 use crate::diff::{self, Change, Diff};
 use crate::error::{Error, Result};
 use crate::ident::{quote_ident, quote_literal};
@@ -42,11 +42,6 @@ impl TableInfo {
         sql::fill(template, &[("activity", &self.activity)])
     }
 
-    /// [`TableInfo::query`] for a template that also takes an order direction.
-    pub(crate) fn query_dir(&self, template: &str, dir: &str) -> Result<String> {
-        sql::fill(template, &[("activity", &self.activity), ("dir", dir)])
-    }
-
     /// `table_name` of the history rows.
     pub(crate) fn history_name(&self) -> &str {
         &self.table.history_name
@@ -54,7 +49,7 @@ impl TableInfo {
 }
 
 pub(crate) async fn load_table(conn: &mut PgConnection, name: &str) -> Result<TableInfo> {
-    let installed = require_installed(conn).await?;
+    let installed = require_readable(conn).await?;
     let table = resolve(conn, name).await?;
     let key_columns = sqlx::query(sql::KEY_COLUMNS)
         .bind(table.oid)
@@ -309,19 +304,19 @@ impl RecordHistory {
         self.key.to_string()
     }
 
-    async fn fetch(
-        &self,
-        conn: &mut PgConnection,
-        query: String,
-        bind: impl FnOnce(
-            sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
-        )
-            -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> Result<Vec<Snapshot>> {
-        let q = sqlx::query(sqlx::AssertSqlSafe(query))
+    /// Versions through `chrononaut.record_history` (sql/history/record_history.sql).
+    async fn fetch(&self, conn: &mut PgConnection, read: Read) -> Result<Vec<Snapshot>> {
+        let rows = sqlx::query(sql::RECORD_HISTORY)
             .bind(self.info.history_name())
-            .bind(&self.key);
-        let rows = bind(q).fetch_all(&mut *conn).await?;
+            .bind(&self.key)
+            .bind(read.before)
+            .bind(read.after)
+            .bind(read.version)
+            .bind(read.newest_first)
+            .bind(read.limit)
+            .bind(read.skip)
+            .fetch_all(&mut *conn)
+            .await?;
         rows.iter()
             .map(|r| Snapshot::from_row(r, &self.info.columns))
             .collect()
@@ -343,27 +338,39 @@ impl RecordHistory {
         conn: &mut PgConnection,
         filter: &VersionFilter,
     ) -> Result<Vec<Snapshot>> {
-        let dir = if filter.newest_first { "DESC" } else { "ASC" };
-        let query = self.info.query_dir(sql::VERSIONS, dir)?;
-        self.fetch(conn, query, |q| {
-            q.bind(filter.before).bind(filter.after).bind(filter.limit)
-        })
+        self.fetch(
+            conn,
+            Read {
+                before: filter.before,
+                after: filter.after,
+                newest_first: filter.newest_first,
+                limit: filter.limit,
+                ..Read::default()
+            },
+        )
         .await
     }
 
     /// Version `n` ([`Error::VersionNotFound`] when there is none). Where history written by
     /// the Python library repeats a number after a re-insert, the latest such version.
     pub async fn version(&self, conn: &mut PgConnection, n: i32) -> Result<Snapshot> {
-        let query = self.info.query(sql::VERSION_NUMBER)?;
-        self.fetch(conn, query, |q| q.bind(n))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::VersionNotFound {
-                table: self.info.table.qualified.clone(),
-                key: self.key_text(),
-                version: n,
-            })
+        self.fetch(
+            conn,
+            Read {
+                version: Some(n),
+                newest_first: true,
+                limit: Some(1),
+                ..Read::default()
+            },
+        )
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::VersionNotFound {
+            table: self.info.table.qualified.clone(),
+            key: self.key_text(),
+            version: n,
+        })
     }
 
     async fn nth_at(
@@ -372,9 +379,17 @@ impl RecordHistory {
         at: DateTime<Utc>,
         skip: i64,
     ) -> Result<Option<Snapshot>> {
-        let query = self.info.query(sql::VERSION_AT)?;
         Ok(self
-            .fetch(conn, query, |q| q.bind(at).bind(skip))
+            .fetch(
+                conn,
+                Read {
+                    before: Some(at),
+                    newest_first: true,
+                    limit: Some(1),
+                    skip,
+                    ..Read::default()
+                },
+            )
             .await?
             .into_iter()
             .next())
@@ -409,14 +424,10 @@ impl RecordHistory {
         conn: &mut PgConnection,
         since: DateTime<Utc>,
     ) -> Result<bool> {
-        let query = self.info.query(sql::CHANGED_SINCE)?;
-        let changed: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(query))
-            .bind(self.info.history_name())
-            .bind(&self.key)
-            .bind(since)
-            .fetch_one(&mut *conn)
-            .await?;
-        Ok(changed)
+        Ok(self
+            .latest(conn)
+            .await?
+            .is_some_and(|latest| latest.changed() > since))
     }
 
     /// The changes from the snapshot `from` to `to` (`None`: the latest version), column →
@@ -526,6 +537,17 @@ impl RecordHistory {
 }
 
 /// A time after every recorded change.
+/// One read of `chrononaut.record_history`: its arguments after table_name and key.
+#[derive(Debug, Default)]
+struct Read {
+    before: Option<DateTime<Utc>>,
+    after: Option<DateTime<Utc>>,
+    version: Option<i32>,
+    newest_first: bool,
+    limit: Option<i64>,
+    skip: i64,
+}
+
 pub(crate) fn far_future() -> DateTime<Utc> {
     // 9999-12-31T23:59:59Z: within PostgreSQL's range and every client's
     DateTime::<Utc>::from_timestamp(253_402_300_799, 0).unwrap_or_default()

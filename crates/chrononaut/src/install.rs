@@ -9,7 +9,7 @@ use crate::template::{self, Sql};
 use crate::{Chrononaut, sql};
 
 /// The schema version this library installs.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Options of [`Chrononaut::install_with`].
 #[derive(Debug, Clone, Default)]

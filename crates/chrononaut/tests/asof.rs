@@ -434,17 +434,6 @@ async fn as_of_agrees_with_the_reference_at_every_moment() {
     assert!(non_empty > 20, "{non_empty}");
 }
 
-/// Every plan node (depth first).
-fn nodes(plan: &Value) -> Vec<&Value> {
-    let mut out = vec![plan];
-    if let Some(children) = plan["Plans"].as_array() {
-        for c in children {
-            out.extend(nodes(c));
-        }
-    }
-    out
-}
-
 /// "As of" reads O(records) index entries: a skip scan of the table's keys and one probe per
 /// key, never the table's history (the DISTINCT ON it replaced read every version up to t),
 /// with the parameters' values and in a generic plan; and the SQL function takes the same
@@ -463,34 +452,35 @@ async fn as_of_reads_per_key_not_per_version() {
     )
     .await;
     t.exec("VACUUM ANALYZE chrononaut_activity").await;
-    let sql: String = include_str!("../sql/history/as_of.sql")
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .replace("{{activity}}", "public.chrononaut_activity");
     let mut conn = t.plain_connection().await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE q AS {sql}")))
+    sqlx::raw_sql(common::plans::AUTO_EXPLAIN_JSON)
         .execute(&mut conn)
         .await
-        .expect("prepare");
+        .expect("auto_explain (the test suite runs as a superuser)");
     for mode in ["force_custom_plan", "force_generic_plan"] {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
-            .execute(&mut conn)
-            .await
-            .expect("plan_cache_mode");
         for at in [
             "2026-01-01 00:00+00",
             "2026-01-01 05:00+00",
             "2026-01-02 00:00+00",
         ] {
-            let plan: Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE q('doc', '{at}')"
-            )))
-            .fetch_one(&mut conn)
-            .await
-            .expect("explain");
-            let all = nodes(&plan[0]["Plan"]);
+            // the statement of chrononaut.history_as_of, which the library calls
+            let plans = common::plans::plans_of(
+                &mut conn,
+                &format!(
+                    "SET plan_cache_mode = {mode}; \
+                     SELECT count(*) FROM chrononaut.history_as_of('doc', '{at}')"
+                ),
+            )
+            .await;
+            let plan = plans
+                .iter()
+                .find(|p| {
+                    p["Query Text"]
+                        .as_str()
+                        .is_some_and(|q| q.contains("WITH RECURSIVE"))
+                })
+                .unwrap_or_else(|| panic!("no plan of the as-of statement: {plans:#?}"));
+            let all = common::plans::nodes(&plan["Plan"]);
             let what = format!("as of {at} ({mode}): {plan:#}");
             for n in &all {
                 assert_ne!(n["Node Type"], "Seq Scan", "{what}");
@@ -523,10 +513,8 @@ async fn as_of_reads_per_key_not_per_version() {
                 .sum();
             assert!(read <= 3.0 * 301.0, "{read} index rows: {what}");
             // and the buffers touched stay O(keys x depth)
-            let hits = plan[0]["Plan"]["Shared Hit Blocks"].as_f64().unwrap_or(0.0)
-                + plan[0]["Plan"]["Shared Read Blocks"]
-                    .as_f64()
-                    .unwrap_or(0.0);
+            let hits = plan["Plan"]["Shared Hit Blocks"].as_f64().unwrap_or(0.0)
+                + plan["Plan"]["Shared Read Blocks"].as_f64().unwrap_or(0.0);
             assert!(hits <= 301.0 * 10.0, "{hits} buffers: {what}");
         }
     }

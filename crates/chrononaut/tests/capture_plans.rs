@@ -11,60 +11,13 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex, OnceLock};
-
 use chrononaut::TrackOptions;
+use common::plans::{AUTO_EXPLAIN, history_scans, notices};
 use sqlx::Connection;
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::{Layer, Registry};
-
-/// The NOTICE messages sqlx logged (target `sqlx::postgres::notice`), for the whole process.
-fn notices() -> Arc<Mutex<Vec<String>>> {
-    static NOTICES: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
-    NOTICES
-        .get_or_init(|| {
-            let store = Arc::new(Mutex::new(Vec::new()));
-            let subscriber = Registry::default().with(Collect(store.clone()));
-            tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
-            store
-        })
-        .clone()
-}
-
-struct Collect(Arc<Mutex<Vec<String>>>);
-
-impl<S: tracing::Subscriber> Layer<S> for Collect {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() != "sqlx::postgres::notice" {
-            return;
-        }
-        struct Message(String);
-        impl Visit for Message {
-            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message" {
-                    self.0 = format!("{value:?}");
-                }
-            }
-            fn record_str(&mut self, field: &Field, value: &str) {
-                if field.name() == "message" {
-                    self.0 = value.to_owned();
-                }
-            }
-        }
-        let mut message = Message(String::new());
-        event.record(&mut message);
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(message.0);
-    }
-}
 
 /// What is wrong with one auto_explain plan, if it reads the activity table other than by key.
 fn bad_history_read(plan: &str) -> Option<String> {
-    let lines: Vec<&str> = plan.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
+    for line in plan.lines() {
         let l = line.trim_start().trim_start_matches("->  ");
         if l.contains("hashed SubPlan") {
             return Some(format!("a hashed sub-plan: {l}"));
@@ -77,27 +30,16 @@ fn bad_history_read(plan: &str) -> Option<String> {
         if l.starts_with("JIT:") {
             return Some("a JIT-compiled capture statement".to_owned());
         }
-        let reads_history = l.contains(" Scan")
-            && (l.contains(" on chrononaut_activity") || l.contains(" on ix_chrononaut_activity"));
-        if reads_history {
-            if l.starts_with("Seq Scan") || l.starts_with("Parallel Seq Scan") {
-                return Some(format!("a sequential scan of history: {l}"));
-            }
-            // the condition lines of this scan node follow it, more indented
-            let indent = line.len() - line.trim_start().len();
-            let conds: Vec<&str> = lines[i + 1..]
-                .iter()
-                .take_while(|c| c.len() - c.trim_start().len() > indent && !c.contains("->"))
-                .copied()
-                .collect();
-            let by_key = conds.iter().any(|c| {
-                (c.contains("Index Cond") || c.contains("Recheck Cond")) && c.contains("key =")
-            });
-            if !by_key {
-                return Some(format!(
-                    "history read without an index condition on key: {l} / {conds:?}"
-                ));
-            }
+    }
+    for scan in history_scans(plan) {
+        if scan.is_seq_scan() {
+            return Some(format!("a sequential scan of history: {}", scan.node));
+        }
+        if !scan.index_cond_has("key =") {
+            return Some(format!(
+                "history read without an index condition on key: {} / {:?}",
+                scan.node, scan.conds
+            ));
         }
     }
     None
@@ -124,16 +66,10 @@ async fn capture_reads_only_the_history_of_the_written_records() {
     let mut conn = sqlx::PgConnection::connect(&t.db.url)
         .await
         .expect("connection");
-    sqlx::raw_sql(
-        "LOAD 'auto_explain'; \
-         SET auto_explain.log_min_duration = 0; \
-         SET auto_explain.log_nested_statements = on; \
-         SET auto_explain.log_level = notice; \
-         SET client_min_messages = notice;",
-    )
-    .execute(&mut conn)
-    .await
-    .expect("auto_explain (the test suite runs as a superuser)");
+    sqlx::raw_sql(AUTO_EXPLAIN)
+        .execute(&mut conn)
+        .await
+        .expect("auto_explain (the test suite runs as a superuser)");
     // The history grows from nothing while the same session keeps writing: every capture
     // statement is planned while the history is empty (or nearly) and reused afterwards.
     let mut next = 1i64;

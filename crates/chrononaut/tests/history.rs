@@ -567,9 +567,9 @@ async fn reads_python_written_history() {
     assert_eq!(log[0].get("title").expect("t"), "c");
 }
 
-/// The per-record reads are index range scans on ix_chrononaut_activity_table_key_changed,
-/// both with the parameters' values (custom plan) and without (generic plan, what a prepared
-/// statement settles on).
+/// The per-record reads (chrononaut.record_history, which the library calls) are index range
+/// scans on the history indexes, both with the parameters' values (custom plan) and without
+/// (generic plan, what PL/pgSQL settles on), never a scan of the history.
 #[tokio::test]
 async fn per_record_reads_use_the_history_index() {
     let t = common::setup().await;
@@ -580,75 +580,74 @@ async fn per_record_reads_use_the_history_index() {
          FROM generate_series(1, 30000) g; ANALYZE chrononaut_activity",
     )
     .await;
-    let fill = |sql: &str| {
-        sql.replace("{{activity}}", "public.chrononaut_activity")
-            .replace("{{dir}}", "ASC")
-    };
-    let queries = [
-        (
-            "versions",
-            fill(include_str!("../sql/history/versions.sql")),
-            "('tbl_1', '{\"id\": 11}', NULL, NULL, NULL)",
-        ),
+    // chrononaut.record_history(table_name, key, at_or_before, at_or_after, only_version,
+    // newest_first, max_rows, skip_rows), as src/history.rs calls it
+    let reads = [
+        ("versions", "NULL, NULL, NULL, false, NULL, 0"),
         (
             "versions between",
-            fill(include_str!("../sql/history/versions.sql")),
-            "('tbl_1', '{\"id\": 11}', now(), now() - interval '1 hour', 10)",
+            "now(), now() - interval '1 hour', NULL, false, 10, 0",
         ),
         (
             "version_at",
-            fill(include_str!("../sql/history/version_at.sql")),
-            "('tbl_1', '{\"id\": 11}', now() - interval '1 hour', 0)",
+            "now() - interval '1 hour', NULL, NULL, true, 1, 0",
         ),
-        (
-            "version n",
-            fill(include_str!("../sql/history/version_number.sql")),
-            "('tbl_1', '{\"id\": 11}', 3)",
-        ),
-        (
-            "changed since",
-            fill(include_str!("../sql/history/changed_since.sql")),
-            "('tbl_1', '{\"id\": 11}', now() - interval '1 hour')",
-        ),
+        ("previous", "'9999-12-31', NULL, NULL, true, 1, 1"),
+        ("version n", "NULL, NULL, 3, true, 1, 0"),
     ];
     let mut conn = t.plain_connection().await;
-    for (i, (name, sql, args)) in queries.iter().enumerate() {
-        // strip the comments: PREPARE takes the statement itself
-        let body: String = sql
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE q{i} AS {body}")))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        for mode in ["force_custom_plan", "force_generic_plan"] {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
-                .execute(&mut conn)
-                .await
-                .expect("plan_cache_mode");
-            let plan: Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "EXPLAIN (FORMAT JSON) EXECUTE q{i}{args}"
-            )))
-            .fetch_one(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-            let text = plan.to_string();
+    sqlx::raw_sql(common::plans::AUTO_EXPLAIN_JSON)
+        .execute(&mut conn)
+        .await
+        .expect("auto_explain (the test suite runs as a superuser)");
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        for (name, args) in reads {
+            let plans = common::plans::plans_of(
+                &mut conn,
+                &format!(
+                    "SET plan_cache_mode = {mode}; \
+                     SELECT count(*) FROM chrononaut.record_history('tbl_1', '{{\"id\": 11}}', {args})"
+                ),
+            )
+            .await;
+            let read: Vec<&Value> = plans
+                .iter()
+                .filter(|p| {
+                    p["Query Text"]
+                        .as_str()
+                        .is_some_and(|q| q.contains("record_key"))
+                })
+                .collect();
+            assert_eq!(read.len(), 1, "{name} ({mode}): {plans:#?}");
+            let text = read[0].to_string();
             // the full history of a key may come from either index (equally selective; the
             // planner may prefer the narrower Python one and sort the few rows); a bounded or
             // "latest" read must walk the time-ordered one
             let ours = text.contains("\"Index Name\":\"ix_chrononaut_activity_table_key_changed\"");
             let python = text.contains("\"Index Name\":\"ix_chrononaut_activity_key_table_name\"");
-            if *name == "versions" || *name == "changed since" || *name == "version n" {
-                assert!(ours || python, "{name} ({mode}) uses no index: {plan:#}");
+            if name == "versions" || name == "version n" {
+                assert!(
+                    ours || python,
+                    "{name} ({mode}) uses no index: {:#}",
+                    read[0]
+                );
             } else {
                 assert!(
                     ours,
-                    "{name} ({mode}) does not use the history index: {plan:#}"
+                    "{name} ({mode}) does not use the history index: {:#}",
+                    read[0]
                 );
             }
-            assert!(!text.contains("Seq Scan"), "{name} ({mode}): {plan:#}");
+            assert!(!text.contains("Seq Scan"), "{name} ({mode}): {:#}", read[0]);
+            // only the key's rows are read
+            for n in common::plans::nodes(&read[0]["Plan"]) {
+                let rows = n["Actual Rows"].as_f64().unwrap_or(0.0);
+                assert!(
+                    rows <= 20.0,
+                    "{name} ({mode}) reads {rows} rows: {:#}",
+                    read[0]
+                );
+            }
         }
     }
 }

@@ -238,6 +238,15 @@ async fn an_older_schema_asks_for_init_and_install_upgrades_it() {
         }
         other => panic!("expected SchemaTooOld, got {other:?}"),
     }
+    // the reads need the read functions of the current schema
+    match t
+        .ch
+        .record(&mut conn, "items", serde_json::json!({"id": 1}))
+        .await
+    {
+        Err(Error::SchemaTooOld { found, .. }) => assert_eq!(found, older),
+        other => panic!("expected SchemaTooOld, got {other:?}"),
+    }
     let report = t.ch.install(&mut conn).await.expect("upgrade");
     assert_eq!(report.previous_version, Some(older));
     assert_eq!(report.schema_version, SCHEMA_VERSION);

@@ -292,7 +292,7 @@ async fn upgrade_adds_read_visibility() {
              ('chrononaut_activity'::regclass, 'chrononaut.lock_events'::regclass, 'chrononaut.locks'::regclass)",
         )
         .await;
-    assert_eq!(policies, 9);
+    assert_eq!(policies, 12);
     let app = t.create_role("app", "").await;
     let q = common::quote_ident(&app);
     t.exec(&format!(

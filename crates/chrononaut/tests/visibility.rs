@@ -6,6 +6,7 @@
 mod common;
 
 use chrononaut::{Error, TrackOptions, VersionFilter};
+use common::plans::history_scans;
 use common::{Ctx, quote_ident};
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
@@ -465,4 +466,249 @@ async fn the_policy_is_an_initplan() {
         assert!(plan.contains("InitPlan"), "{sql}:\n{plan}");
         assert!(!plan.contains("SubPlan"), "{sql}:\n{plan}");
     }
+}
+
+/// The library's per-record reads and as_of read through SECURITY DEFINER functions (so that
+/// a reader under the policy reads by index); those check the reader themselves, by the
+/// policy's rules: the role of the session (its SET ROLE, else its login role), SELECT on the
+/// activity table and on the tracked table, or chrononaut_admin.
+#[tokio::test]
+async fn the_definer_reads_check_the_reader() {
+    let (t, app_role, mut app) = setup().await;
+    let reads = |table: &str| {
+        [
+            format!("SELECT count(*) FROM chrononaut.record_history('{table}', '{{\"id\": 1}}')"),
+            format!("SELECT count(*) FROM chrononaut.history_as_of('{table}', now())"),
+        ]
+    };
+    for sql in reads("payroll") {
+        assert_eq!(count(&mut app, &sql).await, 0, "{sql}");
+    }
+    for sql in reads("acc") {
+        assert_eq!(count(&mut app, &sql).await, 2, "{sql}");
+    }
+    // a superuser's session that switched to the application role reads as that role
+    let mut su = PgConnection::connect(&t.db.url).await.expect("connect");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET ROLE {}",
+        quote_ident(&app_role)
+    )))
+    .execute(&mut su)
+    .await
+    .expect("set role");
+    for sql in reads("payroll") {
+        assert_eq!(count(&mut su, &sql).await, 0, "as app by SET ROLE: {sql}");
+    }
+    sqlx::raw_sql("RESET ROLE")
+        .execute(&mut su)
+        .await
+        .expect("reset role");
+    for sql in reads("payroll") {
+        assert_eq!(count(&mut su, &sql).await, 2, "as the superuser: {sql}");
+    }
+    // SELECT on the table without SELECT on the activity table: nothing (as from the table)
+    let other = t.create_role("other", "").await;
+    t.exec(&format!("GRANT SELECT ON acc TO {}", quote_ident(&other)))
+        .await;
+    let mut other_conn = PgConnection::connect_with(&t.options_as(&other))
+        .await
+        .expect("connect as other");
+    for sql in reads("acc") {
+        assert_eq!(count(&mut other_conn, &sql).await, 0, "{sql}");
+    }
+    // a history name of no tracked table (the Python library's, or a table untracked since):
+    // only chrononaut_admin
+    t.exec(
+        "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, user_info, extra_info) \
+         VALUES ('legacy', now(), 0, '{\"id\": 1}', '{\"id\": 1}', '{}', '{}')",
+    )
+    .await;
+    for sql in reads("legacy") {
+        assert_eq!(count(&mut app, &sql).await, 0, "{sql}");
+    }
+    t.exec(&format!(
+        "GRANT chrononaut_admin TO {}",
+        quote_ident(&app_role)
+    ))
+    .await;
+    for sql in reads("legacy").into_iter().chain(reads("payroll")) {
+        assert!(count(&mut app, &sql).await > 0, "as an admin: {sql}");
+    }
+}
+
+/// A reader under the policy reads one record, or a whole table as of a time, by index probes:
+/// no plan of the library's reads (nor of chrononaut.as_of) scans the history of the whole table
+/// or checks `key` row by row. jsonb's `=` is not LEAKPROOF, so in a reader's own query
+/// PostgreSQL would evaluate `key = ...` after the policy, as a filter: the last check shows
+/// that this test sees that shape (a Python-shaped query, which stays that way).
+#[tokio::test]
+async fn reads_under_the_policy_are_index_probes() {
+    let store = common::plans::notices();
+    let (t, app_role, _app) = setup().await;
+    t.exec(
+        "INSERT INTO acc SELECT g, 'o' FROM generate_series(3, 400) AS g; \
+         UPDATE acc SET owner = owner || '2' WHERE id <> 2; \
+         UPDATE acc SET owner = owner || '3' WHERE id % 2 = 0 AND id <> 2; \
+         ANALYZE chrononaut_activity;",
+    )
+    .await;
+    let mut su = PgConnection::connect(&t.db.url).await.expect("connect");
+    sqlx::raw_sql(common::plans::AUTO_EXPLAIN)
+        .execute(&mut su)
+        .await
+        .expect("auto_explain (the test suite runs as a superuser)");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET ROLE {}",
+        quote_ident(&app_role)
+    )))
+    .execute(&mut su)
+    .await
+    .expect("set role");
+    let before = store.lock().unwrap_or_else(|e| e.into_inner()).len();
+    let ch = &t.ch;
+    // several times each, so that PL/pgSQL's generic plans are used too
+    for id in [1, 3, 4, 5, 6, 7, 8, 9] {
+        let record = ch
+            .record(&mut su, "acc", json!({"id": id}))
+            .await
+            .expect("record");
+        let versions = record
+            .versions(&mut su, &VersionFilter::new())
+            .await
+            .expect("versions");
+        assert!(versions.len() >= 2, "{versions:?}");
+        let newest = record
+            .versions(&mut su, &VersionFilter::new().newest_first().limit(1))
+            .await
+            .expect("newest");
+        assert_eq!(newest.len(), 1);
+        record.version(&mut su, 0).await.expect("version 0");
+        let at = versions[0].changed();
+        assert!(record.version_at(&mut su, at).await.expect("at").is_some());
+        assert!(
+            record
+                .previous_version(&mut su)
+                .await
+                .expect("previous")
+                .is_some()
+        );
+        assert!(record.has_changed_since(&mut su, at).await.expect("since"));
+    }
+    let mut rows = 0;
+    {
+        let as_of = ch
+            .as_of(&mut su, "acc", chrono::Utc::now())
+            .await
+            .expect("as of");
+        use futures_util::TryStreamExt;
+        let mut stream = as_of.rows();
+        while stream.try_next().await.expect("row").is_some() {
+            rows += 1;
+        }
+    }
+    assert_eq!(rows, 400);
+    assert_eq!(
+        count(
+            &mut su,
+            "SELECT count(*) FROM chrononaut.as_of(NULL::acc, now())"
+        )
+        .await,
+        400
+    );
+    let plans: Vec<String> = store.lock().unwrap_or_else(|e| e.into_inner())[before..]
+        .iter()
+        .filter(|m| m.contains("chrononaut_activity"))
+        .cloned()
+        .collect();
+    for needle in [
+        "a.key = record_key",
+        "a.key = k.key",
+        "(a.table_name, a.key) <",
+    ] {
+        assert!(
+            plans.iter().any(|p| p.contains(needle)),
+            "no plan of a read with {needle} was reported ({} plans)",
+            plans.len()
+        );
+    }
+    let bad_read = |plan: &str| -> Option<String> {
+        for scan in history_scans(plan) {
+            if scan.is_seq_scan() {
+                return Some(format!("a sequential scan of history: {}", scan.node));
+            }
+            if scan.filter_has("key") {
+                return Some(format!(
+                    "key checked row by row: {} / {:?}",
+                    scan.node, scan.conds
+                ));
+            }
+        }
+        // a full sort (an incremental one only orders the ties of the index's order)
+        plan.lines()
+            .find(|l| {
+                l.trim_start()
+                    .trim_start_matches("->  ")
+                    .starts_with("Sort  (")
+            })
+            .map(|l| format!("a sort: {}", l.trim()))
+    };
+    let bad: Vec<String> = plans
+        .iter()
+        .filter_map(|p| bad_read(p).map(|why| format!("{why}\n{p}")))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} of {} read plans read history other than by key; the first:\n{}",
+        bad.len(),
+        plans.len(),
+        bad[0]
+    );
+    // the shape this test catches: a reader's own query of one record
+    let before = store.lock().unwrap_or_else(|e| e.into_inner()).len();
+    count(
+        &mut su,
+        "SELECT count(*) FROM chrononaut_activity WHERE table_name = 'acc' AND key = '{\"id\": 1}'",
+    )
+    .await;
+    let own = store.lock().unwrap_or_else(|e| e.into_inner())[before..].join("\n");
+    assert!(
+        bad_read(&own).is_some(),
+        "a reader's own query of one record should check key row by row:\n{own}"
+    );
+    // a member of chrononaut_reader reads all history, with its own queries by index too
+    t.exec(&format!(
+        "GRANT chrononaut_reader TO {}",
+        quote_ident(&app_role)
+    ))
+    .await;
+    let before = store.lock().unwrap_or_else(|e| e.into_inner()).len();
+    assert_eq!(
+        count(
+            &mut su,
+            "SELECT count(*) FROM chrononaut_activity WHERE table_name = 'payroll' AND key = '{\"id\": 1}'",
+        )
+        .await,
+        2
+    );
+    let own = store.lock().unwrap_or_else(|e| e.into_inner())[before..].join("\n");
+    assert!(bad_read(&own).is_none(), "as a chrononaut_reader:\n{own}");
+    for sql in [
+        "SELECT count(*) FROM chrononaut.lock_events WHERE table_name = 'payroll'",
+        "SELECT count(*) FROM chrononaut.locks WHERE table_name = 'payroll'",
+        "SELECT count(*) FROM chrononaut.history_as_of('payroll', now())",
+    ] {
+        assert_eq!(
+            count(&mut su, sql).await,
+            2,
+            "as a chrononaut_reader: {sql}"
+        );
+    }
+    // and nothing more: no escape
+    let deleted = sqlx::raw_sql(
+        "BEGIN; SELECT set_config('chrononaut.allow_delete_history', 'on', true); \
+         DELETE FROM chrononaut_activity WHERE table_name = 'payroll'; COMMIT;",
+    )
+    .execute(&mut su)
+    .await;
+    assert!(deleted.is_err(), "a reader deleted history");
 }

@@ -26,8 +26,8 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::types::chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
-const VERSIONS: &str = include_str!("../../../chrononaut/sql/history/versions.sql");
-const VERSION_AT: &str = include_str!("../../../chrononaut/sql/history/version_at.sql");
+/// The per-record reads (versions, version_at) of the library: chrononaut.record_history.
+const RECORD_HISTORY: &str = include_str!("../../../chrononaut/sql/history/record_history.sql");
 const AS_OF: &str = include_str!("../../../chrononaut/sql/history/as_of.sql");
 
 /// Server-side execution time of `sql` (comments stripped, `{{activity}}`/`{{dir}}` filled)
@@ -230,14 +230,14 @@ async fn main() -> Res<()> {
     let server = [
         (
             "versions of a 101-version record",
-            VERSIONS,
-            "('reads', '{\"id\": 1}', NULL, NULL, NULL)".to_owned(),
+            RECORD_HISTORY,
+            "('reads', '{\"id\": 1}', NULL, NULL, NULL, false, NULL, 0)".to_owned(),
             runs,
         ),
         (
             "version_at (middle of its history)",
-            VERSION_AT,
-            format!("('reads', '{{\"id\": 1}}', '{t}', 0)"),
+            RECORD_HISTORY,
+            format!("('reads', '{{\"id\": 1}}', '{t}', NULL, NULL, true, 1, 0)"),
             runs,
         ),
         ("whole table as of t", AS_OF, format!("('reads', '{t}')"), 5),

@@ -24,8 +24,8 @@ use serde_json::{Value, json};
 use sqlx::types::chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
-const VERSIONS: &str = include_str!("../../../chrononaut/sql/history/versions.sql");
-const VERSION_AT: &str = include_str!("../../../chrononaut/sql/history/version_at.sql");
+/// The per-record reads (versions, version_at) of the library: chrononaut.record_history.
+const RECORD_HISTORY: &str = include_str!("../../../chrononaut/sql/history/record_history.sql");
 const AS_OF: &str = include_str!("../../../chrononaut/sql/history/as_of.sql");
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -146,8 +146,8 @@ async fn main() -> Res<()> {
     let versions_client = median(times);
     let versions_server = server_ms(
         &mut conn,
-        VERSIONS,
-        "('reads', '{\"id\": 1}', NULL, NULL, NULL)",
+        RECORD_HISTORY,
+        "('reads', '{\"id\": 1}', NULL, NULL, NULL, false, NULL, 0)",
         20,
     )
     .await?;
@@ -161,8 +161,11 @@ async fn main() -> Res<()> {
     let at_client = median(times);
     let at_server = server_ms(
         &mut conn,
-        VERSION_AT,
-        &format!("('reads', '{{\"id\": 1}}', '{}', 0)", mid.to_rfc3339()),
+        RECORD_HISTORY,
+        &format!(
+            "('reads', '{{\"id\": 1}}', '{}', NULL, NULL, true, 1, 0)",
+            mid.to_rfc3339()
+        ),
         20,
     )
     .await?;

@@ -1,6 +1,8 @@
 //! Shared set-up of the integration tests: a fresh database per test, chrononaut installed.
 #![allow(dead_code)]
 
+pub mod plans;
+
 use std::str::FromStr;
 use std::sync::Mutex;
 

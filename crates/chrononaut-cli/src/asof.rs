@@ -1,15 +1,17 @@
 //! `at`: a whole table as it was at a time; the baseline step of `track`.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 
 use chrono::{DateTime, Utc};
 use chrononaut::{BaselineOptions, BaselineReport, Chrononaut};
 use clap::{Args, ValueEnum};
 use futures_util::TryStreamExt;
-use serde_json::{Map, Value};
+
+use serde_json::value::RawValue;
 use sqlx::PgConnection;
 
-use crate::history::{Style, parse_time, value_text};
+use crate::history::{Style, parse_time, raw_text};
 use crate::{CliResult, Failure, connect};
 
 /// Output formats of `at`.
@@ -45,9 +47,11 @@ pub async fn at(ch: &Chrononaut, url: Option<&str>, json_out: bool, args: AtArgs
     });
     let as_of = ch.as_of(&mut conn, &args.table, args.at).await?;
     let columns = as_of.columns().to_vec();
-    let mut rows: Vec<Map<String, Value>> = as_of.rows().map_ok(|r| r.data).try_collect().await?;
+    let mut rows: Vec<chrononaut::AsOfRow> = as_of.rows().try_collect().await?;
     // the stream comes in descending key order; show ascending
     rows.reverse();
+    // values as PostgreSQL printed them (numbers keep their digits and scale)
+    let rows: Vec<BTreeMap<String, &RawValue>> = rows.iter().map(|r| r.raw_columns()).collect();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let io = |e: std::io::Error| Failure(format!("cannot write the output: {e}"));
@@ -73,8 +77,9 @@ pub async fn at(ch: &Chrononaut, url: Option<&str>, json_out: bool, args: AtArgs
                 let fields: Vec<String> = columns
                     .iter()
                     .map(|c| match row.get(c) {
-                        None | Some(Value::Null) => String::new(),
-                        Some(v) => csv_field(&value_text(v)),
+                        None => String::new(),
+                        Some(v) if v.get() == "null" => String::new(),
+                        Some(v) => csv_field(&raw_text(v)),
                     })
                     .collect();
                 writeln!(out, "{}", fields.join(",")).map_err(io)?;
@@ -87,7 +92,10 @@ pub async fn at(ch: &Chrononaut, url: Option<&str>, json_out: bool, args: AtArgs
                 .map(|row| {
                     columns
                         .iter()
-                        .map(|c| row.get(c).map_or_else(|| "null".to_owned(), value_text))
+                        .map(|c| {
+                            row.get(c)
+                                .map_or_else(|| "null".to_owned(), |v| raw_text(v))
+                        })
                         .collect()
                 })
                 .collect();

@@ -157,7 +157,7 @@ pub fn value_text(v: &Value) -> String {
 
 /// A value as PostgreSQL printed it, for humans: strings bare, everything else as stored
 /// (`350.00`, not the f64 `350.0` of a `Value`).
-fn raw_text(v: &RawValue) -> String {
+pub fn raw_text(v: &RawValue) -> String {
     serde_json::from_str::<String>(v.get()).unwrap_or_else(|_| v.get().to_owned())
 }
 

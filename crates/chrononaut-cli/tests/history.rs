@@ -295,6 +295,30 @@ id  name      qty   version
         ok(url, &["at", "item", "--at", "2000-01-01"]),
         "id  name  qty  version\n(no rows at 2000-01-01 00:00:00.000000)\n"
     );
+    // numbers as PostgreSQL stored them, in every format (not through an f64)
+    sql(
+        &db,
+        "CREATE TABLE price (id int PRIMARY KEY, amount numeric(12,2), exact numeric); \
+         INSERT INTO price VALUES (1, 350, 0.1000000000000000001)",
+    )
+    .await;
+    ok(url, &["track", "price", "--no-baseline"]);
+    sql(&db, "UPDATE price SET amount = 20.5 WHERE id = 1").await;
+    assert_eq!(
+        ok(url, &["at", "price", "--at", "2999-01-01"]),
+        "id  amount  exact                  version\n1   20.50   0.1000000000000000001  1\n"
+    );
+    assert_eq!(
+        ok(
+            url,
+            &["at", "price", "--at", "2999-01-01", "--format", "csv"]
+        ),
+        "id,amount,exact,version\n1,20.50,0.1000000000000000001,1\n"
+    );
+    assert_eq!(
+        ok(url, &["at", "price", "--at", "2999-01-01", "--json"]),
+        "{\"amount\":20.50,\"exact\":0.1000000000000000001,\"id\":1,\"version\":1}\n"
+    );
     let log = ok_json(url, &["log", "item", "id=1"]);
     assert_eq!(log[0]["extra_info"], json!({"baseline": true}));
     assert_eq!(log[0]["operation"], "insert");

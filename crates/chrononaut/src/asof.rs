@@ -5,12 +5,16 @@ use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sqlx::{Acquire, PgConnection, Row};
 
 use crate::error::{Error, Result};
 use crate::history::{TableInfo, load_table};
 use crate::ident::{quote_ident, quote_literal, text_array};
+use crate::snapshot::{RawJson, raw_members};
 use crate::{Chrononaut, sql};
 
 /// One record of a table as it was at some time.
@@ -22,11 +26,37 @@ pub struct AsOfRow {
     pub version: i32,
     /// When that version was recorded.
     pub changed: DateTime<Utc>,
-    /// The recorded columns (without hidden and untracked ones; with `version`).
+    /// The recorded columns (without hidden and untracked ones; with `version`). Numbers are
+    /// f64s here (`350.00` reads as `350.0`): [`AsOfRow::raw`] has them as stored.
     pub data: Map<String, Value>,
+    /// The same columns as PostgreSQL printed them.
+    #[serde(skip)]
+    raw: RawJson,
 }
 
 impl AsOfRow {
+    /// The recorded columns as PostgreSQL printed them (`{"balance": 350.00, ...}`).
+    pub fn raw_data(&self) -> &RawValue {
+        &self.raw.0
+    }
+
+    /// The value of `column` as PostgreSQL printed it (`350.00`, `"alice"`); `None` for a
+    /// column this version does not hold (hidden, untracked, added later).
+    ///
+    /// ```no_run
+    /// # fn f(row: &chrononaut::AsOfRow) {
+    /// let balance = row.raw("balance").map(|v| v.get().to_owned()); // Some("350.00")
+    /// # }
+    /// ```
+    pub fn raw(&self, column: &str) -> Option<&RawValue> {
+        raw_members(&self.raw.0).remove(column)
+    }
+
+    /// Each recorded column as PostgreSQL printed it, by name.
+    pub fn raw_columns(&self) -> BTreeMap<String, &RawValue> {
+        raw_members(&self.raw.0)
+    }
+
     /// The recorded columns deserialized into `T` (hidden and untracked columns are absent:
     /// make them `Option` or `#[serde(default)]`).
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T> {
@@ -166,14 +196,17 @@ impl Chrononaut {
             .fetch(conn)
             .map(|row| {
                 let row = row?;
+                // kept as text too: a JSON number read into `Value` is an f64
+                let raw = row
+                    .try_get::<sqlx::types::Json<Box<RawValue>>, _>("data")?
+                    .0;
+                let data: Map<String, Value> = serde_json::from_str(raw.get()).unwrap_or_default();
                 Ok(AsOfRow {
                     key: row.try_get("key")?,
                     version: row.try_get("version")?,
                     changed: row.try_get("changed")?,
-                    data: match row.try_get::<Value, _>("data")? {
-                        Value::Object(map) => map,
-                        _ => Map::new(),
-                    },
+                    data,
+                    raw: RawJson(raw),
                 })
             })
             .boxed();

@@ -540,3 +540,38 @@ async fn as_of_reads_per_key_not_per_version() {
         buffers("SELECT count(*) FROM chrononaut.as_of(NULL::doc, '2026-01-02 00:00+00')").await;
     assert!(function <= 301.0 * 10.0, "{function} buffers");
 }
+
+/// An as-of row keeps numbers as PostgreSQL stored them (`raw`), beside the f64s of `data`.
+#[tokio::test]
+async fn as_of_rows_keep_numbers_as_stored() {
+    let t = common::setup().await;
+    t.exec(
+        "CREATE TABLE price (id int PRIMARY KEY, amount numeric(12,2), exact numeric, secret text)",
+    )
+    .await;
+    t.track("price", &TrackOptions::new().hidden(["secret"]))
+        .await;
+    t.exec("INSERT INTO price VALUES (1, 350, 0.1000000000000000001, 's')")
+        .await;
+    let mut conn = t.pool.acquire().await.expect("connection");
+    let as_of =
+        t.ch.as_of(&mut conn, "price", chrono::Utc::now())
+            .await
+            .expect("as of");
+    let rows: Vec<chrononaut::AsOfRow> = as_of.rows().try_collect().await.expect("rows");
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.raw("amount").map(|v| v.get()), Some("350.00"));
+    assert_eq!(
+        row.raw("exact").map(|v| v.get()),
+        Some("0.1000000000000000001")
+    );
+    assert_eq!(row.data["amount"], json!(350.0));
+    assert!(row.raw("secret").is_none(), "a hidden column");
+    assert_eq!(
+        row.raw_columns().keys().collect::<Vec<_>>(),
+        ["amount", "exact", "id", "version"]
+    );
+    let whole: Value = serde_json::from_str(row.raw_data().get()).expect("json");
+    assert_eq!(whole["id"], json!(1));
+}

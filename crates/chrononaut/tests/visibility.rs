@@ -712,3 +712,40 @@ async fn reads_under_the_policy_are_index_probes() {
     .await;
     assert!(deleted.is_err(), "a reader deleted history");
 }
+
+/// chrononaut.as_of reads history through a SECURITY DEFINER function, but fills the rows with
+/// the caller's rights: code of the table's column types (here a domain's CHECK) never runs as
+/// the owner.
+#[tokio::test]
+async fn as_of_runs_the_tables_code_as_the_caller() {
+    let (t, app_role, mut app) = setup().await;
+    t.exec(
+        "CREATE FUNCTION public.spy(v int) RETURNS boolean LANGUAGE plpgsql AS $$ \
+         BEGIN \
+             IF current_setting('test.spy', true) = 'on' THEN \
+                 RAISE EXCEPTION 'domain check ran as %', current_user; \
+             END IF; \
+             RETURN true; \
+         END $$; \
+         CREATE DOMAIN watched AS int CHECK (public.spy(VALUE)); \
+         CREATE TABLE dom (id int PRIMARY KEY, v watched);",
+    )
+    .await;
+    t.track("dom", &TrackOptions::new()).await;
+    t.exec(&format!(
+        "INSERT INTO dom VALUES (1, 7); GRANT SELECT ON dom TO {}",
+        quote_ident(&app_role)
+    ))
+    .await;
+    let e = sqlx::raw_sql(
+        "SET test.spy = 'on'; SELECT * FROM chrononaut.as_of(NULL::dom, now() + interval '1 hour')",
+    )
+    .execute(&mut app)
+    .await
+    .expect_err("the domain check runs");
+    let message = e.to_string();
+    assert!(
+        message.contains(&format!("domain check ran as {app_role}")),
+        "{message}"
+    );
+}

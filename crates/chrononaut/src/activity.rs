@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sqlx::{PgConnection, Row};
 
 use crate::catalog::require_installed;
 use crate::error::{Error, Result};
-use crate::history::load_table;
+use crate::history::{load_table, normalize_key};
 use crate::snapshot::{Hidden, Operation, Snapshot};
 use crate::{Chrononaut, sql};
 
@@ -93,6 +94,8 @@ pub struct ActivityFilter {
     after: Option<DateTime<Utc>>,
     before: Option<DateTime<Utc>>,
     cursor: Option<ActivityCursor>,
+    user: Option<String>,
+    key: Option<Value>,
     limit: i64,
 }
 
@@ -103,6 +106,8 @@ impl Default for ActivityFilter {
             after: None,
             before: None,
             cursor: None,
+            user: None,
+            key: None,
             limit: DEFAULT_ACTIVITY_LIMIT,
         }
     }
@@ -138,6 +143,25 @@ impl ActivityFilter {
     /// The page after `cursor` (a previous page's [`ActivityPage::next`]); `None`: the first.
     pub fn cursor(mut self, cursor: Option<ActivityCursor>) -> Self {
         self.cursor = cursor;
+        self
+    }
+
+    /// Only rows whose `user_info.user_id` is `user` (the application user of the change
+    /// context, as `log` shows it). Like [`Self::operations`], checked on the rows the index
+    /// scan reaches, with no index of its own (one would cost every history write): a rare
+    /// user over a long history reads the rows between their changes, bounded by the
+    /// statement timeout (bound the time with [`Self::after`] where that matters).
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Only the rows of one record (its primary key as a JSON object; values may be given as
+    /// strings and are converted to the key columns' types). Only for
+    /// [`Chrononaut::table_activity`] ([`Chrononaut::activity`] refuses it: a key belongs to a
+    /// table). Read from `ix_chrononaut_activity_table_key_changed`: the record's rows only.
+    pub fn key(mut self, key: Value) -> Self {
+        self.key = Some(key);
         self
     }
 
@@ -210,16 +234,46 @@ impl Chrononaut {
         filter: &ActivityFilter,
     ) -> Result<ActivityPage> {
         let info = load_table(conn, table).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(info.query(sql::ACTIVITY_TABLE)?))
-            .bind(info.history_name())
-            .bind(filter.after)
-            .bind(filter.before)
-            .bind(filter.cursor.map(|c| c.changed))
-            .bind(filter.cursor.map(|c| c.id))
-            .bind(filter.operation_names())
-            .bind(filter.limit.saturating_add(1))
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows = match &filter.key {
+            None => {
+                let user_filter = if filter.user.is_some() {
+                    sql::ACTIVITY_USER_TABLE
+                } else {
+                    ""
+                };
+                let query = sql::fill(
+                    sql::ACTIVITY_TABLE,
+                    &[("activity", &info.activity), ("user_filter", user_filter)],
+                )?;
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(query))
+                    .bind(info.history_name())
+                    .bind(filter.after)
+                    .bind(filter.before)
+                    .bind(filter.cursor.map(|c| c.changed))
+                    .bind(filter.cursor.map(|c| c.id))
+                    .bind(filter.operation_names())
+                    .bind(filter.limit.saturating_add(1));
+                if let Some(user) = &filter.user {
+                    q = q.bind(user.as_str());
+                }
+                q.fetch_all(&mut *conn).await?
+            }
+            Some(key) => {
+                let key = normalize_key(conn, &info, key).await?;
+                sqlx::query(sqlx::AssertSqlSafe(info.query(sql::ACTIVITY_KEY)?))
+                    .bind(info.history_name())
+                    .bind(key)
+                    .bind(filter.after)
+                    .bind(filter.before)
+                    .bind(filter.cursor.map(|c| c.changed))
+                    .bind(filter.cursor.map(|c| c.id))
+                    .bind(filter.operation_names())
+                    .bind(filter.user.as_deref())
+                    .bind(filter.limit.saturating_add(1))
+                    .fetch_all(&mut *conn)
+                    .await?
+            }
+        };
         let entries = rows
             .iter()
             .map(|r| Snapshot::from_row(r, &info.columns))
@@ -250,6 +304,11 @@ impl Chrononaut {
         conn: &mut PgConnection,
         filter: &ActivityFilter,
     ) -> Result<ActivityPage> {
+        if filter.key.is_some() {
+            return Err(Error::InvalidOptions(
+                "a key filter needs a table: use table_activity".into(),
+            ));
+        }
         let installed = require_installed(conn).await?;
         let options = sqlx::query(sql::OPTIONS_BY_NAME)
             .fetch_all(&mut *conn)
@@ -269,16 +328,26 @@ impl Chrononaut {
         }
         let untracked = Arc::new(Hidden::default());
         let activity = installed.activity().into_string();
-        let query = sql::fill(sql::ACTIVITY_ALL, &[("activity", &activity)])?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(query))
+        let user_filter = if filter.user.is_some() {
+            sql::ACTIVITY_USER_ALL
+        } else {
+            ""
+        };
+        let query = sql::fill(
+            sql::ACTIVITY_ALL,
+            &[("activity", &activity), ("user_filter", user_filter)],
+        )?;
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(query))
             .bind(filter.after)
             .bind(filter.before)
             .bind(filter.cursor.map(|c| c.changed))
             .bind(filter.cursor.map(|c| c.id))
             .bind(filter.operation_names())
-            .bind(filter.limit.saturating_add(1))
-            .fetch_all(&mut *conn)
-            .await?;
+            .bind(filter.limit.saturating_add(1));
+        if let Some(user) = &filter.user {
+            q = q.bind(user.as_str());
+        }
+        let rows = q.fetch_all(&mut *conn).await?;
         let entries = rows
             .iter()
             .map(|r| {
@@ -287,5 +356,22 @@ impl Chrononaut {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(ActivityPage::from_rows(entries, filter.limit))
+    }
+}
+
+impl Chrononaut {
+    /// The history `table_name`s of the tracked tables (`accounts`, `billing.accounts`),
+    /// sorted: what [`Chrononaut::table_activity`] takes as a table, for a filter's choices.
+    /// Reads the catalog only, not the history.
+    pub async fn activity_tables(&self, conn: &mut PgConnection) -> Result<Vec<String>> {
+        require_installed(conn).await?;
+        let mut names: Vec<String> = sqlx::query(sql::OPTIONS_BY_NAME)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| r.try_get("history_name"))
+            .collect::<std::result::Result<_, _>>()?;
+        names.sort();
+        Ok(names)
     }
 }

@@ -306,6 +306,15 @@ async fn bad_cursors_and_tables_are_typed_errors() {
             .await
             .expect("no history");
     assert!(empty.entries.is_empty() && empty.next.is_none());
+    // a key belongs to a table
+    let e =
+        t.ch.activity(
+            &mut conn,
+            &ActivityFilter::new().key(serde_json::json!({"id": 1})),
+        )
+        .await
+        .expect_err("a key without a table");
+    assert!(matches!(e, Error::InvalidOptions(_)), "{e:?}");
     let bare = common::bare().await;
     let mut conn = bare.pool.acquire().await.expect("connection");
     let e = bare
@@ -368,6 +377,7 @@ fn statement(sql: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
         .replace("{{activity}}", "public.chrononaut_activity")
+        .replace("{{user_filter}}", "")
 }
 
 /// Every plan node (depth first).
@@ -468,6 +478,87 @@ async fn activity_reads_stop_after_a_page() {
                         "the index gives the order: {what}"
                     );
                 }
+            }
+        }
+    }
+}
+
+/// One record's activity (a key filter) reads the record's rows from
+/// ix_chrononaut_activity_table_key_changed, never the table's history, with the parameters'
+/// values and in a generic plan.
+#[tokio::test]
+async fn record_activity_reads_the_record_only() {
+    let t = common::setup().await;
+    t.exec(
+        "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, operation, user_info) \
+         SELECT 'tbl_' || (g % 5), timestamptz '2026-01-01' + make_interval(secs => g), g / 2000, \
+                jsonb_build_object('id', g % 2000), jsonb_build_object('id', g % 2000, 'v', g), \
+                CASE WHEN g % 100 = 0 THEN 'delete' ELSE 'update' END, \
+                jsonb_build_object('user_id', 'u' || (g % 7)) \
+         FROM generate_series(1, 40000) g",
+    )
+    .await;
+    t.exec("VACUUM ANALYZE chrononaut_activity").await;
+    let sql = statement(include_str!("../sql/history/activity_key.sql"));
+    let mut conn = t.plain_connection().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE qk AS {sql}")))
+        .execute(&mut conn)
+        .await
+        .expect("prepare");
+    // key {"id": 6} of tbl_1: 20 rows (g = 6 + 2000 k), 9 before 05:00, 3 of user u3
+    // (k = 5, 12, 19)
+    let args = [
+        (
+            r#"('tbl_1', '{"id": 6}', NULL, NULL, NULL, NULL, NULL, NULL, 51)"#,
+            20,
+        ),
+        (
+            r#"('tbl_1', '{"id": 6}', NULL, NULL, '2026-01-01 05:00+00', 1, NULL, NULL, 5)"#,
+            5,
+        ),
+        (
+            r#"('tbl_1', '{"id": 6}', '2026-01-01 02:00+00', NULL, NULL, NULL, '{update}', 'u3', 51)"#,
+            3,
+        ),
+    ];
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
+            .execute(&mut conn)
+            .await
+            .expect("plan_cache_mode");
+        for (a, expected) in args {
+            let plan: Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE qk{a}"
+            )))
+            .fetch_one(&mut conn)
+            .await
+            .expect("explain");
+            let root = &plan[0]["Plan"];
+            let all = nodes(root);
+            let what = format!("{a} ({mode}): {plan:#}");
+            assert_eq!(
+                root["Actual Rows"].as_f64(),
+                Some(f64::from(expected)),
+                "{what}"
+            );
+            let scans: Vec<&&Value> = all
+                .iter()
+                .filter(|n| n["Node Type"].as_str().is_some_and(|t| t.contains("Scan")))
+                .collect();
+            assert!(!scans.is_empty(), "{what}");
+            for s in &scans {
+                // by the key: ix_chrononaut_activity_table_key_changed or the Python index
+                assert_ne!(s["Node Type"], "Seq Scan", "{what}");
+                if s.get("Index Name").is_some() {
+                    let cond = s["Index Cond"].as_str().unwrap_or("");
+                    assert!(cond.contains("key = "), "not by the key: {what}");
+                }
+                let rows = s["Actual Rows"].as_f64().unwrap_or(f64::MAX);
+                let removed = s["Rows Removed by Filter"].as_f64().unwrap_or(0.0);
+                assert!(
+                    rows + removed <= 20.0,
+                    "more than the record's rows: {what}"
+                );
             }
         }
     }

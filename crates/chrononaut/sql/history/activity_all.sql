@@ -3,7 +3,9 @@
 -- activity_table.sql:
 --   <activity>  the activity table, schema-qualified and quoted
 --   $1 after, $2 before, $3, $4 the cursor (changed, id), $5 operations (text[] or NULL),
---   $6 the page size.
+--   $6 the page size;
+--   <user_filter>  empty, or activity_user_all.sql (user_info->>'user_id' = $7) when a user
+--   is given (only then is $7 bound), as in activity_table.sql.
 -- No index of its own (one leading with `changed` would cost every history write): a merge
 -- of per-table probes of ix_chrononaut_activity_table_changed (table_name, changed, id).
 --   names: the distinct table_names, by a skip scan of the same index (one probe per table,
@@ -36,6 +38,7 @@ WITH RECURSIVE names (table_name) AS (
           AND (a.changed, a.id) < (COALESCE($3::timestamptz, 'infinity'::timestamptz),
                                    COALESCE($4::int8, 9223372036854775807))
           AND ($5::text[] IS NULL OR a.operation = ANY ($5::text[]))
+          {{user_filter}}
         ORDER BY a.changed DESC, a.id DESC
         LIMIT $6
     ) AS p

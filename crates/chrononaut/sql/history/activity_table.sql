@@ -5,6 +5,9 @@
 --   $4, $5 the cursor: the (changed, id) of the last row of the previous page (NULL: the
 --   first page), $6 operations (text[]; NULL: every row, including the Python library's,
 --   whose operation is NULL), $7 the page size.
+--   <user_filter>  empty, or activity_user_table.sql (user_info->>'user_id' = $8) when a
+--   user is given: only then is $8 bound. Apart, not `$8 IS NULL OR ...`: that condition's
+--   low estimated selectivity made the generic plan sort the table's whole history.
 -- Keyset pagination: the next page starts strictly after the cursor in (changed, id) order,
 -- so rows recorded meanwhile never shift a page and `id` breaks ties of `changed` (rows of one
 -- statement can share it). One backward range scan of ix_chrononaut_activity_table_changed
@@ -23,5 +26,6 @@ WHERE table_name = $1 AND id IS NOT NULL
   AND (changed, id) < (COALESCE($4::timestamptz, 'infinity'::timestamptz),
                        COALESCE($5::int8, 9223372036854775807))
   AND ($6::text[] IS NULL OR operation = ANY ($6::text[]))
+  {{user_filter}}
 ORDER BY changed DESC, id DESC
 LIMIT $7

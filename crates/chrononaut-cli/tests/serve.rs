@@ -106,6 +106,18 @@ async fn serve_answers_with_the_shapes_of_json_output() {
         get("/api/verify?table=accounts").await,
         ok_json(&db.url, &["verify", "accounts"])
     );
+    // the activity of a table: `log TABLE --json`'s versions (the lock event is not one)
+    let versions: Vec<serde_json::Value> = ok_json(&db.url, &["log", "accounts"])
+        .as_array()
+        .expect("log entries")
+        .iter()
+        .filter(|e| e.get("data").is_some())
+        .cloned()
+        .collect();
+    assert_eq!(versions.len(), 3);
+    let activity = get("/api/activity?table=accounts").await;
+    assert_eq!(activity["entries"], serde_json::Value::from(versions));
+    assert_eq!(activity["next"], serde_json::Value::Null);
     let page = client
         .get(format!("{base}/record?table=accounts&key=id%3D1"))
         .send()

@@ -7,15 +7,40 @@ use axum::Json;
 use axum::extract::{ConnectInfo, FromRequest, Query, Request, State};
 use axum::http::StatusCode;
 use chrononaut::{RecordLock, RestoreReport, RestoreTarget, Snapshot, TableStatus, VerifyReport};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::AppState;
-use crate::data::{self, required};
+use crate::data::{self, Activity, ActivityQuery, required};
 use crate::error::{ApiFailure, Failure};
 use crate::pages::{self, VersionQuery, at_of, restore_context};
 
 type ApiResult<T> = Result<Json<T>, ApiFailure>;
+
+/// The answer of `/api/activity`.
+#[derive(Serialize)]
+pub struct ActivityAnswer {
+    /// The history rows, newest first, each as `chrononaut log TABLE --json` prints a version.
+    pub entries: Vec<Snapshot>,
+    /// The `cursor` of the next page (`<micros>_<id>`); `null` on the last page.
+    pub next: Option<String>,
+}
+
+/// `GET /api/activity[?table&op&after&before&user&key&cursor&limit]`: a page of the newest
+/// changes (as `/activity`), `limit` rows (default: the page size; at most 10 pages' worth).
+pub async fn activity(
+    State(state): State<AppState>,
+    Query(q): Query<ActivityQuery>,
+) -> ApiResult<ActivityAnswer> {
+    let filters = Activity::parse(&q)?;
+    let size = i64::try_from(state.options.page_size).unwrap_or(50);
+    let limit = q.limit.unwrap_or(size).clamp(1, size.saturating_mul(10));
+    let page = data::activity(&state, &filters, limit).await?;
+    Ok(Json(ActivityAnswer {
+        next: page.next.map(|c| c.to_string()),
+        entries: page.entries,
+    }))
+}
 
 /// `GET /api/tables`: `chrononaut status --json`.
 pub async fn tables(State(state): State<AppState>) -> ApiResult<Vec<TableStatus>> {

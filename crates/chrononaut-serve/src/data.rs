@@ -1,16 +1,19 @@
 //! The reads behind both the pages and the API, so that the two show the same thing.
 
 use chrono::{DateTime, Utc};
-use chrononaut::{Diff, LockEvent, RecordHistory, Snapshot, VersionFilter};
+use chrononaut::{
+    ActivityCursor, ActivityFilter, ActivityPage, Diff, LockEvent, Operation, RecordHistory,
+    Snapshot, VersionFilter,
+};
 use futures_util::TryStreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
 
 use crate::AppState;
 use crate::error::Failure;
-use crate::params::parse_key;
+use crate::params::{parse_key, parse_time};
 
 /// A connection from the pool.
 pub async fn conn(state: &AppState) -> Result<PoolConnection<Postgres>, Failure> {
@@ -202,5 +205,158 @@ pub async fn table_at(
         columns,
         rows,
         next,
+    })
+}
+
+/// The filters of the activity page and `/api/activity`, as given in the query string.
+#[derive(Debug, Default, Deserialize)]
+pub struct ActivityQuery {
+    /// A table (as SQL accepts its name); none: every table.
+    pub table: Option<String>,
+    /// `insert`, `update` or `delete`, or several of them with commas.
+    pub op: Option<String>,
+    /// Changes at or after this time.
+    pub after: Option<String>,
+    /// Changes at or before this time.
+    pub before: Option<String>,
+    /// `user_info.user_id`.
+    pub user: Option<String>,
+    /// A record key (`id=5`, JSON); only with a table.
+    pub key: Option<String>,
+    /// Where the page starts: the `next` of the page before (`<micros>_<id>`).
+    pub cursor: Option<String>,
+    /// Rows per page (the API only).
+    pub limit: Option<i64>,
+}
+
+/// [`ActivityQuery`] checked: every value parsed, empty fields left out.
+#[derive(Debug, Default)]
+pub struct Activity {
+    pub table: Option<String>,
+    pub ops: Vec<Operation>,
+    pub after: Option<DateTime<Utc>>,
+    pub before: Option<DateTime<Utc>>,
+    pub user: Option<String>,
+    pub key: Option<String>,
+    pub cursor: Option<ActivityCursor>,
+}
+
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl Activity {
+    /// Parses the filters; a malformed one is a 400 that says which and why.
+    pub fn parse(q: &ActivityQuery) -> Result<Self, Failure> {
+        let time = |v: &Option<String>, name: &str| {
+            given(v)
+                .map(|t| parse_time(t).map_err(|e| Failure::bad_request(format!("{name}: {e}"))))
+                .transpose()
+        };
+        let mut ops = Vec::new();
+        for op in given(&q.op).unwrap_or("").split(',').map(str::trim) {
+            let parsed = match op {
+                "" => continue,
+                "insert" => Operation::Insert,
+                "update" => Operation::Update,
+                "delete" => Operation::Delete,
+                other => {
+                    return Err(Failure::bad_request(format!(
+                        "operation {other:?}: expected insert, update or delete"
+                    )));
+                }
+            };
+            if !ops.contains(&parsed) {
+                ops.push(parsed);
+            }
+        }
+        let cursor = given(&q.cursor)
+            .map(|c| c.parse::<ActivityCursor>())
+            .transpose()
+            .map_err(|e| Failure::bad_request(e.to_string()))?;
+        let table = given(&q.table).map(str::to_owned);
+        let key = given(&q.key).map(str::to_owned);
+        if key.is_some() && table.is_none() {
+            return Err(Failure::bad_request(
+                "a key filter needs a table: choose the table too",
+            ));
+        }
+        Ok(Self {
+            table,
+            ops,
+            after: time(&q.after, "after")?,
+            before: time(&q.before, "before")?,
+            user: given(&q.user).map(str::to_owned),
+            key,
+            cursor,
+        })
+    }
+
+    /// The filters as query pairs (for links; the cursor apart).
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(t) = &self.table {
+            out.push(("table", t.clone()));
+        }
+        if !self.ops.is_empty() {
+            let ops: Vec<&str> = self.ops.iter().map(|o| o.as_str()).collect();
+            out.push(("op", ops.join(",")));
+        }
+        if let Some(t) = self.after {
+            out.push(("after", t.to_rfc3339()));
+        }
+        if let Some(t) = self.before {
+            out.push(("before", t.to_rfc3339()));
+        }
+        if let Some(u) = &self.user {
+            out.push(("user", u.clone()));
+        }
+        if let Some(k) = &self.key {
+            out.push(("key", k.clone()));
+        }
+        out
+    }
+
+    fn filter(&self, limit: i64) -> Result<ActivityFilter, Failure> {
+        let mut f = ActivityFilter::new().limit(limit).cursor(self.cursor);
+        if !self.ops.is_empty() {
+            f = f.operations(self.ops.iter().copied());
+        }
+        if let Some(t) = self.after {
+            f = f.after(t);
+        }
+        if let Some(t) = self.before {
+            f = f.before(t);
+        }
+        if let Some(u) = &self.user {
+            f = f.user(u.clone());
+        }
+        if let Some(k) = &self.key {
+            f = f.key(parse_key(k).map_err(Failure::bad_request)?);
+        }
+        Ok(f)
+    }
+}
+
+/// One page of activity with these filters, newest first: of one table
+/// ([`chrononaut::Chrononaut::table_activity`], by its key index when a key is given) or
+/// across tables ([`chrononaut::Chrononaut::activity`]). A table that does not exist is a
+/// 400 (a bad filter), like a malformed key.
+pub async fn activity(
+    state: &AppState,
+    filters: &Activity,
+    limit: i64,
+) -> Result<ActivityPage, Failure> {
+    let filter = filters.filter(limit)?;
+    let mut conn = conn(state).await?;
+    let page = match &filters.table {
+        Some(table) => state.ch.table_activity(&mut conn, table, &filter).await,
+        None => state.ch.activity(&mut conn, &filter).await,
+    };
+    page.map_err(|e| match e {
+        chrononaut::Error::UnknownTable(_)
+        | chrononaut::Error::NotTracked(_)
+        | chrononaut::Error::InvalidOptions(_) => Failure::bad_request(e.to_string()),
+        other => other.into(),
     })
 }

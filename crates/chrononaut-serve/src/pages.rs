@@ -14,16 +14,16 @@ use serde_json::Value;
 
 use crate::AppState;
 use crate::auth::same;
-use crate::data::{self, Entry, required};
+use crate::data::{self, Activity, ActivityQuery, Entry, required};
 use crate::error::Failure;
 use crate::params::{key_text, parse_key, parse_time, time_text, value_text};
 use crate::view::{or_dash, page, query, raw, record_href, record_link, time};
 
 type PageResult = Result<Html<String>, Failure>;
 
-/// `/`: the tables page.
+/// `/`: the activity page.
 pub async fn home() -> Redirect {
-    Redirect::to("/tables")
+    Redirect::to("/activity")
 }
 
 /// Anything else: a 404 page.
@@ -33,6 +33,100 @@ pub async fn not_found() -> Failure {
 
 fn operation(op: Option<Operation>) -> &'static str {
     op.map_or("-", Operation::as_str)
+}
+
+/// The filter form of the activity page, filled with the filters in force.
+fn activity_form(tables: &[String], f: &Activity) -> Markup {
+    let picker =
+        |t: Option<chrono::DateTime<Utc>>| t.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string());
+    let op = f
+        .ops
+        .iter()
+        .map(|o| o.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let chosen = f.table.as_deref();
+    html! {
+        form.filters method="get" action="/activity" {
+            label { "table " select name="table" {
+                option value="" selected[chosen.is_none()] { "every table" }
+                @for t in tables { option value=(t) selected[chosen == Some(t.as_str())] { (t) } }
+                @if let Some(c) = chosen { @if !tables.iter().any(|t| t == c) { option value=(c) selected { (c) } } }
+            } }
+            label { "operation " select name="op" {
+                option value="" selected[op.is_empty()] { "any" }
+                @for o in ["insert", "update", "delete"] { option value=(o) selected[op == o] { (o) } }
+                @if !op.is_empty() && !["insert", "update", "delete"].contains(&op.as_str()) { option value=(op) selected { (op) } }
+            } }
+            label { "user " input type="text" name="user" size="16" value=[f.user.as_deref()]; }
+            label { "key " input type="text" name="key" size="12" placeholder="id=5 (with a table)" value=[f.key.as_deref()]; }
+            br;
+            label { "after (UTC) " input type="datetime-local" name="after" step="1" value=[picker(f.after)]; }
+            label { "before (UTC) " input type="datetime-local" name="before" step="1" value=[picker(f.before)]; }
+            button type="submit" { "filter" }
+            " " a href="/activity" { "clear" }
+        }
+    }
+}
+
+/// `/activity`: the newest changes across tracked tables (or of one), filtered by table,
+/// operation, time, user and key, a keyset page at a time; each row links to its record.
+pub async fn activity(State(state): State<AppState>, Query(q): Query<ActivityQuery>) -> PageResult {
+    let filters = Activity::parse(&q)?;
+    let size = i64::try_from(state.options.page_size).unwrap_or(50);
+    let found = data::activity(&state, &filters, size).await?;
+    let tables = {
+        let mut conn = data::conn(&state).await?;
+        state.ch.activity_tables(&mut conn).await?
+    };
+    let pairs = filters.pairs();
+    let link = |cursor: Option<String>| {
+        let mut all: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Some(c) = &cursor {
+            all.push(("cursor", c));
+        }
+        format!("/activity{}", query(&all))
+    };
+    Ok(page(
+        "Activity",
+        html! {
+            h1 { "Activity" }
+            p.meta { "The newest changes first"
+                @if let Some(t) = &filters.table { " of " code { (t) } } @else { " across tracked tables" }
+                @if filters.cursor.is_some() { " (an older page)" } "." }
+            (activity_form(&tables, &filters))
+            @if found.entries.is_empty() {
+                p { "No changes match." }
+            } @else {
+                table.activity {
+                    tr { th { "time (UTC)" } th { "table" } th { "record" } th { "version" } th { "operation" }
+                         th { "user" } th { "role" } th { "address" } th { "rationale" } }
+                    @for s in &found.entries {
+                        @let m = s.meta();
+                        @let op = operation(m.operation);
+                        tr class=(op) {
+                            td { (time(m.changed)) }
+                            td { code { (m.table) } }
+                            td { (record_link(&m.table, &m.key)) }
+                            td { a href={ (record_href(&m.table, &m.key)) "#v" (m.version) } { "v" (m.version) } }
+                            td { (op) }
+                            td { (or_dash(m.user_id())) }
+                            td { (or_dash(m.db_user())) }
+                            td { (or_dash(m.remote_addr())) }
+                            td { (or_dash(m.rationale())) }
+                        }
+                    }
+                }
+            }
+            div.pager {
+                @if filters.cursor.is_some() { a href=(link(None)) { "newest" } }
+                @if filters.cursor.is_some() && found.next.is_some() { " · " }
+                @if let Some(next) = found.next {
+                    a rel="next" href=(link(Some(next.to_string()))) { "older" }
+                }
+            }
+        },
+    ))
 }
 
 /// `/tables`: tracked tables, options, history counts, stale triggers, locks in force.

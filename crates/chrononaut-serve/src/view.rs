@@ -46,6 +46,7 @@ pub fn page(title: &str, body: Markup) -> Html<String> {
                 body {
                     header {
                         span.brand { "chrononaut" }
+                        a href="/activity" { "Activity" }
                         a href="/tables" { "Tables" }
                         a href="/integrity" { "Integrity" }
                     }

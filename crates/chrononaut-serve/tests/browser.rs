@@ -117,6 +117,16 @@ async fn screenshot(c: &Client, name: &str) {
     std::fs::write(screenshots().join(format!("{name}.png")), png).expect("write screenshot");
 }
 
+/// Waits (at most 10 s) until the page has an element matching `css`: after a click that
+/// navigates, the new page (a read right after the click may still see the old one).
+async fn wait_for(c: &Client, css: &str) {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("waiting for {css}: {e}"));
+}
+
 async fn text(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css))
         .await
@@ -201,6 +211,96 @@ async fn a_person_follows_a_record_and_reads_its_diff() {
 }
 
 #[tokio::test]
+async fn a_person_opens_the_activity_filters_it_and_follows_a_row() {
+    let Some(b) = browser("a_person_opens_the_activity_filters_it_and_follows_a_row").await else {
+        return;
+    };
+    let f = start(ServeOptions::default()).await;
+    let c = &b.client;
+
+    // the landing page is the activity, newest first
+    c.goto(&f.url("/")).await.expect("home");
+    assert_eq!(text(c, "h1").await, "Activity");
+    let rows = c
+        .find_all(Locator::Css("table.activity tr"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 7, "a header and six versions");
+    let newest = rows[1].text().await.expect("text");
+    assert!(
+        newest.contains(
+            "accounts id=1 v3 update carol@example.com postgres 192.0.2.10 owner renamed"
+        ),
+        "{newest}"
+    );
+    let oldest = rows[6].text().await.expect("text");
+    assert!(oldest.contains("v0 insert alice@example.com"), "{oldest}");
+    screenshot(c, "activity").await;
+
+    // filter: the updates of bob
+    c.find(Locator::Css("select[name=op]"))
+        .await
+        .expect("operation")
+        .select_by_value("update")
+        .await
+        .expect("choose update");
+    c.find(Locator::Css("input[name=user]"))
+        .await
+        .expect("user")
+        .send_keys("bob@example.com")
+        .await
+        .expect("type");
+    c.find(Locator::Css("form.filters button[type=submit]"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("filter");
+    wait_for(c, "input[name=user][value='bob@example.com']").await;
+    let rows = c
+        .find_all(Locator::Css("table.activity tr"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 2, "one change of bob");
+    let row = rows[1].text().await.expect("text");
+    assert!(row.contains("v1 update bob@example.com"), "{row}");
+    assert!(
+        row.contains("deposit <b>cash</b>"),
+        "the rationale as text: {row}"
+    );
+    let url = c.current_url().await.expect("url");
+    assert!(
+        url.as_str().contains("op=update") && url.as_str().contains("user=bob%40example.com"),
+        "{url}"
+    );
+    screenshot(c, "activity_filtered").await;
+
+    // its version link opens the record's timeline at that version, with its diff
+    c.find(Locator::LinkText("v1"))
+        .await
+        .expect("the version link")
+        .click()
+        .await
+        .expect("click");
+    wait_for(c, "#v1 table.diff").await;
+    assert_eq!(text(c, "h1").await, "public.accounts id=1");
+    let diff = text(c, "#v1 table.diff").await;
+    assert!(diff.contains("balance 100.00 250.50"), "{diff}");
+    assert!(!diff.contains("owner"), "{diff}");
+    let url = c.current_url().await.expect("url");
+    assert_eq!(url.fragment(), Some("v1"));
+    screenshot(c, "activity_record").await;
+
+    // a bad filter is a page a person reads
+    c.goto(&f.url("/activity?after=yesterday"))
+        .await
+        .expect("bad filter");
+    assert!(text(c, "h1").await.contains("400"));
+    assert!(text(c, "main").await.contains("after"));
+    b.client.clone().close().await.expect("close");
+}
+
+#[tokio::test]
 async fn a_person_restores_a_version_with_a_rationale() {
     let Some(b) = browser("a_person_restores_a_version_with_a_rationale").await else {
         return;
@@ -246,6 +346,7 @@ async fn a_person_restores_a_version_with_a_rationale() {
         .click()
         .await
         .expect("click");
+    wait_for(c, "p.ok").await;
     let main = text(c, "main").await;
     assert!(
         main.contains("restored: the record has the state of version 1 again"),

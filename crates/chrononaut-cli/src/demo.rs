@@ -277,14 +277,38 @@ pub(crate) async fn run(ch: &Chrononaut, url: Option<&str>, json_out: bool) -> C
         );
     }
     println!();
+    let run = invocation();
     println!(
         "Note: the views change made no version, cost_price never appears in data, and the\n\
          bulk UPDATE gave each row its own version. Explore further (while the server runs):\n  \
-         chrononaut --database-url '{url}' log chrononaut_demo.products id=2\n  \
-         chrononaut --database-url '{url}' diff chrononaut_demo.products id=2 0 2 --include-hidden\n  \
+         {run} --database-url '{url}' log chrononaut_demo.products id=2\n  \
+         {run} --database-url '{url}' diff chrononaut_demo.products id=2 0 2 --include-hidden\n  \
+         {run} --database-url '{url}' serve     # the history browser: http://127.0.0.1:8080/\n  \
          psql '{url}' -c 'SELECT * FROM {activity}'",
         url = redact(&demo_url),
         activity = report.activity_table.replace('"', "")
     );
+    if run != "chrononaut" {
+        println!(
+            "(`cargo install --path crates/chrononaut-cli` installs `chrononaut`; then use it in\n\
+             place of `{run}`.)"
+        );
+    }
     Ok(())
+}
+
+/// How to run this binary again: `chrononaut` when installed, the cargo command that runs it
+/// when it runs from a cargo build directory (`target/debug`, `target/release`), as after
+/// `cargo run -p chrononaut-cli -- demo`, which installs nothing.
+fn invocation() -> &'static str {
+    let dir = std::env::current_exe().ok().and_then(|exe| {
+        exe.parent()
+            .and_then(|d| d.file_name())
+            .map(ToOwned::to_owned)
+    });
+    match dir.as_ref().and_then(|d| d.to_str()) {
+        Some("debug") => "cargo run -q -p chrononaut-cli --",
+        Some("release") => "cargo run -q --release -p chrononaut-cli --",
+        _ => "chrononaut",
+    }
 }

@@ -128,6 +128,33 @@ async fn demo_records_and_prints_history() {
     let db = TestDb::new().await.expect("db");
     let out = ok(&db.url, &["demo"]);
     assert!(out.contains("What chrononaut recorded"), "{out}");
+    // the next commands run this binary as cargo does (it runs from target/debug here), and
+    // work as printed: their arguments after `--`, run by this very binary
+    let next: Vec<&str> = out
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("cargo run -q -p chrononaut-cli -- "))
+        .collect();
+    assert_eq!(next.len(), 3, "{out}");
+    assert!(next[2].contains(" serve "), "{out}");
+    assert!(
+        out.contains("cargo install --path crates/chrononaut-cli"),
+        "{out}"
+    );
+    for line in &next[..2] {
+        let args = shell_words(&line["cargo run -q -p chrononaut-cli -- ".len()..]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (url_flag, rest) = args.split_at(2);
+        assert_eq!(url_flag[0], "--database-url");
+        let printed = ok(url_flag[1], rest);
+        assert!(!printed.trim().is_empty(), "{line}: nothing printed");
+        if rest[0] == "log" {
+            assert!(
+                printed.contains("insert") && printed.contains("update"),
+                "{printed}"
+            );
+        }
+    }
     let json: Value = serde_json::from_str(&ok(&db.url, &["demo", "--json"])).expect("json");
     let history = json["history"].as_array().expect("history array");
     // 3 inserts, 3 bulk updates, 1 hidden change, 1 delete; the untracked change makes none
@@ -154,4 +181,31 @@ async fn demo_records_and_prints_history() {
         history[6]["extra_info"]["hidden_cols_changed"],
         serde_json::json!(["cost_price"])
     );
+}
+
+/// Splits a printed command line as a shell would (words; '...' quoted).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any || !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                any = false;
+            }
+            c => word.push(c),
+        }
+    }
+    if any || !word.is_empty() {
+        words.push(word);
+    }
+    words
 }

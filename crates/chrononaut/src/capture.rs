@@ -258,27 +258,50 @@ pub(crate) fn capture_ddl(spec: &CaptureSpec<'_>) -> Result<Sql> {
             key_expr(alias)
         )
     };
-    // extra_info: the context's, the record's, and the hidden columns that changed.
-    let extra = |alias: &Sql, hidden_names: Option<Sql>| {
+    // extra_info: the context's, the record's, and the hidden columns that changed (or were
+    // set, for an insert). `quiet` is true when the row has none of the latter: no per-record
+    // extras in this statement and no hidden column to note. Then the row's extra_info is the
+    // context's as it is, without building and merging the per-row parts (the common case;
+    // about 1.3 µs per row less, BENCHMARKS.md "Capture cost, issue 8 part 2").
+    let extra = |alias: &Sql, hidden_names: Option<(Sql, Sql)>| {
         let base = sql_format!("{}.extra_info OPERATOR(pg_catalog.||) {}", ctx, rx(alias));
-        match hidden_names {
-            None => base,
-            Some(names) => sql_format!(
-                "{} OPERATOR(pg_catalog.||) pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(\
-                 'hidden_cols_changed', NULLIF({}, '{{}}'::pg_catalog.text[])))",
-                base,
-                names
+        let (full, quiet) = match hidden_names {
+            None => (base, sql_format!("{} IS NULL", rec)),
+            Some((names, any)) => (
+                sql_format!(
+                    "{} OPERATOR(pg_catalog.||) pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(\
+                     'hidden_cols_changed', NULLIF({}, '{{}}'::pg_catalog.text[])))",
+                    base,
+                    names
+                ),
+                sql_format!("{} IS NULL AND NOT ({})", rec, any),
             ),
-        }
+        };
+        sql_format!(
+            "CASE WHEN {} THEN {}.extra_info ELSE {} END",
+            quiet,
+            ctx,
+            full
+        )
     };
     let (hidden_set_n, hidden_changed) = if hidden.is_empty() {
         (None, None)
     } else {
+        let any_set = Sql::join(
+            hidden
+                .iter()
+                .map(|c| sql_format!("{} IS NOT NULL", col(&n, &c.name))),
+            " OR ",
+        );
         (
-            Some(names_where(&hidden, |c| {
-                sql_format!("{} IS NOT NULL", col(&n, &c.name))
-            })),
-            Some(names_where(&hidden, |c| differs(&o, &n, &[c]))),
+            Some((
+                names_where(&hidden, |c| sql_format!("{} IS NOT NULL", col(&n, &c.name))),
+                any_set,
+            )),
+            Some((
+                names_where(&hidden, |c| differs(&o, &n, &[c])),
+                differs(&o, &n, &hidden),
+            )),
         )
     };
     // Zoned values (timestamptz, timetz, arrays or composites holding them) and naive

@@ -131,6 +131,13 @@ $chrononaut$;
 CREATE OR REPLACE FUNCTION {{fn_update}}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 {{definer_settings}}
+-- Old and new rows are paired by a hash join, whatever the statement's size: PL/pgSQL keeps
+-- the plan it made for the first statements of a session, and a plan made for single-row
+-- UPDATEs pairs the transition tables by a nested loop, which a later 1000-row UPDATE then
+-- runs 1000 x 1000 times (~150 us per row more; BENCHMARKS.md "Capture cost, issue 8 part 2").
+-- Safe here: every other join in this function is a per-row LATERAL probe of the history
+-- index, which has no alternative to a nested loop (tests/capture_plans.rs checks both).
+SET enable_nestloop = off
 AS $chrononaut$
 DECLARE
     {{ctx}} record;

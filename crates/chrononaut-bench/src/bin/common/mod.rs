@@ -13,3 +13,18 @@ pub fn arg(name: &str, default: i64) -> i64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// Server-side execution time of `sql` (`EXPLAIN ANALYZE`), median of `runs`, in ms.
+pub async fn execution_ms(conn: &mut sqlx::PgConnection, sql: &str, runs: usize) -> Res<f64> {
+    let mut times = Vec::new();
+    for _ in 0..runs.max(1) {
+        let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN (ANALYZE, FORMAT JSON) {sql}"
+        )))
+        .fetch_one(&mut *conn)
+        .await?;
+        times.push(plan[0]["Execution Time"].as_f64().unwrap_or(f64::NAN));
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(times[times.len() / 2])
+}

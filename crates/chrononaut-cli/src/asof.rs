@@ -11,8 +11,9 @@ use futures_util::TryStreamExt;
 use serde_json::value::RawValue;
 use sqlx::PgConnection;
 
-use crate::history::{Style, parse_time, raw_text};
+use crate::history::{Style, parse_time};
 use crate::{CliResult, Failure, connect};
+use chrononaut_serve::raw_text;
 
 /// Output formats of `at`.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

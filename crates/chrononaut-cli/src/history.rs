@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 
 use crate::{CliResult, Failure, connect, print_json};
+use chrononaut_serve::raw_text;
 
 /// `chrononaut log TABLE [KEY]`.
 #[derive(Args, Debug)]
@@ -153,12 +154,6 @@ pub fn value_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// A value as PostgreSQL printed it, for humans: strings bare, everything else as stored
-/// (`350.00`, not the f64 `350.0` of a `Value`).
-pub fn raw_text(v: &RawValue) -> String {
-    serde_json::from_str::<String>(v.get()).unwrap_or_else(|_| v.get().to_owned())
 }
 
 /// Prints rows as aligned columns; `styled` cells may hold ANSI codes (width from `plain`).

@@ -117,7 +117,8 @@ pub async fn table_at(
         .unwrap_or(state.options.page_size)
         .clamp(1, 10 * state.options.page_size);
     let page = data::table_at(&state, table, at, q.start.unwrap_or(0), size).await?;
-    let rows: Vec<_> = page.rows.into_iter().map(|r| r.data).collect();
+    // as stored: numbers keep their digits and scale, as in `chrononaut at --json`
+    let rows: Vec<_> = page.rows.iter().map(|r| r.raw_columns()).collect();
     let mut response = Json(rows).into_response();
     if let Some(next) = page.next
         && let Ok(v) = next.to_string().parse()

@@ -16,7 +16,7 @@ use crate::AppState;
 use crate::auth::same;
 use crate::data::{self, Activity, ActivityQuery, Entry, required};
 use crate::error::Failure;
-use crate::params::{key_text, parse_key, parse_time, time_text, value_text};
+use crate::params::{key_text, parse_key, parse_time, raw_text, time_text, value_text};
 use crate::view::{or_dash, page, query, raw, record_href, record_link, time};
 
 type PageResult = Result<Html<String>, Failure>;
@@ -444,7 +444,7 @@ pub async fn table_at(State(state): State<AppState>, Query(q): Query<TableQuery>
                         tr {
                             td { (record_link(table, &r.key)) }
                             td { (time(r.changed)) }
-                            @for c in &p.columns { td { (r.data.get(c).map_or_else(|| "null".to_owned(), value_text)) } }
+                            @for c in &p.columns { td { (r.raw(c).map_or_else(|| "null".to_owned(), raw_text)) } }
                         }
                     }
                 }

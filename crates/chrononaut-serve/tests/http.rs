@@ -269,26 +269,14 @@ async fn api_gives_the_cli_shapes() {
     let rest = get_json(&f, &format!("/api/at?table=accounts&limit=2&start={next}")).await;
     assert_eq!(rest.as_array().expect("rows").len(), 1);
     // numbers as stored (numeric(10,2)), not through an f64: in the API and on the page
-    let all = client()
-        .get(f.url("/api/at?table=accounts"))
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("body");
+    let (status, all) = get(&f, "/api/at?table=accounts").await;
+    assert_eq!(status, 200, "{all}");
     assert!(
         all.contains("\"balance\":300.00") && all.contains("\"balance\":5.00"),
         "{all}"
     );
-    let page = client()
-        .get(f.url("/table?table=accounts"))
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("body");
+    let (status, page) = get(&f, "/table?table=accounts").await;
+    assert_eq!(status, 200, "{page}");
     assert!(
         page.contains("<td>300.00</td>") && page.contains("<td>5.00</td>"),
         "{page}"

@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use serde_json::value::RawValue;
 use sqlx::PgConnection;
 
-use crate::history::{Style, parse_time};
+use crate::history::{Style, parse_time, table_lines};
 use crate::{CliResult, Failure, connect};
 use chrononaut_serve::raw_text;
 
@@ -100,36 +100,13 @@ pub async fn at(ch: &Chrononaut, url: Option<&str>, json_out: bool, args: AtArgs
                         .collect()
                 })
                 .collect();
-            let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
-            for row in &cells {
-                for (i, cell) in row.iter().enumerate() {
-                    widths[i] = widths[i].max(cell.chars().count());
-                }
-            }
-            let line = |cells: Vec<(String, String)>| {
-                let last = cells.len().saturating_sub(1);
-                let mut text = String::new();
-                for (i, (plain, styled)) in cells.into_iter().enumerate() {
-                    text.push_str(&styled);
-                    if i < last {
-                        text.push_str(&" ".repeat(widths[i] - plain.chars().count() + 2));
-                    }
-                }
-                text.trim_end().to_owned()
-            };
-            writeln!(
-                out,
-                "{}",
-                line(columns.iter().map(|c| (c.clone(), style.bold(c))).collect())
-            )
-            .map_err(io)?;
-            for row in cells {
-                writeln!(
-                    out,
-                    "{}",
-                    line(row.into_iter().map(|c| (c.clone(), c)).collect())
-                )
-                .map_err(io)?;
+            let header: Vec<&str> = columns.iter().map(String::as_str).collect();
+            let cells: Vec<Vec<(String, String)>> = cells
+                .into_iter()
+                .map(|row| row.into_iter().map(|c| (c.clone(), c)).collect())
+                .collect();
+            for line in table_lines(&style, &header, &cells) {
+                writeln!(out, "{line}").map_err(io)?;
             }
             if rows.is_empty() {
                 writeln!(out, "(no rows at {})", crate::history::time(args.at)).map_err(io)?;

@@ -12,6 +12,7 @@ use clap::Args;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use sqlx::PgConnection;
+use unicode_width::UnicodeWidthStr;
 
 use crate::{CliResult, Failure, connect, print_json};
 use chrononaut_serve::raw_text;
@@ -158,32 +159,46 @@ pub fn value_text(v: &Value) -> String {
 
 /// Prints rows as aligned columns; `styled` cells may hold ANSI codes (width from `plain`).
 fn table(style: &Style, header: &[&str], rows: &[Vec<(String, String)>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for line in table_lines(style, header, rows) {
+        println!("{line}");
+    }
+}
+
+/// The lines of an aligned table: the header (bold where the style allows), then the rows.
+/// `styled` cells may hold ANSI codes; widths come from `plain`, in terminal columns (a wide
+/// character such as 日 takes two, a combining mark none), so the columns line up.
+pub(crate) fn table_lines(
+    style: &Style,
+    header: &[&str],
+    rows: &[Vec<(String, String)>],
+) -> Vec<String> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
     for row in rows {
         for (i, (plain, _)) in row.iter().enumerate() {
-            widths[i] = widths[i].max(plain.chars().count());
-        }
-    }
-    let line = |cells: Vec<(String, String)>| {
-        let last = cells.len().saturating_sub(1);
-        let mut out = String::new();
-        for (i, (plain, styled)) in cells.into_iter().enumerate() {
-            out.push_str(&styled);
-            if i < last {
-                out.push_str(&" ".repeat(widths[i] - plain.chars().count() + 2));
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(plain.width());
             }
         }
-        println!("{}", out.trim_end());
-    };
-    line(
-        header
-            .iter()
-            .map(|h| (h.to_string(), style.bold(h)))
-            .collect(),
-    );
-    for row in rows {
-        line(row.clone());
     }
+    let line = |cells: &[(String, String)]| {
+        let last = cells.len().saturating_sub(1);
+        let mut out = String::new();
+        for (i, (plain, styled)) in cells.iter().enumerate() {
+            out.push_str(styled);
+            if i < last {
+                let w = widths.get(i).copied().unwrap_or(0);
+                out.push_str(&" ".repeat(w.saturating_sub(plain.width()) + 2));
+            }
+        }
+        out.trim_end().to_owned()
+    };
+    let head: Vec<(String, String)> = header
+        .iter()
+        .map(|h| (h.to_string(), style.bold(h)))
+        .collect();
+    std::iter::once(line(&head))
+        .chain(rows.iter().map(|r| line(r)))
+        .collect()
 }
 
 fn plain(text: impl Into<String>) -> (String, String) {
@@ -540,16 +555,18 @@ pub fn print_snapshot(style: &Style, table: &str, s: &Snapshot) {
         .data()
         .keys()
         .chain(s.hidden_columns())
-        .map(|k| k.chars().count())
+        .map(|k| k.width())
         .max()
         .unwrap_or(0);
     let stored: BTreeMap<String, &RawValue> =
         serde_json::from_str(s.raw_data().get()).unwrap_or_default();
+    // padded by terminal columns (`{:width$}` would count chars)
+    let pad = |name: &str| " ".repeat(width.saturating_sub(name.width()));
     for (k, v) in &stored {
-        println!("  {k:width$}  {}", raw_text(v));
+        println!("  {k}{}  {}", pad(k), raw_text(v));
     }
     for h in s.hidden_columns() {
-        println!("  {h:width$}  {}", style.dim("(hidden)"));
+        println!("  {h}{}  {}", pad(h), style.dim("(hidden)"));
     }
 }
 

@@ -295,6 +295,18 @@ id  name      qty   version
         ok(url, &["at", "item", "--at", "2000-01-01"]),
         "id  name  qty  version\n(no rows at 2000-01-01 00:00:00.000000)\n"
     );
+    // columns line up by terminal width: a wide character takes two columns
+    sql(
+        &db,
+        "CREATE TABLE wide (id int PRIMARY KEY, name text); \
+         INSERT INTO wide VALUES (1, '日本語'), (2, 'ab')",
+    )
+    .await;
+    ok(url, &["track", "wide"]);
+    assert_eq!(
+        ok(url, &["at", "wide", "--at", "2999-01-01"]),
+        "id  name    version\n1   日本語  0\n2   ab      0\n"
+    );
     // numbers as PostgreSQL stored them, in every format (not through an f64)
     sql(
         &db,

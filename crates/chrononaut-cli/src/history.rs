@@ -9,8 +9,8 @@ use chrononaut::{
     Snapshot, VersionFilter,
 };
 use clap::Args;
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 use sqlx::PgConnection;
 use unicode_width::UnicodeWidthStr;
 
@@ -143,19 +143,9 @@ impl Style {
     }
 }
 
-/// `2024-05-01 12:00:00.123456` (UTC, microseconds: a time printed here can be given back to
-/// `--at` and finds the same version).
-pub fn time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
-}
-
-/// A JSON value for humans: strings bare, everything else as JSON.
-pub fn value_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
+// How values, keys and times are printed: the same as on `chrononaut serve`'s pages (a time
+// printed here, UTC to the microsecond, can be given back to `--at` and finds the same version).
+pub use chrononaut_serve::{key_text, time_text as time, value_text};
 
 /// Prints rows as aligned columns; `styled` cells may hold ANSI codes (width from `plain`).
 fn table(style: &Style, header: &[&str], rows: &[Vec<(String, String)>]) {
@@ -345,31 +335,9 @@ pub async fn log(
             .iter()
             .map(|e| match e {
                 Entry::Version(s, columns, hidden) => {
-                    let m = s.meta();
-                    json!({
-                        "version": m.version,
-                        "changed": m.changed,
-                        "operation": m.operation,
-                        "user_id": m.user_id(),
-                        "db_user": m.db_user(),
-                        "remote_addr": m.remote_addr(),
-                        "rationale": m.rationale(),
-                        "changed_columns": columns,
-                        "hidden_changed": hidden,
-                        "extra_info": m.extra_info,
-                    })
+                    chrononaut_serve::version_json(s, columns, hidden)
                 }
-                Entry::Lock(l) => json!({
-                    "version": l.version,
-                    "changed": l.changed,
-                    "operation": l.operation,
-                    "user_id": l.user_id(),
-                    "remote_addr": l.remote_addr(),
-                    "rationale": l.rationale(),
-                    "db_user": l.db_user(),
-                    "reason": l.reason(),
-                    "extra_info": l.extra_info,
-                }),
+                Entry::Lock(l) => chrononaut_serve::lock_json(l),
             })
             .collect();
         return print_json(&out);
@@ -476,18 +444,6 @@ impl Logged<'_> {
             Self::Version(s) => s.changed(),
             Self::Lock(l) => l.changed,
         }
-    }
-}
-
-/// `{"id":5}` → `id=5`; composite keys `org=acme,num=7`.
-pub fn key_text(key: &Value) -> String {
-    match key {
-        Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| format!("{k}={}", value_text(v)))
-            .collect::<Vec<_>>()
-            .join(","),
-        other => other.to_string(),
     }
 }
 

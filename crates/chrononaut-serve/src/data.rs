@@ -7,13 +7,13 @@ use chrononaut::{
 };
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
 
 use crate::AppState;
 use crate::error::Failure;
-use crate::params::{parse_key, parse_time};
+use crate::params::{lock_json, parse_key, parse_time, version_json};
 
 /// A connection from the pool.
 pub async fn conn(state: &AppState) -> Result<PoolConnection<Postgres>, Failure> {
@@ -72,32 +72,8 @@ impl Entry {
                 diff,
                 hidden,
                 ..
-            } => {
-                let m = snapshot.meta();
-                json!({
-                    "version": m.version,
-                    "changed": m.changed,
-                    "operation": m.operation,
-                    "user_id": m.user_id(),
-                    "db_user": m.db_user(),
-                    "remote_addr": m.remote_addr(),
-                    "rationale": m.rationale(),
-                    "changed_columns": diff.changes.keys().collect::<Vec<_>>(),
-                    "hidden_changed": hidden,
-                    "extra_info": m.extra_info,
-                })
-            }
-            Entry::Lock(l) => json!({
-                "version": l.version,
-                "changed": l.changed,
-                "operation": l.operation,
-                "user_id": l.user_id(),
-                "remote_addr": l.remote_addr(),
-                "rationale": l.rationale(),
-                "db_user": l.db_user(),
-                "reason": l.reason(),
-                "extra_info": l.extra_info,
-            }),
+            } => version_json(snapshot, diff.changes.keys().collect::<Vec<_>>(), hidden),
+            Entry::Lock(l) => lock_json(l),
         }
     }
 }

@@ -41,7 +41,9 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use error::{ApiFailure, Failure};
-pub use params::{key_text, parse_key, parse_time, raw_text, time_text, value_text};
+pub use params::{
+    key_text, lock_json, parse_key, parse_time, raw_text, time_text, value_text, version_json,
+};
 
 /// How the server behaves.
 #[derive(Debug, Clone)]

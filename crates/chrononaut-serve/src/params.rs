@@ -97,3 +97,40 @@ pub fn raw_text(v: &serde_json::value::RawValue) -> String {
 pub fn time_text(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
+
+/// A version as an entry of `chrononaut log TABLE KEY --json` (and of `/api/record`): its meta,
+/// the columns it changed and the hidden columns it changed (names only).
+pub fn version_json(
+    snapshot: &chrononaut::Snapshot,
+    changed_columns: impl serde::Serialize,
+    hidden_changed: impl serde::Serialize,
+) -> Value {
+    let m = snapshot.meta();
+    serde_json::json!({
+        "version": m.version,
+        "changed": m.changed,
+        "operation": m.operation,
+        "user_id": m.user_id(),
+        "db_user": m.db_user(),
+        "remote_addr": m.remote_addr(),
+        "rationale": m.rationale(),
+        "changed_columns": changed_columns,
+        "hidden_changed": hidden_changed,
+        "extra_info": m.extra_info,
+    })
+}
+
+/// A lock or unlock event as an entry of `chrononaut log TABLE KEY --json`.
+pub fn lock_json(l: &chrononaut::LockEvent) -> Value {
+    serde_json::json!({
+        "version": l.version,
+        "changed": l.changed,
+        "operation": l.operation,
+        "user_id": l.user_id(),
+        "remote_addr": l.remote_addr(),
+        "rationale": l.rationale(),
+        "db_user": l.db_user(),
+        "reason": l.reason(),
+        "extra_info": l.extra_info,
+    })
+}

@@ -1,7 +1,7 @@
 //! `at`: a whole table as it was at a time; the baseline step of `track`.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use chrono::{DateTime, Utc};
 use chrononaut::{BaselineOptions, BaselineReport, Chrononaut};
@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 use sqlx::PgConnection;
 
 use crate::history::{Style, parse_time, table_lines};
+use crate::progress::Progress;
 use crate::{CliResult, Failure, connect};
 use chrononaut_serve::raw_text;
 
@@ -132,21 +133,15 @@ pub async fn baseline(
     table: &str,
     batch_size: i64,
 ) -> CliResult<BaselineReport> {
-    let bar = std::io::stderr().is_terminal();
+    // The bar only for a table big enough to wait for; `all` is known at the first call.
+    let mut progress: Option<Progress> = None;
     let options = BaselineOptions::new()
         .batch_size(batch_size)
         .progress(move |done, all| {
-            if bar && all >= 10_000 {
-                let width = 40u64;
-                let filled = (done * width).checked_div(all).unwrap_or(width) as usize;
-                eprint!(
-                    "\rbaseline [{}{}] {done}/{all} rows",
-                    "#".repeat(filled),
-                    " ".repeat(width as usize - filled)
-                );
-                if done >= all {
-                    eprintln!();
-                }
+            let p = progress.get_or_insert_with(|| Progress::new("baseline", "rows", all, 10_000));
+            p.set(done, all, "");
+            if done >= all {
+                p.finish();
             }
         });
     Ok(ch.baseline(conn, table, options).await?)

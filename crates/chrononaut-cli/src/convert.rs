@@ -1,6 +1,5 @@
 //! `convert`: moving chrononaut 0.1/0.2 `<table>_history` tables into the activity table.
 
-use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -9,6 +8,7 @@ use clap::{ArgGroup, Args};
 use serde_json::json;
 use sqlx::PgConnection;
 
+use crate::progress::Progress;
 use crate::{CliResult, Failure, connect, print_json};
 
 /// Records per step of an update pass.
@@ -87,76 +87,14 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     ))
 }
 
-/// Progress on stderr: a bar redrawn in place on a terminal, a plain line every few seconds
-/// otherwise.
-struct Progress {
-    tty: bool,
-    total: u64,
-    done: u64,
-    rows: u64,
-    start: Instant,
-    last_line: Instant,
+/// The conversion's progress: records converted, with the history rows written beside them.
+fn progress(total: u64) -> Progress {
+    Progress::new("converted", "records", total, 0)
 }
 
-impl Progress {
-    fn new(total: u64) -> Self {
-        let now = Instant::now();
-        Self {
-            tty: std::io::stderr().is_terminal(),
-            total,
-            done: 0,
-            rows: 0,
-            start: now,
-            last_line: now,
-        }
-    }
-
-    fn rate(&self) -> f64 {
-        let secs = self.start.elapsed().as_secs_f64();
-        if secs > 0.0 {
-            self.rows as f64 / secs
-        } else {
-            0.0
-        }
-    }
-
-    fn step(&mut self, report: &ChunkReport) {
-        self.done += report.objects;
-        self.rows += report.rows;
-        let total = self.total.max(self.done);
-        let line = format!(
-            "{}/{} records, {} rows, {:.0} rows/s",
-            self.done,
-            total,
-            self.rows,
-            self.rate()
-        );
-        let mut err = std::io::stderr();
-        if self.tty {
-            let width = 30usize;
-            let filled = self
-                .done
-                .saturating_mul(width as u64)
-                .checked_div(total)
-                .map_or(width, |f| usize::try_from(f).unwrap_or(width));
-            let _ = write!(
-                err,
-                "\r[{}{}] {line}   ",
-                "#".repeat(filled.min(width)),
-                ".".repeat(width - filled.min(width))
-            );
-            let _ = err.flush();
-        } else if self.last_line.elapsed() >= Duration::from_secs(2) {
-            let _ = writeln!(err, "chrononaut: converted {line}");
-            self.last_line = Instant::now();
-        }
-    }
-
-    fn finish(&self) {
-        if self.tty {
-            let _ = writeln!(std::io::stderr());
-        }
-    }
+fn advance(progress: &mut Progress, rows: &mut u64, report: &ChunkReport) {
+    *rows += report.rows;
+    progress.advance(report.objects, &format!("{rows} rows"));
 }
 
 fn shell_word(text: &str) -> String {
@@ -306,7 +244,8 @@ pub async fn run(
         if args.force {
             converter.restart(&mut conn).await?;
         }
-        let mut progress = Progress::new(converter.remaining(&mut conn).await?);
+        let mut progress = progress(converter.remaining(&mut conn).await?);
+        let mut rows = 0;
         loop {
             if args.max_chunks.is_some_and(|m| chunks >= m) {
                 finished = false;
@@ -317,7 +256,7 @@ pub async fn run(
                 break;
             }
             chunks += 1;
-            progress.step(&report);
+            advance(&mut progress, &mut rows, &report);
             total.add(&report);
             if args.pause_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(args.pause_ms)).await;
@@ -327,12 +266,13 @@ pub async fn run(
     } else if let Some(since) = args.update_from {
         mode = "update";
         let ids = converter.update_ids(&mut conn, since).await?;
-        let mut progress = Progress::new(ids.len() as u64);
+        let mut progress = progress(ids.len() as u64);
+        let mut rows = 0;
         let step = usize::try_from(UPDATE_STEP).unwrap_or(usize::MAX);
         for part in ids.chunks(step) {
             let report = converter.convert_ids(&mut conn, part, Some(since)).await?;
             chunks += 1;
-            progress.step(&report);
+            advance(&mut progress, &mut rows, &report);
             total.add(&report);
         }
         progress.finish();

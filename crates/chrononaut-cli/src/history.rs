@@ -1,7 +1,6 @@
 //! `log`, `show`, `diff`: reading history from the shell.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 
 use chrono::{DateTime, Utc};
 use chrononaut::{
@@ -93,40 +92,47 @@ pub fn parse_key(text: &str) -> CliResult<Value> {
     chrononaut_serve::parse_key(text).map_err(Failure)
 }
 
-/// ANSI styles, on only when stdout is a terminal and NO_COLOR is unset.
+/// ANSI styles for stdout, decided the way clap decides its own colours (anstream): on for a
+/// terminal, off for a pipe or a file, off when `NO_COLOR` is set or `TERM=dumb`, on when
+/// `CLICOLOR_FORCE` is set.
 pub struct Style {
     on: bool,
 }
 
 impl Style {
     pub fn detect() -> Self {
+        let choice = anstream::AutoStream::choice(&std::io::stdout());
         Self {
-            on: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            on: !matches!(choice, anstream::ColorChoice::Never),
         }
     }
 
-    fn paint(&self, code: &str, text: &str) -> String {
+    fn paint(&self, style: anstyle::Style, text: &str) -> String {
         if self.on {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{}{text}{}", style.render(), style.render_reset())
         } else {
             text.to_owned()
         }
     }
 
+    fn color(&self, color: anstyle::AnsiColor, text: &str) -> String {
+        self.paint(anstyle::Style::new().fg_color(Some(color.into())), text)
+    }
+
     pub fn bold(&self, text: &str) -> String {
-        self.paint("1", text)
+        self.paint(anstyle::Style::new().bold(), text)
     }
     pub fn red(&self, text: &str) -> String {
-        self.paint("31", text)
+        self.color(anstyle::AnsiColor::Red, text)
     }
     pub fn green(&self, text: &str) -> String {
-        self.paint("32", text)
+        self.color(anstyle::AnsiColor::Green, text)
     }
     pub fn yellow(&self, text: &str) -> String {
-        self.paint("33", text)
+        self.color(anstyle::AnsiColor::Yellow, text)
     }
     pub fn dim(&self, text: &str) -> String {
-        self.paint("2", text)
+        self.paint(anstyle::Style::new().dimmed(), text)
     }
 
     fn operation(&self, op: Option<Operation>) -> String {

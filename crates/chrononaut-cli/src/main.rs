@@ -5,6 +5,7 @@ mod convert;
 mod demo;
 mod history;
 mod locking;
+mod progress;
 mod restore;
 mod serve;
 

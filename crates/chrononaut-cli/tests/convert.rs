@@ -143,3 +143,37 @@ async fn convert_modes_dry_run_and_refusals() {
     );
     assert!(err.contains("no legacy history table missing"), "{err}");
 }
+
+/// Piped, a long conversion prints plain progress lines on stderr (a bar only on a terminal),
+/// and stdout keeps only the report.
+#[tokio::test]
+async fn a_long_piped_conversion_prints_plain_progress_lines() {
+    let db = TestDb::new().await.expect("db");
+    let url = db.url.as_str();
+    ok(url, &["init"]);
+    sql(&db, FIXTURE).await;
+    // three chunks of one record, 1.1 s apart: the progress line's two seconds pass
+    let out = chrononaut(
+        url,
+        &["convert", "tasks", "--chunk", "1", "--pause-ms", "1100"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("chrononaut: converted ") && l.contains("/3 records, ")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\r') && !stderr.contains('\u{1b}'),
+        "{stderr:?}"
+    );
+    assert!(!stdout.contains("chrononaut: converted "), "{stdout}");
+    assert_eq!(count(&db).await, 6);
+}

@@ -487,3 +487,53 @@ async fn show_and_diff_print_numbers_as_stored() {
         assert!(diff.contains(part), "{part}: {diff}");
     }
 }
+
+/// Colours are decided once, the way clap decides its own (anstream): never on a pipe unless
+/// `CLICOLOR_FORCE` asks for them, never with `NO_COLOR`, and the text under them is the same.
+#[tokio::test]
+async fn colours_follow_no_color_and_clicolor_force() {
+    let db = TestDb::new().await.expect("db");
+    fixture(&db).await;
+    let run = |envs: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chrononaut"));
+        cmd.args(["log", "account", "id=1"])
+            .env("DATABASE_URL", &db.url)
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CLICOLOR");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run chrononaut");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let piped = run(&[]);
+    assert!(
+        !piped.contains('\u{1b}'),
+        "a pipe gets no colours: {piped:?}"
+    );
+    let forced = run(&[("CLICOLOR_FORCE", "1")]);
+    assert!(
+        forced.contains("\u{1b}[32minsert\u{1b}[0m") && forced.contains("\u{1b}[1mVERSION"),
+        "CLICOLOR_FORCE colours the table: {forced:?}"
+    );
+    let no_color = run(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert_eq!(no_color, piped, "NO_COLOR wins over CLICOLOR_FORCE");
+    // Under the escape codes the text is the piped text (widths ignore the codes).
+    let mut plain = String::new();
+    let mut in_escape = false;
+    for c in forced.chars() {
+        match c {
+            '\u{1b}' => in_escape = true,
+            'm' if in_escape => in_escape = false,
+            _ if in_escape => {}
+            _ => plain.push(c),
+        }
+    }
+    assert_eq!(plain, piped);
+}

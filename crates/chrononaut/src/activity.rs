@@ -150,7 +150,9 @@ impl ActivityFilter {
     /// context, as `log` shows it). Like [`Self::operations`], checked on the rows the index
     /// scan reaches, with no index of its own (one would cost every history write): a rare
     /// user over a long history reads the rows between their changes, bounded by the
-    /// statement timeout (bound the time with [`Self::after`] where that matters).
+    /// statement timeout (bound the time with [`Self::after`] where that matters). Across
+    /// tables ([`Chrononaut::activity`]) it is read in time windows back from the newest row,
+    /// doubling, so that the tables' scans together stop near one page of matches.
     pub fn user(mut self, user: impl Into<String>) -> Self {
         self.user = Some(user.into());
         self
@@ -338,22 +340,25 @@ impl Chrononaut {
             sql::ACTIVITY_ALL,
             &[("activity", &activity), ("user_filter", user_filter)],
         )?;
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(query))
-            .bind(filter.after)
-            .bind(filter.before)
-            .bind(filter.cursor.map(|c| c.changed))
-            .bind(filter.cursor.map(|c| c.id))
-            .bind(filter.operation_names())
-            .bind(filter.limit.saturating_add(1));
-        if let Some(user) = &filter.user {
-            // Not a prepared statement of the connection's cache: after five runs PostgreSQL
-            // may keep a generic plan, and the generic plan of a filter it cannot estimate
-            // (`user_info->>'user_id' = $7`) bitmap-scans and sorts every table's whole
-            // history (6 s at 1M rows) instead of walking the index newest first. Planned for
-            // the values, the walk stops after a page of matches.
-            q = q.bind(user.as_str()).persistent(false);
-        }
-        let rows = q.fetch_all(&mut *conn).await?;
+        let limit = filter.limit.saturating_add(1);
+        let rows = match &filter.user {
+            None => {
+                let bounds = Bounds {
+                    after: filter.after,
+                    before: filter.before,
+                    cursor: filter.cursor.map(|c| (c.changed, c.id)),
+                };
+                all_rows(conn, &query, filter, bounds, limit).await?
+            }
+            Some(_) => {
+                let span = sql::fill(sql::ACTIVITY_SPAN, &[("activity", &activity)])?;
+                let plain = sql::fill(
+                    sql::ACTIVITY_ALL,
+                    &[("activity", &activity), ("user_filter", "")],
+                )?;
+                user_walk(conn, &query, &plain, &span, filter, limit).await?
+            }
+        };
         let entries = rows
             .iter()
             .map(|r| {
@@ -363,6 +368,126 @@ impl Chrononaut {
             .collect::<Result<Vec<_>>>()?;
         Ok(ActivityPage::from_rows(entries, filter.limit))
     }
+}
+
+/// The bounds of one run of `activity_all.sql`: `changed >= after`, `changed <= before`,
+/// `(changed, id) < cursor`.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    after: Option<DateTime<Utc>>,
+    before: Option<DateTime<Utc>>,
+    cursor: Option<(DateTime<Utc>, i64)>,
+}
+
+/// The first window of [`user_walk`], back from its upper end; each next one is twice as long.
+/// About a page of a 1-in-50 user at 20 history rows a second would take 2 minutes: a few
+/// doublings.
+const FIRST_WINDOW: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+
+/// One run of `activity_all.sql` (`query`, filled) within `bounds`: at most `limit` rows, newest
+/// first.
+async fn all_rows(
+    conn: &mut PgConnection,
+    query: &str,
+    filter: &ActivityFilter,
+    bounds: Bounds,
+    limit: i64,
+) -> Result<Vec<sqlx::postgres::PgRow>> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(query.to_owned()))
+        .bind(bounds.after)
+        .bind(bounds.before)
+        .bind(bounds.cursor.map(|c| c.0))
+        .bind(bounds.cursor.map(|c| c.1))
+        .bind(filter.operation_names())
+        .bind(limit);
+    if let Some(user) = &filter.user {
+        // Not a prepared statement of the connection's cache: after five runs PostgreSQL
+        // may keep a generic plan, and the generic plan of a filter it cannot estimate
+        // (`user_info->>'user_id' = $7`) bitmap-scans and sorts every table's whole
+        // history (6 s at 1M rows) instead of walking the index newest first. Planned for
+        // the values, the walk stops after a page of matches.
+        q = q.bind(user.as_str()).persistent(false);
+    }
+    Ok(q.fetch_all(&mut *conn).await?)
+}
+
+/// The rows of a user filter across every table: `activity_all.sql` reads a page of matches
+/// *per table* and keeps one page, so over many tables it reads tables x a page of the user's
+/// rows. Instead, walk back in time windows: the same query bounded to `[upper - w, upper)`,
+/// `w` doubling from [`FIRST_WINDOW`] until the page is full or the window reaches the
+/// caller's `after` (or the oldest history row: then one last run with only the caller's
+/// bounds). Each per-table probe then stops at the window's lower end, and most windows hold
+/// few matches of each table. After a window without a match the next one starts at the newest
+/// row (of anyone) below it, so a gap in the history costs one probe, not many doublings.
+///
+/// Exactly the rows of one unbounded run, in the same order: the first window has the caller's
+/// `before` and cursor and `changed >= upper - w`; the next ones have the cursor
+/// `(lower end of the previous window, i64::MIN)`, i.e. `changed <` that end, so the windows
+/// neither overlap nor leave gaps, and rows of one `changed` fall in one window (ties stay
+/// ordered by id DESC). Each window is its own statement (read committed: its own snapshot),
+/// like a next page: a row committed meanwhile into a window already read is not repeated.
+async fn user_walk(
+    conn: &mut PgConnection,
+    query: &str,
+    plain: &str,
+    span: &str,
+    filter: &ActivityFilter,
+    limit: i64,
+) -> Result<Vec<sqlx::postgres::PgRow>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(span.to_owned()))
+        .fetch_one(&mut *conn)
+        .await?;
+    let newest: Option<DateTime<Utc>> = row.try_get("newest")?;
+    let oldest: Option<DateTime<Utc>> = row.try_get("oldest")?;
+    let (Some(newest), Some(oldest)) = (newest, oldest) else {
+        return Ok(Vec::new());
+    };
+    let mut upper = newest;
+    if let Some(before) = filter.before {
+        upper = upper.min(before);
+    }
+    if let Some(cursor) = filter.cursor {
+        upper = upper.min(cursor.changed);
+    }
+    let floor = filter.after.map_or(oldest, |a| a.max(oldest));
+    let mut cursor = filter.cursor.map(|c| (c.changed, c.id));
+    let mut width = FIRST_WINDOW;
+    let mut rows = Vec::new();
+    loop {
+        let lower = upper.checked_sub_signed(width).filter(|l| *l > floor);
+        let bounds = Bounds {
+            // the last window: down to the caller's own bound
+            after: lower.or(filter.after),
+            before: filter.before,
+            cursor,
+        };
+        let before_window = rows.len();
+        let wanted = limit.saturating_sub(i64::try_from(rows.len()).unwrap_or(i64::MAX));
+        rows.extend(all_rows(conn, query, filter, bounds, wanted).await?);
+        let Some(lower) = lower else { break };
+        if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit {
+            break;
+        }
+        // next: changed < lower (no id is below i64::MIN)
+        cursor = Some((lower, i64::MIN));
+        upper = lower;
+        if rows.len() == before_window {
+            // No match in this window: skip any gap in the history below it (say an idle
+            // hour), from the newest row of any user under the window (one probe per table).
+            let below = Bounds {
+                after: filter.after,
+                before: filter.before,
+                cursor,
+            };
+            let unfiltered = ActivityFilter::new();
+            match all_rows(conn, plain, &unfiltered, below, 1).await?.first() {
+                Some(row) => upper = upper.min(row.try_get("changed")?),
+                None => break,
+            }
+        }
+        width = width.checked_mul(2).unwrap_or(chrono::TimeDelta::MAX);
+    }
+    Ok(rows)
 }
 
 impl Chrononaut {

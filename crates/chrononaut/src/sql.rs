@@ -38,6 +38,7 @@ pub(crate) const ACTIVITY_KEY: &str = include_str!("../sql/history/activity_key.
 pub(crate) const ACTIVITY_USER_TABLE: &str = include_str!("../sql/history/activity_user_table.sql");
 pub(crate) const ACTIVITY_USER_ALL: &str = include_str!("../sql/history/activity_user_all.sql");
 pub(crate) const ACTIVITY_ALL: &str = include_str!("../sql/history/activity_all.sql");
+pub(crate) const ACTIVITY_SPAN: &str = include_str!("../sql/history/activity_span.sql");
 pub(crate) const OPTIONS_BY_NAME: &str = include_str!("../sql/history/options_by_name.sql");
 pub(crate) const AS_OF: &str = include_str!("../sql/history/as_of.sql");
 pub(crate) const BASELINE: &str = include_str!("../sql/history/baseline.sql");

@@ -614,3 +614,125 @@ async fn user_filters_are_not_prepared_statements() {
         "the plain read is a prepared statement (the check sees them)"
     );
 }
+
+/// (table_name, id) of a user's rows within the time bounds, newest first by (changed, id):
+/// the plain reference the windowed walk of `activity` must match.
+async fn expected_user(
+    t: &Ctx,
+    user: &str,
+    after: Option<DateTime<Utc>>,
+    before: Option<DateTime<Utc>>,
+) -> Vec<(String, i64)> {
+    sqlx::query_as(
+        "SELECT table_name, id FROM chrononaut_activity \
+         WHERE user_info ->> 'user_id' = $1 \
+           AND ($2::timestamptz IS NULL OR changed >= $2) AND ($3::timestamptz IS NULL OR changed <= $3) \
+         ORDER BY changed DESC, id DESC",
+    )
+    .bind(user)
+    .bind(after)
+    .bind(before)
+    .fetch_all(&t.pool)
+    .await
+    .expect("expected user rows")
+}
+
+/// A user filter across tables walks back in doubling time windows (activity.rs, user_walk):
+/// over history spread from a second to ~20 years back, with rows sharing `changed` (within a
+/// table and across tables), its pages add up to exactly the plain ordered query, for every
+/// page size, with time bounds, for a user with no rows and one whose rows are all far back.
+#[tokio::test]
+async fn user_activity_across_tables_matches_the_plain_order() {
+    let t = common::setup().await;
+    // 600 rows over 3 tables, pairs sharing `changed` and user (in two tables), 1.07^(g/2) s back (1 s .. ~20
+    // years), users u0..u3; `far`: 3 rows of one instant 30 years back, one of them in a
+    // table of its own; an operation mix for the combined filter.
+    t.exec(
+        "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, operation, user_info) \
+         SELECT 't' || (g % 3), timestamptz '2026-06-01' - make_interval(secs => floor(power(1.07, g / 2))), \
+                g, jsonb_build_object('id', g), jsonb_build_object('id', g), \
+                CASE WHEN g % 5 = 0 THEN 'delete' ELSE 'update' END, \
+                jsonb_build_object('user_id', 'u' || (g / 2 % 4)) \
+         FROM generate_series(1, 600) g; \
+         INSERT INTO chrononaut_activity (table_name, changed, version, key, data, operation, user_info) \
+         SELECT CASE WHEN g = 3 THEN 'old' ELSE 't1' END, timestamptz '1996-06-01', g, \
+                jsonb_build_object('id', g), jsonb_build_object('id', g), 'update', \
+                jsonb_build_object('user_id', 'far') \
+         FROM generate_series(1, 3) g",
+    )
+    .await;
+    let at = |s: &str| -> DateTime<Utc> { s.parse().expect("time") };
+    let bounds = [
+        (None, None),
+        (Some(at("2025-01-01T00:00:00Z")), None),
+        (None, Some(at("2026-05-31T23:00:00Z"))),
+        (
+            Some(at("2010-01-01T00:00:00Z")),
+            Some(at("2026-05-01T00:00:00Z")),
+        ),
+        // an `after` later than every row, a `before` earlier than every row
+        (Some(at("2027-01-01T00:00:00Z")), None),
+        (None, Some(at("1990-01-01T00:00:00Z"))),
+    ];
+    let mut conn = t.pool.acquire().await.expect("connection");
+    for user in ["u1", "u2", "far", "nobody"] {
+        for (after, before) in bounds {
+            let want = expected_user(&t, user, after, before).await;
+            for limit in [1, 3, 7, 50, 1000] {
+                let mut filter = ActivityFilter::new().user(user).limit(limit);
+                if let Some(a) = after {
+                    filter = filter.after(a);
+                }
+                if let Some(b) = before {
+                    filter = filter.before(b);
+                }
+                // every page by the cursor (all_pages stops at 100 pages)
+                let mut pages = Vec::new();
+                let mut cursor = None;
+                loop {
+                    let page =
+                        t.ch.activity(&mut conn, &filter.clone().cursor(cursor))
+                            .await
+                            .expect("page");
+                    cursor = page.next;
+                    pages.push(page.entries);
+                    assert!(pages.len() <= 1000, "endless pages");
+                    if cursor.is_none() {
+                        break;
+                    }
+                }
+                let what = format!("{user} after {after:?} before {before:?} limit {limit}");
+                let got: Vec<_> = pages.iter().flat_map(|p| ids(p)).collect();
+                assert_eq!(got, want, "{what}");
+                let (last, full) = pages.split_last().expect("a page");
+                assert!(
+                    full.iter().all(|p| p.len() == limit as usize),
+                    "pages but the last are full: {what}"
+                );
+                assert!(last.len() <= limit as usize, "{what}");
+            }
+        }
+    }
+    assert_eq!(expected_user(&t, "far", None, None).await.len(), 3);
+    assert!(expected_user(&t, "nobody", None, None).await.is_empty());
+    // with an operation filter too
+    let page =
+        t.ch.activity(
+            &mut conn,
+            &ActivityFilter::new()
+                .user("u1")
+                .operations([Operation::Delete])
+                .limit(1000),
+        )
+        .await
+        .expect("page");
+    let want: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT table_name, id FROM chrononaut_activity \
+         WHERE user_info ->> 'user_id' = 'u1' AND operation = 'delete' ORDER BY changed DESC, id DESC",
+    )
+    .fetch_all(&t.pool)
+    .await
+    .expect("expected");
+    assert!(!want.is_empty());
+    assert_eq!(ids(&page.entries), want);
+}

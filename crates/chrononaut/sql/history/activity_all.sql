@@ -5,7 +5,9 @@
 --   $1 after, $2 before, $3, $4 the cursor (changed, id), $5 operations (text[] or NULL),
 --   $6 the page size;
 --   <user_filter>  empty, or activity_user_all.sql (user_info->>'user_id' = $7) when a user
---   is given (only then is $7 bound), as in activity_table.sql.
+--   is given (only then is $7 bound), as in activity_table.sql. With a user, activity.rs
+--   (user_walk) runs this in doubling time windows ($1 and the cursor $3, $4 bound to each
+--   window), so that the per-table probes stop at the window instead of at $6 matches each.
 -- No index of its own (one leading with `changed` would cost every history write): a merge
 -- of per-table probes of ix_chrononaut_activity_table_changed (table_name, changed, id).
 --   names: the distinct table_names, by a skip scan of the same index (one probe per table,

@@ -12,6 +12,10 @@
 --     column changed; one statement-level trigger writes the history of the rows that changed,
 --     one probe per written row.
 --   * DELETE (and TRUNCATE): one statement-level trigger writes the last state as version + 1.
+--   * Where a record's previous history row comes from: on an unpartitioned activity table, a
+--     probe of the history index (probe/*.sql, chain/probe.sql); on a partitioned one, where
+--     that probe would search every partition, the record's head in chrononaut.heads
+--     (heads/*.sql), which each capture statement moves in the same statement.
 --
 -- Trust (README "Security"):
 --   * The three capture functions run as their owner (SECURITY DEFINER): writers cannot write
@@ -54,7 +58,12 @@
 --   <chain_insert> <chain_update> <chain_delete> prev_hash and hash of a written row
 --                                                  (chain/link.sql; `NULL, NULL` with --no-chain)
 --   <chain_probe>                                the look-up of the record's previous hash
---                                                  (chain/probe.sql; nothing with --no-chain)
+--                                                  (chain/probe.sql or heads/latest.sql;
+--                                                  nothing with --no-chain)
+--   <insert_probe> <fixup_probe>                 the insert's look-ups of a key's history
+--                                                  (probe/*.sql or heads/insert.sql, fixup.sql)
+--   <heads_write>                                heads/write.sql after every history INSERT
+--                                                  (partitioned activity table), or nothing
 --   <record_changes_trigger>                     the change_info trigger, or nothing
 
 CREATE OR REPLACE FUNCTION {{fn_insert}}() RETURNS trigger
@@ -77,28 +86,20 @@ BEGIN
 
     -- One history row per inserted row. A key without history starts at version 0; a key
     -- that has history (deleted earlier, now inserted again) continues after its highest
-    -- version, chained to its latest row. One backward probe of the history index per row.
+    -- version, chained to its latest row. One probe per row (<insert_probe>).
     WITH {{s}} AS MATERIALIZED (
         SELECT {{n}}.version AS row_version, {{pk_cols_n}}, {{key_n}} AS key, {{v}}.version,
                {{p}}.hash AS prev, {{data_n_v}} AS data, {{changed_at_n}} AS changed_at,
                {{rx_n}} AS rx, {{extra_insert}} AS extra_info
         FROM chrononaut_new AS {{n}}
-        LEFT JOIN LATERAL (
-            SELECT true AS found, a.hash FROM {{activity}} AS a
-            WHERE a.table_name = {{table_name}} AND a.key = {{key_n}}
-            ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC LIMIT 1
-        ) AS {{p}} ON true
-        CROSS JOIN LATERAL (
-            SELECT CASE WHEN {{p}}.found IS NULL THEN 0
-                        ELSE (SELECT max(a.version) + 1 FROM {{activity}} AS a
-                              WHERE a.table_name = {{table_name}} AND a.key = {{key_n}}) END AS version
-        ) AS {{v}}
+        {{insert_probe}}
     ), {{w}} AS (
         INSERT INTO {{activity}} (table_name, changed, version, key, data, user_info, extra_info,
                                   operation, prev_hash, hash)
         SELECT {{table_name}}, {{s}}.changed_at, {{s}}.version, {{s}}.key, {{s}}.data,
                {{ctx}}.user_info, {{s}}.extra_info, 'insert', {{chain_insert}}
         FROM {{s}}
+        {{heads_write}}
     )
     SELECT count(*) FILTER (WHERE {{s}}.row_version IS DISTINCT FROM {{s}}.version) AS fixes,
            count(*) FILTER (WHERE {{s}}.rx = '{}') AS bare
@@ -116,11 +117,7 @@ BEGIN
         UPDATE {{table}} AS {{t}} SET version = {{s}}.version
         FROM (SELECT {{pk_cols_n}}, {{p}}.version
               FROM chrononaut_new AS {{n}}
-              CROSS JOIN LATERAL (
-                  SELECT a.version FROM {{activity}} AS a
-                  WHERE a.table_name = {{table_name}} AND a.key = {{key_n}}
-                  ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC LIMIT 1
-              ) AS {{p}}) AS {{s}}
+              {{fixup_probe}}) AS {{s}}
         WHERE {{pk_join_t_s}} AND {{t}}.version IS DISTINCT FROM {{s}}.version;
         DELETE FROM chrononaut.fixups WHERE relid = TG_RELID;
     END IF;
@@ -184,6 +181,7 @@ BEGIN
                {{ctx}}.user_info, {{s}}.extra_info, 'update', {{chain_update}}
         FROM {{s}}
         {{chain_probe}}
+        {{heads_write}}
     )
     SELECT count(*) FILTER (WHERE {{s}}.moved) AS moved,
            count(*) FILTER (WHERE {{s}}.rx = '{}') AS bare

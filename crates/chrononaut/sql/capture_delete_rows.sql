@@ -1,7 +1,7 @@
 -- The history rows of deleted records: their last state, as version + 1 (NULL, never
--- versioned, -> 1), chained to the record's previous row (one probe of the history index per
--- row), then the strict-mode check. Spliced into the capture functions of capture.sql three
--- times: reading the DELETE's transition table, the table itself just before a TRUNCATE empties
+-- versioned, -> 1), chained to the record's previous row (one probe per row: of the history
+-- index, or of chrononaut.heads on a partitioned activity table), then the strict-mode check.
+-- Spliced into the capture functions of capture.sql three times: reading the DELETE's transition table, the table itself just before a TRUNCATE empties
 -- it, and the old rows of an UPDATE whose primary key vanished.
 --   <source>  chrononaut_old, the tracked table (quoted), or a subquery of chrononaut_old
 --   the other placeholders: as in capture.sql
@@ -16,6 +16,7 @@ WITH {{s}} AS MATERIALIZED (
            {{s}}.extra_info, 'delete', {{chain_delete}}
     FROM {{s}}
     {{chain_probe}}
+    {{heads_write}}
 )
 SELECT count(*) FILTER (WHERE {{s}}.rx = '{}') AS bare INTO {{cnt}} FROM {{s}};
 IF {{strict}} AND NOT {{ctx}}.has_extra AND {{cnt}}.bare > 0 THEN

@@ -56,6 +56,9 @@ pub(crate) struct CaptureSpec<'a> {
     pub options: &'a TrackOptions,
     pub strict: bool,
     pub suffix: &'a str,
+    /// The activity table is partitioned: read and move record heads (sql/heads/install.sql)
+    /// instead of probing the history.
+    pub heads: bool,
 }
 
 /// `jsonb_build_object` over `pairs` (at most 100 arguments a call: 50 pairs each, joined).
@@ -158,6 +161,7 @@ pub(crate) fn capture_ddl(spec: &CaptureSpec<'_>) -> Result<Sql> {
         options: opts,
         strict,
         suffix,
+        heads,
     } = *spec;
     let taken: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
     let var = |base: &str| Sql::ident(&fresh_name(base, &taken));
@@ -169,8 +173,10 @@ pub(crate) fn capture_ddl(spec: &CaptureSpec<'_>) -> Result<Sql> {
         var("chrononaut_fix"),
         var("chrononaut_lk"),
     );
-    let [n, o, s, p, v, w, t] =
-        ["cn_n", "cn_o", "cn_s", "cn_p", "cn_v", "cn_w", "cn_t"].map(Sql::code);
+    let [n, o, s, p, v, w, t, h] = [
+        "cn_n", "cn_o", "cn_s", "cn_p", "cn_v", "cn_w", "cn_t", "cn_h",
+    ]
+    .map(Sql::code);
     let (old, new, r) = (Sql::code("OLD"), Sql::code("NEW"), Sql::code("r"));
     let (x, y) = (Sql::code("cn_x"), Sql::code("cn_y"));
 
@@ -374,6 +380,7 @@ pub(crate) fn capture_ddl(spec: &CaptureSpec<'_>) -> Result<Sql> {
         ("v", &v),
         ("w", &w),
         ("t", &t),
+        ("h", &h),
         ("key_n", &key_n),
         ("key_o", &key_o),
         ("key_old", &key_old),
@@ -409,10 +416,24 @@ pub(crate) fn capture_ddl(spec: &CaptureSpec<'_>) -> Result<Sql> {
     let chain_insert = chain_link(sql_format!("{}.prev", s), &changed_at, "insert")?;
     let chain_update = chain_link(sql_format!("{}.hash", p), &changed_at, "update")?;
     let chain_delete = chain_link(sql_format!("{}.hash", p), &ts, "delete")?;
+    // Where a record's previous row comes from: the history index, or (partitioned activity
+    // table) the record's head, which every history INSERT then moves.
+    let (latest, insert_probe, fixup_probe) = if heads {
+        (sql::HEADS_LATEST, sql::HEADS_INSERT, sql::HEADS_FIXUP)
+    } else {
+        (sql::CHAIN_PROBE, sql::PROBE_INSERT, sql::PROBE_FIXUP)
+    };
     let chain_probe = if opts.no_chain {
         Sql::default()
     } else {
-        template::fill_some(sql::CHAIN_PROBE, &values)?
+        template::fill_some(latest, &values)?
+    };
+    let insert_probe = template::fill_some(insert_probe, &values)?;
+    let fixup_probe = template::fill_some(fixup_probe, &values)?;
+    let heads_write = if heads {
+        template::fill_some(sql::HEADS_WRITE, &values)?
+    } else {
+        Sql::default()
     };
     let mut values = values;
     values.extend([
@@ -420,6 +441,9 @@ pub(crate) fn capture_ddl(spec: &CaptureSpec<'_>) -> Result<Sql> {
         ("chain_update", &chain_update),
         ("chain_delete", &chain_delete),
         ("chain_probe", &chain_probe),
+        ("insert_probe", &insert_probe),
+        ("fixup_probe", &fixup_probe),
+        ("heads_write", &heads_write),
     ]);
     // The delete rows are written from three sources (capture_delete_rows.sql).
     let delete_rows = |source: &Sql| {

@@ -32,6 +32,8 @@ pub(crate) struct Installed {
     pub schema_version: i32,
     pub activity_schema: String,
     pub strict_default: bool,
+    /// The activity table is partitioned (capture then keeps record heads).
+    pub partitioned: bool,
 }
 
 impl Installed {
@@ -61,6 +63,7 @@ pub(crate) async fn installed(conn: &mut PgConnection) -> Result<Option<Installe
                     schema_version,
                     activity_schema,
                     strict_default: row.try_get("strict_default")?,
+                    partitioned: row.try_get("partitioned")?,
                 })),
                 _ => Ok(None),
             }

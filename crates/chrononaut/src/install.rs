@@ -8,8 +8,9 @@ use crate::ident::quote_ident;
 use crate::template::{self, Sql};
 use crate::{Chrononaut, sql};
 
-/// The schema version this library installs.
-pub const SCHEMA_VERSION: i32 = 4;
+/// The schema version this library installs (5: record heads, kept for a partitioned activity
+/// table, see `sql/heads/install.sql`).
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// Options of [`Chrononaut::install_with`].
 #[derive(Debug, Clone, Default)]
@@ -79,6 +80,7 @@ impl Chrononaut {
             sql::INSTALL,
             sql::HISTORY_FUNCTIONS,
             sql::INTEGRITY_FUNCTIONS,
+            sql::HEADS_INSTALL,
             sql::LOCKING_FUNCTIONS,
             sql::VISIBILITY,
         ] {

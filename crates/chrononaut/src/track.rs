@@ -373,6 +373,7 @@ async fn plan_capture(
         options: &options,
         strict,
         suffix: &suffix,
+        heads: installed.partitioned,
     })?;
     Ok(CapturePlan {
         fingerprint: fingerprint(&ddl),

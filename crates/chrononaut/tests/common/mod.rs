@@ -307,3 +307,22 @@ pub fn ch_err<T: std::fmt::Debug>(r: Result<T, sqlx::Error>) -> chrononaut::Erro
         Err(e) => chrononaut::Error::from(e),
     }
 }
+
+/// A `chrononaut_activity` partitioned by month on `changed` (made by hand, as a team would
+/// before `install` adopts it): the Python columns, `PRIMARY KEY (id, changed)`, one partition
+/// per month from a year back to three months ahead (UTC boundaries) and a DEFAULT partition.
+pub const PARTITIONED_ACTIVITY: &str = "\
+    CREATE TABLE chrononaut_activity (\
+        id bigserial, table_name text NOT NULL, changed timestamptz NOT NULL, \
+        version integer NOT NULL DEFAULT 0, key jsonb NOT NULL DEFAULT '{}', \
+        data jsonb NOT NULL DEFAULT '{}', user_info jsonb NOT NULL DEFAULT '{}', \
+        extra_info jsonb NOT NULL DEFAULT '{}', PRIMARY KEY (id, changed)\
+    ) PARTITION BY RANGE (changed); \
+    DO $$ DECLARE m timestamp := date_trunc('month', now() AT TIME ZONE 'UTC') - interval '12 months'; \
+    BEGIN FOR i IN 0..15 LOOP \
+        EXECUTE format('CREATE TABLE %I PARTITION OF chrononaut_activity FOR VALUES FROM (%L) TO (%L)', \
+            'chrononaut_activity_' || to_char(m, 'YYYYMM'), (m AT TIME ZONE 'UTC')::text, \
+            ((m + interval '1 month') AT TIME ZONE 'UTC')::text); \
+        m := m + interval '1 month'; \
+    END LOOP; END $$; \
+    CREATE TABLE chrononaut_activity_default PARTITION OF chrononaut_activity DEFAULT;";

@@ -1,6 +1,8 @@
 -- Who reads which history. Part of the install (run last, after locking/functions.sql, in the
 -- same transaction, idempotently).
 --   <activity_schema>  quoted schema of the activity table
+--   <activity_schema_literal>  the same schema name as a SQL string literal (never splice the
+--                      quoted name into a literal: a schema name may hold a quote)
 --
 -- A role reads the history of exactly the tables it may SELECT: row-level security on the
 -- activity table, chrononaut.lock_events and chrononaut.locks lets a row through when the
@@ -76,12 +78,15 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT COALESCE((
-        SELECT has_table_privilege(r.oid, '{{activity_schema}}.chrononaut_activity'::regclass, 'SELECT')
+        SELECT has_table_privilege(r.oid, pg_catalog.to_regclass(
+                   pg_catalog.quote_ident({{activity_schema_literal}}) || '.chrononaut_activity'), 'SELECT')
                AND (r.rolsuper OR r.rolbypassrls
                     OR pg_has_role(r.oid, 'chrononaut_admin', 'MEMBER')
                     OR pg_has_role(r.oid, 'chrononaut_reader', 'MEMBER')
                     OR pg_has_role(r.oid, (SELECT c.relowner FROM pg_class AS c
-                                           WHERE c.oid = '{{activity_schema}}.chrononaut_activity'::regclass),
+                                           WHERE c.oid = pg_catalog.to_regclass(
+                                               pg_catalog.quote_ident({{activity_schema_literal}})
+                                               || '.chrononaut_activity')),
                                    'USAGE')
                     OR EXISTS (
                         SELECT 1

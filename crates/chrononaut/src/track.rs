@@ -335,6 +335,8 @@ pub(crate) async fn regenerate(conn: &mut PgConnection, installed: &Installed) -
 /// The capture DDL a table gets from its options, and what `chrononaut.tracked` records of it.
 struct CapturePlan {
     options: TrackOptions,
+    /// The capture reads record heads (partitioned activity table).
+    heads: bool,
     key: Vec<String>,
     columns: Vec<String>,
     strict: bool,
@@ -376,6 +378,7 @@ async fn plan_capture(
         heads: installed.partitioned,
     })?;
     Ok(CapturePlan {
+        heads: installed.partitioned,
         fingerprint: fingerprint(&ddl),
         key: key.into_iter().map(|k| k.name).collect(),
         columns: cols.into_iter().map(|c| c.name).collect(),
@@ -397,6 +400,16 @@ async fn apply_capture(conn: &mut PgConnection, table: &Table, plan: &CapturePla
         exec(conn, untrack_ddl(table, &previous)?.into_string()).await?;
     }
     exec(conn, plan.ddl.as_str().to_owned()).await?;
+    // Capture that reads heads starts from heads that match the history (history may have been
+    // written while no capture of this table moved them: before the table was tracked, or
+    // while the activity table was not yet partitioned). The new triggers hold the table's
+    // lock until commit, so no write of it comes between.
+    if plan.heads {
+        sqlx::query("SELECT chrononaut.rebuild_table_heads($1)")
+            .bind(&table.history_name)
+            .execute(&mut *conn)
+            .await?;
+    }
     sqlx::query(sql::TRACKED_UPSERT)
         .bind(table.oid)
         .bind(&plan.options.hidden)

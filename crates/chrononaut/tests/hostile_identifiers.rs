@@ -21,7 +21,10 @@ use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use chrononaut::{ChangeContext, Error, RestoreTarget, TrackOptions};
+use chrononaut::{
+    BaselineOptions, ChangeContext, Error, InstallOptions, RestoreTarget, TrackOptions,
+    VersionFilter,
+};
 use common::{Ctx, quote_ident};
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use serde_json::{Map, Value, json};
@@ -802,4 +805,79 @@ async fn hostile_identifiers_survive_with_standard_conforming_strings_off() {
         .expect("show");
     assert_eq!(scs, "off");
     run_corpus(&t, &pool).await;
+}
+
+/// The activity table in a schema whose name needs every kind of quoting (capitals, a space,
+/// a single and a double quote), unpartitioned and partitioned: install, track, capture,
+/// per-record reads, as_of (library and SQL), baseline, verify and status all work.
+#[tokio::test]
+async fn an_activity_schema_with_quotes_works() {
+    let schema = "Audit \"it's\"";
+    let q = quote_ident(schema);
+    for partitioned in [false, true] {
+        let t = common::bare().await;
+        t.exec(&format!("CREATE SCHEMA {q}")).await;
+        if partitioned {
+            t.exec(&format!(
+                "SET search_path = {q}; {} RESET search_path;",
+                common::PARTITIONED_ACTIVITY
+            ))
+            .await;
+        }
+        let mut conn = t.pool.acquire().await.expect("connection");
+        t.ch.install_with(&mut conn, &InstallOptions::new().activity_schema(schema))
+            .await
+            .expect("install");
+        t.exec(
+            "CREATE TABLE items (id int PRIMARY KEY, v text); INSERT INTO items VALUES (1, 'old');",
+        )
+        .await;
+        t.ch.track(&mut conn, "items", &TrackOptions::new())
+            .await
+            .expect("track");
+        t.ch.baseline(&mut conn, "items", BaselineOptions::new())
+            .await
+            .expect("baseline");
+        t.exec(
+            "INSERT INTO items VALUES (2, 'a'); UPDATE items SET v = 'b' WHERE id = 2; \
+             DELETE FROM items WHERE id = 1; INSERT INTO items VALUES (1, 'again');",
+        )
+        .await;
+        let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {q}.chrononaut_activity"
+        )))
+        .fetch_one(&mut *conn)
+        .await
+        .expect("count");
+        assert_eq!(rows, 5, "partitioned: {partitioned}");
+        let record =
+            t.ch.record(&mut conn, "items", serde_json::json!({"id": 1}))
+                .await
+                .expect("record");
+        let versions = record
+            .versions(&mut conn, &VersionFilter::new())
+            .await
+            .expect("versions");
+        assert_eq!(versions.len(), 3, "partitioned: {partitioned}");
+        let at = db_clock(&t.pool).await.expect("clock");
+        let now: Vec<_> =
+            t.ch.as_of(&mut conn, "items", at)
+                .await
+                .expect("as of")
+                .rows()
+                .try_collect()
+                .await
+                .expect("rows");
+        assert_eq!(now.len(), 2, "partitioned: {partitioned}");
+        let typed: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM chrononaut.as_of(NULL::public.items, now())")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("as_of from SQL");
+        assert_eq!(typed, 2);
+        let report = t.ch.verify(&mut conn, None).await.expect("verify");
+        assert!(report.is_ok(), "{:?}", report.issues);
+        let status = t.ch.status(&mut conn).await.expect("status");
+        assert!(status.iter().all(|s| !s.stale), "{status:?}");
+    }
 }

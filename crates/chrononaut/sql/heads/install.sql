@@ -61,6 +61,30 @@ END $$;
 REVOKE EXECUTE ON FUNCTION chrononaut.rebuild_heads() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION chrononaut.rebuild_heads() TO chrononaut_admin;
 
+-- Recomputes the heads of one history table_name (one pass over its history). Run by `track`
+-- (and the install's regeneration) whenever it installs capture functions that read heads, so
+-- that they never start from heads that history written meanwhile left behind.
+CREATE OR REPLACE FUNCTION chrononaut.rebuild_table_heads(hist text) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    DELETE FROM chrononaut.heads WHERE table_name = hist;
+    INSERT INTO chrononaut.heads (table_name, key, version, changed, row_version, hash)
+    SELECT DISTINCT ON (a.key)
+           a.table_name, a.key, max(a.version) OVER (PARTITION BY a.key),
+           a.changed, a.version, a.hash
+    FROM {{activity_schema}}.chrononaut_activity AS a
+    WHERE a.table_name = hist
+    ORDER BY a.key, a.changed DESC, a.version DESC, a.id DESC;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+REVOKE EXECUTE ON FUNCTION chrononaut.rebuild_table_heads(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION chrononaut.rebuild_table_heads(text) TO chrononaut_admin;
+
 -- Recomputes one record's head from its history (none left: no head).
 CREATE OR REPLACE FUNCTION chrononaut.refresh_head(p_table text, p_key jsonb) RETURNS void
 LANGUAGE sql SECURITY DEFINER

@@ -1,6 +1,7 @@
 -- SQL functions for reading history from any client. Part of the install (run after
 -- install.sql, in the same transaction, idempotently).
 --   <activity_schema>  quoted schema of the activity table
+--   <activity_schema_literal>  the same schema name as a SQL string literal
 
 -- chrononaut.as_of(NULL::schema.table, t): every row of the table as it was at t, typed as
 -- the table's own rows:
@@ -79,6 +80,11 @@ COMMENT ON FUNCTION chrononaut.as_of(anyelement, timestamptz) IS
 --         from the history, not from the live table, so records deleted since are found too.
 --   then per key one backward probe of the same index for its latest version at or before
 --   t (`id` breaks ties of (changed, version)).
+-- On a partitioned activity table (record heads kept, sql/heads/install.sql) both steps would
+-- search every partition; there the keys come from chrononaut.heads (one range of its primary
+-- key, deleted records included) and each key's probe is bounded below by its head's time when
+-- the head is at or before t (the record has not changed since: the probe then finds the head
+-- itself, in the one partition that holds it).
 -- History written by the Python library has no `operation`: its deletions cannot be told
 -- apart, and such deleted records show with their last state.
 CREATE OR REPLACE FUNCTION chrononaut.history_as_of(hist text, at timestamptz)
@@ -92,6 +98,26 @@ BEGIN
         RAISE EXCEPTION 'chrononaut.history_as_of needs a time, got NULL' USING ERRCODE = '22004';
     END IF;
     IF hist IS NULL OR NOT chrononaut.reader_may_read(hist) THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS g
+               WHERE g.tgrelid = pg_catalog.to_regclass(pg_catalog.quote_ident(
+                         {{activity_schema_literal}}) || '.chrononaut_activity')
+                 AND g.tgname = 'chrononaut_heads_insert') THEN
+        RETURN QUERY
+        SELECT r.key, r.version, r.changed, r.data
+        FROM chrononaut.heads AS k
+        CROSS JOIN LATERAL (
+            SELECT a.key, a.version, a.changed, a.data, a.operation
+            FROM {{activity_schema}}.chrononaut_activity AS a
+            WHERE a.table_name = hist AND a.key = k.key AND a.changed <= at
+              AND a.changed >= CASE WHEN k.changed <= at THEN k.changed ELSE '-infinity' END
+            ORDER BY a.changed DESC, a.version DESC, a.id DESC
+            LIMIT 1
+        ) AS r
+        WHERE k.table_name = hist
+          AND r.operation IS DISTINCT FROM 'delete'
+        ORDER BY k.table_name DESC, k.key DESC;
         RETURN;
     END IF;
     RETURN QUERY

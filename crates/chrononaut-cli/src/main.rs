@@ -11,7 +11,7 @@ mod serve;
 
 use std::process::ExitCode;
 
-use chrononaut::{Chrononaut, InstallOptions, TrackOptions};
+use chrononaut::{Chrononaut, InstallOptions, Partitioning, TrackOptions};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use sqlx::{Connection, PgConnection};
@@ -42,6 +42,14 @@ enum Command {
         /// Print the DDL instead of running it.
         #[arg(long)]
         print_sql: bool,
+        /// Make the activity table range-partitioned on `changed`: one partition per UTC
+        /// month, week or day, plus a DEFAULT partition (see `chrononaut partitions`).
+        #[arg(long, value_parser = ["monthly", "weekly", "daily"])]
+        partition: Option<String>,
+        /// Periods after the current one to keep partitions for (default: 3 months, 4 weeks,
+        /// 7 days). With --partition.
+        #[arg(long, requires = "partition")]
+        ahead: Option<u32>,
     },
     /// Track a table: record every insert, update and delete of it.
     Track {
@@ -81,6 +89,13 @@ enum Command {
     },
     /// List tracked tables, their options and history counts.
     Status,
+    /// List the partitions of a partitioned activity table with their row counts.
+    Partitions {
+        /// Create the partitions missing ahead and move the rows of the DEFAULT partition into
+        /// partitions of their own (the owner of the activity table only; schedule it).
+        #[arg(long)]
+        maintain: bool,
+    },
     /// Set the database-wide strict default for tables tracked without --strict/--no-strict.
     StrictDefault {
         /// on or off
@@ -198,10 +213,21 @@ async fn run(cli: Cli) -> CliResult<()> {
     let ch = Chrononaut::new();
     let url = cli.database_url.as_deref();
     match cli.command {
-        Command::Init { schema, print_sql } => {
+        Command::Init {
+            schema,
+            print_sql,
+            partition,
+            ahead,
+        } => {
             let mut options = InstallOptions::new();
             if let Some(schema) = schema {
                 options = options.activity_schema(schema);
+            }
+            if let Some(partition) = partition {
+                options = options.partition(partition.parse::<Partitioning>()?);
+            }
+            if let Some(ahead) = ahead {
+                options = options.partitions_ahead(ahead);
             }
             if print_sql {
                 print!("{}", ch.install_sql(&options)?);
@@ -234,6 +260,12 @@ async fn run(cli: Cli) -> CliResult<()> {
                 println!(
                     "regenerated the capture triggers of {} tracked table(s) for this version",
                     report.regenerated_tables
+                );
+            }
+            if let Some(p) = report.partitioning {
+                println!(
+                    "history is partitioned {p}; created {} partition(s); keep them ahead with `chrononaut partitions --maintain`",
+                    report.partitions_created.len()
                 );
             }
         }
@@ -305,6 +337,8 @@ async fn run(cli: Cli) -> CliResult<()> {
             if tables.is_empty() {
                 println!("no tracked tables; track one with `chrononaut track TABLE`");
             }
+            let partitions = ch.partitions(&mut conn).await?;
+            print_partitioning(&partitions);
             for t in tables {
                 println!("{}  ({} history rows)", t.table, t.history_rows);
                 print_options(&t.options, t.strict_effective);
@@ -314,6 +348,73 @@ async fn run(cli: Cli) -> CliResult<()> {
                         t.table
                     );
                 }
+            }
+        }
+        Command::Partitions { maintain } => {
+            let mut conn = connect(url).await?;
+            let report = if maintain {
+                Some(ch.maintain_partitions(&mut conn).await?)
+            } else {
+                None
+            };
+            let partitions = ch.partitions(&mut conn).await?;
+            if cli.json {
+                return print_json(&serde_json::json!({
+                    "maintained": report,
+                    "partitioning": partitions,
+                }));
+            }
+            if let Some(report) = &report {
+                for c in &report.created {
+                    println!(
+                        "created {} ({} .. {}){}",
+                        c.name,
+                        utc_text(&c.start),
+                        utc_text(&c.end),
+                        if c.moved_rows > 0 {
+                            format!(", moved {} row(s) from DEFAULT into it", c.moved_rows)
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                if report.created.is_empty() {
+                    println!("partitions are up to date");
+                }
+            }
+            if !partitions.partitioned {
+                println!(
+                    "the activity table is not partitioned (see `chrononaut init --partition`)"
+                );
+                return Ok(());
+            }
+            print_partitioning(&partitions);
+            let lines: Vec<Vec<(String, String)>> = partitions
+                .partitions
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.name.clone(),
+                        if p.is_default {
+                            "DEFAULT".to_owned()
+                        } else {
+                            format!(
+                                "{} .. {}",
+                                p.start.as_ref().map_or("-".into(), utc_text),
+                                p.end.as_ref().map_or("-".into(), utc_text)
+                            )
+                        },
+                        p.rows.to_string(),
+                    ]
+                    .into_iter()
+                    .map(|c| (c.clone(), c))
+                    .collect()
+                })
+                .collect();
+            let style = history::Style::detect();
+            let header = ["partition", "range (UTC)", "rows"];
+            for line in history::table_lines(&style, &header, &lines) {
+                println!("{line}");
             }
         }
         Command::StrictDefault { value } => {
@@ -340,6 +441,41 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Serve(args) => serve::run(url, args).await?,
     }
     Ok(())
+}
+
+/// A UTC instant as `2026-12-01 00:00:00Z` (partition bounds fall on whole seconds).
+fn utc_text(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// The partitioning lines of `status` and `partitions`: granularity, how far ahead partitions
+/// exist, and a warning while the DEFAULT partition holds rows.
+fn print_partitioning(p: &chrononaut::PartitionStatus) {
+    if !p.partitioned {
+        return;
+    }
+    let ranges = p.partitions.iter().filter(|p| !p.is_default).count();
+    match p.partitioning {
+        Some(g) => println!(
+            "history partitioned {g}: {ranges} partition(s) + DEFAULT, kept {} ahead",
+            p.ahead
+        ),
+        None => println!(
+            "history partitioned by hand: {ranges} range partition(s); chrononaut does not maintain them"
+        ),
+    }
+    match &p.covered_until {
+        Some(t) => println!("  partitions exist until {}", utc_text(t)),
+        None => println!(
+            "  warning: no partition holds the present: history is written to DEFAULT; run `chrononaut partitions --maintain`"
+        ),
+    }
+    if p.default_rows > 0 {
+        println!(
+            "  warning: {} history row(s) in the DEFAULT partition; `chrononaut partitions --maintain` moves them into partitions of their own",
+            p.default_rows
+        );
+    }
 }
 
 fn print_options(options: &TrackOptions, strict: bool) {

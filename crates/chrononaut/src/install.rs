@@ -5,6 +5,7 @@ use sqlx::{Acquire, PgConnection};
 use crate::catalog::{installed, require_installed};
 use crate::error::{Error, Result};
 use crate::ident::quote_ident;
+use crate::partition::{self, CreatedPartition, Partitioning};
 use crate::template::{self, Sql};
 use crate::{Chrononaut, sql};
 
@@ -16,7 +17,12 @@ pub const SCHEMA_VERSION: i32 = 5;
 #[derive(Debug, Clone, Default)]
 pub struct InstallOptions {
     activity_schema: Option<String>,
+    partition: Option<Partitioning>,
+    partitions_ahead: Option<u32>,
 }
+
+/// The most periods ahead that [`InstallOptions::partitions_ahead`] accepts.
+pub const MAX_PARTITIONS_AHEAD: u32 = 400;
 
 impl InstallOptions {
     /// Default options: the activity table in `public` (or where an earlier install put it).
@@ -28,6 +34,25 @@ impl InstallOptions {
     /// moving it later is refused.
     pub fn activity_schema(mut self, schema: impl Into<String>) -> Self {
         self.activity_schema = Some(schema.into());
+        self
+    }
+
+    /// Makes the activity table range-partitioned on `changed`, one partition per UTC month,
+    /// week or day, with a DEFAULT partition that catches every row no other partition takes
+    /// (see [`Chrononaut::maintain_partitions`], which keeps the partitions ahead and is run at
+    /// the end of the install). On a fresh install; on an install already partitioned the same
+    /// way it changes nothing (but [`InstallOptions::partitions_ahead`]); another granularity,
+    /// an activity table partitioned by hand, or one that exists unpartitioned is refused.
+    pub fn partition(mut self, partitioning: Partitioning) -> Self {
+        self.partition = Some(partitioning);
+        self
+    }
+
+    /// How many periods after the current one to keep created (default:
+    /// [`Partitioning::default_ahead`]; at most [`MAX_PARTITIONS_AHEAD`]). Only with
+    /// [`InstallOptions::partition`].
+    pub fn partitions_ahead(mut self, periods: u32) -> Self {
+        self.partitions_ahead = Some(periods);
         self
     }
 }
@@ -46,6 +71,10 @@ pub struct InstallReport {
     /// Tracked tables whose capture functions were regenerated because this library's
     /// trigger templates differ from those they were made with.
     pub regenerated_tables: usize,
+    /// How the activity table is partitioned by chrononaut (None: not partitioned).
+    pub partitioning: Option<Partitioning>,
+    /// Partitions created by this install's maintenance run.
+    pub partitions_created: Vec<CreatedPartition>,
 }
 
 /// Columns an existing activity table must have, with their types (Python's layout).
@@ -74,17 +103,31 @@ impl Chrononaut {
             ("schema_version", &version),
         ];
         let mut ddl = String::new();
+        let partitioned = options.partition.is_some();
         for template in [
-            sql::INSTALL_START,
-            sql::DDL_LOCK,
-            sql::INSTALL,
-            sql::HISTORY_FUNCTIONS,
-            sql::INTEGRITY_FUNCTIONS,
-            sql::HEADS_INSTALL,
-            sql::LOCKING_FUNCTIONS,
-            sql::VISIBILITY,
-        ] {
-            ddl.push_str(template::fill_some(template, &values)?.as_str());
+            Some(sql::INSTALL_START),
+            Some(sql::DDL_LOCK),
+            partitioned.then_some(sql::PARTITION_CREATE),
+            Some(sql::INSTALL),
+            Some(sql::HISTORY_FUNCTIONS),
+            Some(sql::INTEGRITY_FUNCTIONS),
+            Some(sql::HEADS_INSTALL),
+            Some(sql::LOCKING_FUNCTIONS),
+            Some(sql::VISIBILITY),
+            Some(sql::PARTITION_FUNCTIONS),
+            partitioned.then_some(sql::PARTITION_MAINTAIN),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if template == sql::PARTITION_CREATE {
+                ddl.push_str(partition_create(options, &schema_of(options), None)?.as_str());
+            } else {
+                ddl.push_str(template::fill_some(template, &values)?.as_str());
+            }
+            if template == sql::PARTITION_MAINTAIN {
+                ddl.push(';');
+            }
             ddl.push('\n');
         }
         Ok(ddl)
@@ -137,6 +180,12 @@ impl Chrononaut {
         tx: &mut PgConnection,
         options: &InstallOptions,
     ) -> Result<InstallReport> {
+        if options.partitions_ahead.is_some() && options.partition.is_none() {
+            return Err(Error::InvalidOptions(
+                "partitions ahead is an option of a partitioned install: give the partitioning too"
+                    .into(),
+            ));
+        }
         sqlx::raw_sql(sql::INSTALL_START).execute(&mut *tx).await?;
         sqlx::query(sql::DDL_LOCK).execute(&mut *tx).await?;
         let before = installed(&mut *tx).await?;
@@ -171,6 +220,45 @@ impl Chrononaut {
             check_activity_columns(&existing)?;
         }
 
+        // A partitioned activity table is made before install.sql, which then finds it.
+        let activity = Sql::qualified(&schema, "chrononaut_activity");
+        let state: Option<bool> = sqlx::query_scalar(sql::PARTITION_IS_PARTITIONED)
+            .bind(activity.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .flatten();
+        let recorded = partition::recorded(&mut *tx).await?;
+        if let Some(wanted) = options.partition {
+            match (state, recorded) {
+                (None, _) => {}
+                (Some(true), Some((found, _))) if found == wanted => {}
+                (Some(true), Some((found, _))) => {
+                    return Err(Error::InvalidOptions(format!(
+                        "the activity table is already partitioned {found}; changing it to {wanted} is not supported"
+                    )));
+                }
+                (Some(true), None) => {
+                    return Err(Error::InvalidOptions(
+                        "the activity table is a partitioned table that chrononaut did not make; \
+                         chrononaut uses it as it is but does not maintain its partitions"
+                            .into(),
+                    ));
+                }
+                (Some(false), _) => {
+                    return Err(Error::InvalidOptions(
+                        "the activity table exists and is not partitioned; converting it is not supported yet"
+                            .into(),
+                    ));
+                }
+            }
+            let ahead = recorded.map(|(_, a)| a);
+            let create = partition_create(options, &schema, ahead)?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(create.into_string()))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let partitioning = options.partition.or(recorded.map(|(p, _)| p));
+
         let ddl = self.install_sql(&InstallOptions::new().activity_schema(schema.clone()))?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
             .execute(&mut *tx)
@@ -180,14 +268,61 @@ impl Chrononaut {
         // they were made with: regenerate those whose DDL this library would make differently.
         let now = require_installed(&mut *tx).await?;
         let regenerated_tables = crate::track::regenerate(&mut *tx, &now).await?;
+        let mut partitions_created = Vec::new();
+        if partitioning.is_some() && partition::may_maintain(&mut *tx).await? {
+            partitions_created = partition::maintain_in(&mut *tx).await?.created;
+        }
         Ok(InstallReport {
             schema_version: SCHEMA_VERSION,
             previous_version: before.map(|b| b.schema_version),
             activity_table: format!("{}.chrononaut_activity", quote_ident(&schema)),
             adopted_existing_table: adopted,
             regenerated_tables,
+            partitioning,
+            partitions_created,
         })
     }
+}
+
+fn schema_of(options: &InstallOptions) -> String {
+    options
+        .activity_schema
+        .clone()
+        .unwrap_or_else(|| "public".to_owned())
+}
+
+/// partition/create.sql for `options` (which name a partitioning) in `schema`; `recorded_ahead`
+/// is what an earlier install recorded, kept unless the options say otherwise.
+fn partition_create(
+    options: &InstallOptions,
+    schema: &str,
+    recorded_ahead: Option<u32>,
+) -> Result<Sql> {
+    let Some(partitioning) = options.partition else {
+        return Err(Error::Internal(
+            "partition_create without a partitioning".into(),
+        ));
+    };
+    let ahead = options
+        .partitions_ahead
+        .or(recorded_ahead)
+        .unwrap_or_else(|| partitioning.default_ahead());
+    if ahead > MAX_PARTITIONS_AHEAD {
+        return Err(Error::InvalidOptions(format!(
+            "partitions ahead: {ahead} is more than {MAX_PARTITIONS_AHEAD}"
+        )));
+    }
+    let ident = Sql::ident(schema);
+    let granularity = Sql::literal(partitioning.as_str());
+    let ahead = Sql::literal(&ahead.to_string());
+    template::fill(
+        sql::PARTITION_CREATE,
+        &[
+            ("activity_schema", &ident),
+            ("partition", &granularity),
+            ("partition_ahead", &ahead),
+        ],
+    )
 }
 
 fn check_activity_columns(existing: &[(String, String)]) -> Result<()> {

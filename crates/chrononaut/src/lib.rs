@@ -42,6 +42,7 @@ mod install;
 mod integrity;
 mod locking;
 mod model;
+mod partition;
 mod restore;
 mod snapshot;
 mod sql;
@@ -68,7 +69,7 @@ pub use error::{
     SQLSTATE_PERMISSION, SQLSTATE_RECORD_LOCKED, SQLSTATE_STALE_VERSION, SQLSTATE_STRICT,
 };
 pub use history::{RecordHistory, VersionFilter};
-pub use install::{InstallOptions, InstallReport, SCHEMA_VERSION};
+pub use install::{InstallOptions, InstallReport, MAX_PARTITIONS_AHEAD, SCHEMA_VERSION};
 pub use integrity::{
     DIGEST_FORMAT, Digest, IssueKind, TableDigest, TableIntegrity, VerifyIssue, VerifyReport,
 };
@@ -76,6 +77,7 @@ pub use locking::{LIMIT_LOCK_REASON, LockEvent, LockOperation, RecordLock};
 #[doc(hidden)]
 pub use model::__private;
 pub use model::{KeyBuilder, TypedRecord, TypedSnapshot, Versioned};
+pub use partition::{CreatedPartition, MaintainReport, Partition, PartitionStatus, Partitioning};
 pub use restore::{RestoreReport, RestoreTarget};
 pub use snapshot::{Operation, Snapshot, SnapshotMeta};
 pub use track::{TableStatus, TrackOptions, TrackedTable};

@@ -52,6 +52,16 @@ pub(crate) const BASELINE: &str = include_str!("../sql/history/baseline.sql");
 pub(crate) const RESTORE_COLUMNS: &str = include_str!("../sql/history/restore_columns.sql");
 pub(crate) const HISTORY_FUNCTIONS: &str = include_str!("../sql/history/functions.sql");
 pub(crate) const HISTORY_COUNTS: &str = include_str!("../sql/queries/history_counts.sql");
+pub(crate) const PARTITION_CREATE: &str = include_str!("../sql/partition/create.sql");
+pub(crate) const PARTITION_FUNCTIONS: &str = include_str!("../sql/partition/functions.sql");
+pub(crate) const PARTITION_LIST: &str = include_str!("../sql/partition/list.sql");
+pub(crate) const PARTITION_META: &str = include_str!("../sql/partition/meta.sql");
+pub(crate) const PARTITION_MAINTAIN: &str = include_str!("../sql/partition/maintain.sql");
+pub(crate) const PARTITION_FUNCTIONS_EXIST: &str =
+    include_str!("../sql/partition/functions_exist.sql");
+pub(crate) const PARTITION_MAY_MAINTAIN: &str = include_str!("../sql/partition/may_maintain.sql");
+pub(crate) const PARTITION_IS_PARTITIONED: &str =
+    include_str!("../sql/partition/is_partitioned.sql");
 
 /// Fills `{{name}}` placeholders of a runtime query in one strict pass (see
 /// [`crate::template`]); values must be SQL already quoted by [`crate::ident`]. Generated DDL

@@ -213,6 +213,9 @@ impl Chrononaut {
         let resolved = resolve(&mut tx, table).await?;
         let tracked = track_resolved(&mut tx, &installed, &resolved, options).await?;
         tx.commit().await?;
+        // A partitioned activity table: the history about to be written (the baseline, the
+        // writes) finds its partitions; skipped for a role that may not create them.
+        crate::partition::maintain_if_possible(&mut *conn).await?;
         Ok(tracked)
     }
 

@@ -50,6 +50,10 @@ enum Command {
         /// 7 days). With --partition.
         #[arg(long, requires = "partition")]
         ahead: Option<u32>,
+        /// With --partition on an activity table that exists unpartitioned: print the plan of
+        /// its conversion (rows, partitions, what is locked) and change nothing.
+        #[arg(long, requires = "partition")]
+        dry_run: bool,
     },
     /// Track a table: record every insert, update and delete of it.
     Track {
@@ -218,12 +222,13 @@ async fn run(cli: Cli) -> CliResult<()> {
             print_sql,
             partition,
             ahead,
+            dry_run,
         } => {
             let mut options = InstallOptions::new();
             if let Some(schema) = schema {
                 options = options.activity_schema(schema);
             }
-            if let Some(partition) = partition {
+            if let Some(partition) = &partition {
                 options = options.partition(partition.parse::<Partitioning>()?);
             }
             if let Some(ahead) = ahead {
@@ -234,9 +239,30 @@ async fn run(cli: Cli) -> CliResult<()> {
                 return Ok(());
             }
             let mut conn = connect(url).await?;
+            if dry_run {
+                let partitioning = partition
+                    .as_deref()
+                    .unwrap_or("monthly")
+                    .parse::<Partitioning>()?;
+                let plan = ch.partition_plan(&mut conn, partitioning, ahead).await?;
+                if cli.json {
+                    return print_json(&plan);
+                }
+                print_plan(&plan);
+                return Ok(());
+            }
+            let started = std::time::Instant::now();
             let report = ch.install_with(&mut conn, &options).await?;
+            let elapsed = started.elapsed().as_secs_f64();
             if cli.json {
                 return print_json(&report);
+            }
+            if let Some(rows) = report.converted_rows {
+                println!(
+                    "converted {} to a partitioned table: {rows} row(s) copied in {elapsed:.1} s ({:.0} rows/s)",
+                    report.activity_table,
+                    rows as f64 / elapsed.max(0.001)
+                );
             }
             match report.previous_version {
                 None if report.adopted_existing_table => println!(
@@ -441,6 +467,48 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Serve(args) => serve::run(url, args).await?,
     }
     Ok(())
+}
+
+/// The plan of `init --partition ... --dry-run`.
+fn print_plan(plan: &chrononaut::PartitionPlan) {
+    if !plan.conversion {
+        println!("{}", plan.locks);
+        return;
+    }
+    println!(
+        "would convert {} to partitioned {} ({} ahead): {} row(s){}",
+        plan.activity_table,
+        plan.partitioning,
+        plan.ahead,
+        plan.rows,
+        match (&plan.oldest, &plan.newest) {
+            (Some(a), Some(b)) => format!(" from {} to {}", utc_text(a), utc_text(b)),
+            _ => String::new(),
+        }
+    );
+    println!(
+        "  {} partition(s) + DEFAULT{}",
+        plan.partitions.len(),
+        if plan.default_rows > 0 {
+            format!(
+                " ({} row(s) with an infinite time go to DEFAULT)",
+                plan.default_rows
+            )
+        } else {
+            String::new()
+        }
+    );
+    for p in &plan.partitions {
+        println!(
+            "  {}  {} .. {}  {} row(s)",
+            p.name,
+            utc_text(&p.start),
+            utc_text(&p.end),
+            p.rows
+        );
+    }
+    println!("  locks: {}", plan.locks);
+    println!("  nothing was changed (run again without --dry-run to convert)");
 }
 
 /// A UTC instant as `2026-12-01 00:00:00Z` (partition bounds fall on whole seconds).

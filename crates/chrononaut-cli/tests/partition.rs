@@ -103,7 +103,7 @@ async fn init_partition_status_and_maintain() {
 }
 
 #[tokio::test]
-async fn partitions_of_an_unpartitioned_install() {
+async fn an_unpartitioned_install_and_its_conversion() {
     let db = TestDb::new().await.expect("db");
     ok(&db.url, &["init"]);
     let out = ok(&db.url, &["partitions"]);
@@ -113,8 +113,29 @@ async fn partitions_of_an_unpartitioned_install() {
     );
     let status = ok(&db.url, &["status"]);
     assert!(!status.contains("partitioned"), "{status}");
-    let e = fails(&db.url, &["init", "--partition", "monthly"]);
-    assert!(e.contains("exists and is not partitioned"), "{e}");
+    sql(
+        &db,
+        "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, user_info, extra_info) \
+         VALUES ('old', '2001-02-03 04:05:06+00', 1, '{\"id\": 1}', '{}', '{}', '{}')",
+    )
+    .await;
+    let plan = ok(&db.url, &["init", "--partition", "monthly", "--dry-run"]);
+    assert!(plan.contains("would convert \"public\".chrononaut_activity to partitioned monthly (3 ahead): 1 row(s) from 2001-02-03 04:05:06Z"), "{plan}");
+    assert!(plan.contains("  chrononaut_activity_p20010201  2001-02-01 00:00:00Z .. 2001-03-01 00:00:00Z  1 row(s)"), "{plan}");
+    assert!(plan.contains("locks: ACCESS EXCLUSIVE on"), "{plan}");
+    assert!(ok(&db.url, &["partitions"]).contains("not partitioned"));
+    let out = ok(&db.url, &["init", "--partition", "monthly"]);
+    assert!(
+        out.contains("to a partitioned table: 1 row(s) copied in"),
+        "{out}"
+    );
+    let list = ok(&db.url, &["partitions"]);
+    assert!(
+        list.contains(
+            "public.chrononaut_activity_p20010201  2001-02-01 00:00:00Z .. 2001-03-01 00:00:00Z  1"
+        ),
+        "{list}"
+    );
     let ddl = ok(&db.url, &["init", "--print-sql", "--partition", "daily"]);
     assert!(ddl.contains("PARTITION BY RANGE (changed)"));
 }

@@ -40,9 +40,13 @@ impl InstallOptions {
     /// Makes the activity table range-partitioned on `changed`, one partition per UTC month,
     /// week or day, with a DEFAULT partition that catches every row no other partition takes
     /// (see [`Chrononaut::maintain_partitions`], which keeps the partitions ahead and is run at
-    /// the end of the install). On a fresh install; on an install already partitioned the same
-    /// way it changes nothing (but [`InstallOptions::partitions_ahead`]); another granularity,
-    /// an activity table partitioned by hand, or one that exists unpartitioned is refused.
+    /// the end of the install). On a fresh install the table is made so; an activity table that
+    /// exists unpartitioned is converted in the install's transaction (every row copied with
+    /// its id, the sequence, grants, indexes, trigger and policies kept; it blocks history
+    /// reads and writes meanwhile: see [`Chrononaut::partition_plan`] for what it would do).
+    /// On an install already partitioned the same way it changes nothing (but
+    /// [`InstallOptions::partitions_ahead`]); another granularity, or an activity table
+    /// partitioned by hand, is refused.
     pub fn partition(mut self, partitioning: Partitioning) -> Self {
         self.partition = Some(partitioning);
         self
@@ -75,6 +79,9 @@ pub struct InstallReport {
     pub partitioning: Option<Partitioning>,
     /// Partitions created by this install's maintenance run.
     pub partitions_created: Vec<CreatedPartition>,
+    /// Rows copied when this install converted an unpartitioned activity table into a
+    /// partitioned one (None: no conversion).
+    pub converted_rows: Option<i64>,
 }
 
 /// Columns an existing activity table must have, with their types (Python's layout).
@@ -244,25 +251,47 @@ impl Chrononaut {
                             .into(),
                     ));
                 }
-                (Some(false), _) => {
-                    return Err(Error::InvalidOptions(
-                        "the activity table exists and is not partitioned; converting it is not supported yet"
-                            .into(),
-                    ));
-                }
+                // converted below, once the install's functions exist
+                (Some(false), _) => {}
             }
-            let ahead = recorded.map(|(_, a)| a);
-            let create = partition_create(options, &schema, ahead)?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(create.into_string()))
-                .execute(&mut *tx)
-                .await?;
+            if state != Some(false) {
+                let ahead = recorded.map(|(_, a)| a);
+                let create = partition_create(options, &schema, ahead)?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(create.into_string()))
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         let partitioning = options.partition.or(recorded.map(|(p, _)| p));
 
         let ddl = self.install_sql(&InstallOptions::new().activity_schema(schema.clone()))?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+        sqlx::raw_sql(sqlx::AssertSqlSafe(ddl.clone()))
             .execute(&mut *tx)
             .await?;
+
+        // An unpartitioned activity table to partition: copy it into a partitioned one and
+        // swap them (partition/convert.sql), then give the new table what the install gives.
+        let mut converted_rows = None;
+        if options.partition.is_some() && state == Some(false) {
+            let convert = partition_convert(options, &schema)?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(convert.into_string()))
+                .execute(&mut *tx)
+                .await?;
+            let create = partition_create(options, &schema, None)?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(create.into_string()))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+                .execute(&mut *tx)
+                .await?;
+            let rows: String = sqlx::query_scalar(sql::PARTITION_CONVERTED_ROWS)
+                .fetch_one(&mut *tx)
+                .await?;
+            converted_rows = Some(
+                rows.parse::<i64>()
+                    .map_err(|e| Error::Internal(format!("converted rows {rows:?}: {e}")))?,
+            );
+        }
 
         // Tables tracked by an older library (or before a dump and restore) keep the functions
         // they were made with: regenerate those whose DDL this library would make differently.
@@ -280,6 +309,7 @@ impl Chrononaut {
             regenerated_tables,
             partitioning,
             partitions_created,
+            converted_rows,
         })
     }
 }
@@ -289,6 +319,42 @@ fn schema_of(options: &InstallOptions) -> String {
         .activity_schema
         .clone()
         .unwrap_or_else(|| "public".to_owned())
+}
+
+/// partition/convert.sql for `options` (which name a partitioning) in `schema`.
+fn partition_convert(options: &InstallOptions, schema: &str) -> Result<Sql> {
+    let Some(partitioning) = options.partition else {
+        return Err(Error::Internal(
+            "partition_convert without a partitioning".into(),
+        ));
+    };
+    let ahead = ahead_of(options, partitioning, None)?;
+    template::fill(
+        sql::PARTITION_CONVERT,
+        &[
+            ("activity_schema_literal", &Sql::literal(schema)),
+            ("partition", &Sql::literal(partitioning.as_str())),
+            ("partition_ahead", &Sql::literal(&ahead.to_string())),
+        ],
+    )
+}
+
+/// The periods ahead that `options` ask for (else what was recorded, else the default).
+fn ahead_of(
+    options: &InstallOptions,
+    partitioning: Partitioning,
+    recorded_ahead: Option<u32>,
+) -> Result<u32> {
+    let ahead = options
+        .partitions_ahead
+        .or(recorded_ahead)
+        .unwrap_or_else(|| partitioning.default_ahead());
+    if ahead > MAX_PARTITIONS_AHEAD {
+        return Err(Error::InvalidOptions(format!(
+            "partitions ahead: {ahead} is more than {MAX_PARTITIONS_AHEAD}"
+        )));
+    }
+    Ok(ahead)
 }
 
 /// partition/create.sql for `options` (which name a partitioning) in `schema`; `recorded_ahead`
@@ -303,15 +369,7 @@ fn partition_create(
             "partition_create without a partitioning".into(),
         ));
     };
-    let ahead = options
-        .partitions_ahead
-        .or(recorded_ahead)
-        .unwrap_or_else(|| partitioning.default_ahead());
-    if ahead > MAX_PARTITIONS_AHEAD {
-        return Err(Error::InvalidOptions(format!(
-            "partitions ahead: {ahead} is more than {MAX_PARTITIONS_AHEAD}"
-        )));
-    }
+    let ahead = ahead_of(options, partitioning, recorded_ahead)?;
     let ident = Sql::ident(schema);
     let granularity = Sql::literal(partitioning.as_str());
     let ahead = Sql::literal(&ahead.to_string());

@@ -77,7 +77,10 @@ pub use locking::{LIMIT_LOCK_REASON, LockEvent, LockOperation, RecordLock};
 #[doc(hidden)]
 pub use model::__private;
 pub use model::{KeyBuilder, TypedRecord, TypedSnapshot, Versioned};
-pub use partition::{CreatedPartition, MaintainReport, Partition, PartitionStatus, Partitioning};
+pub use partition::{
+    CreatedPartition, MaintainReport, Partition, PartitionPlan, PartitionStatus, Partitioning,
+    PlannedPartition,
+};
 pub use restore::{RestoreReport, RestoreTarget};
 pub use snapshot::{Operation, Snapshot, SnapshotMeta};
 pub use track::{TableStatus, TrackOptions, TrackedTable};

@@ -33,6 +33,15 @@ impl Partitioning {
         }
     }
 
+    /// date_trunc's unit and the period as an interval, for partition/plan.sql.
+    fn unit(self) -> (&'static str, &'static str) {
+        match self {
+            Partitioning::Monthly => ("month", "1 month"),
+            Partitioning::Weekly => ("week", "7 days"),
+            Partitioning::Daily => ("day", "1 day"),
+        }
+    }
+
     /// How many periods after the current one are kept created when nothing else is said:
     /// 3 months, 4 weeks, 7 days. Maintenance must run at least that often for writes never to
     /// land in the DEFAULT partition (which catches them if it does not).
@@ -122,6 +131,46 @@ pub struct MaintainReport {
     pub created: Vec<CreatedPartition>,
     /// Rows moved out of the DEFAULT partition, in all.
     pub moved_rows: i64,
+}
+
+/// A partition that converting the activity table would make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedPartition {
+    /// Its name, without schema (`chrononaut_activity_p20261201`).
+    pub name: String,
+    /// Start of its range (inclusive).
+    pub start: DateTime<Utc>,
+    /// End of its range (exclusive).
+    pub end: DateTime<Utc>,
+    /// Rows of the table it would take.
+    pub rows: i64,
+}
+
+/// What partitioning the existing activity table would do ([`Chrononaut::partition_plan`],
+/// `chrononaut init --partition ... --dry-run`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionPlan {
+    /// The activity table, schema-qualified and quoted.
+    pub activity_table: String,
+    /// The granularity asked for.
+    pub partitioning: Partitioning,
+    /// Periods ahead asked for.
+    pub ahead: u32,
+    /// True when the table exists unpartitioned and would be converted (copied); false when
+    /// the install would make it partitioned from scratch or it is partitioned already.
+    pub conversion: bool,
+    /// Rows to copy.
+    pub rows: i64,
+    /// The oldest and newest finite `changed`.
+    pub oldest: Option<DateTime<Utc>>,
+    /// See `oldest`.
+    pub newest: Option<DateTime<Utc>>,
+    /// The partitions it would make, oldest first (besides DEFAULT).
+    pub partitions: Vec<PlannedPartition>,
+    /// Rows with an infinite `changed`, which would go to the DEFAULT partition.
+    pub default_rows: i64,
+    /// What the conversion locks, and for how long.
+    pub locks: String,
 }
 
 /// The granularity recorded in `chrononaut.meta`, if any.
@@ -256,6 +305,81 @@ impl Chrononaut {
             covered_until,
             default_rows,
         })
+    }
+
+    /// What `install_with(InstallOptions::new().partition(partitioning))` would do to the
+    /// activity table, without doing it: for an unpartitioned table with history, the rows to
+    /// copy and the partitions to make (one per period that holds rows, the current one and
+    /// `ahead` after it). Reads the table once and locks nothing beyond that read.
+    pub async fn partition_plan(
+        &self,
+        conn: &mut PgConnection,
+        partitioning: Partitioning,
+        ahead: Option<u32>,
+    ) -> Result<PartitionPlan> {
+        let installed = require_installed(&mut *conn).await?;
+        let activity = installed.activity();
+        let ahead = ahead.unwrap_or_else(|| partitioning.default_ahead());
+        let state: Option<bool> = sqlx::query_scalar(sql::PARTITION_IS_PARTITIONED)
+            .bind(activity.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+            .flatten();
+        let mut plan = PartitionPlan {
+            activity_table: format!(
+                "{}.chrononaut_activity",
+                crate::ident::quote_ident(&installed.activity_schema)
+            ),
+            partitioning,
+            ahead,
+            conversion: state == Some(false),
+            rows: 0,
+            oldest: None,
+            newest: None,
+            partitions: Vec::new(),
+            default_rows: 0,
+            locks: String::new(),
+        };
+        if !plan.conversion {
+            plan.locks = "nothing to convert: the activity table is partitioned already or is made partitioned".into();
+            return Ok(plan);
+        }
+        let values = [("activity", activity.as_str())];
+        let totals = sqlx::query(sqlx::AssertSqlSafe(sql::fill(
+            sql::PARTITION_PLAN_TOTALS,
+            &values,
+        )?))
+        .fetch_one(&mut *conn)
+        .await?;
+        plan.rows = totals.try_get("rows")?;
+        plan.oldest = totals.try_get("oldest")?;
+        plan.newest = totals.try_get("newest")?;
+        plan.default_rows = totals.try_get("infinite")?;
+        let (unit, step) = partitioning.unit();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql::fill(
+            sql::PARTITION_PLAN,
+            &values,
+        )?))
+        .bind(unit)
+        .bind(step)
+        .bind(i32::try_from(ahead).unwrap_or(i32::MAX))
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in rows {
+            let start: DateTime<Utc> = r.try_get("range_start")?;
+            plan.partitions.push(PlannedPartition {
+                name: format!("chrononaut_activity_p{}", start.format("%Y%m%d")),
+                start,
+                end: r.try_get("range_end")?,
+                rows: r.try_get("rows")?,
+            });
+        }
+        plan.locks = format!(
+            "ACCESS EXCLUSIVE on {} from the start of the copy to the commit: history reads and \
+             the writes of every tracked table wait meanwhile",
+            plan.activity_table
+        );
+        Ok(plan)
     }
 
     /// Keeps a partitioned activity table's partitions: creates the DEFAULT partition and the

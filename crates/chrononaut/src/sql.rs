@@ -54,6 +54,11 @@ pub(crate) const HISTORY_FUNCTIONS: &str = include_str!("../sql/history/function
 pub(crate) const HISTORY_COUNTS: &str = include_str!("../sql/queries/history_counts.sql");
 pub(crate) const PARTITION_CREATE: &str = include_str!("../sql/partition/create.sql");
 pub(crate) const PARTITION_FUNCTIONS: &str = include_str!("../sql/partition/functions.sql");
+pub(crate) const PARTITION_CONVERT: &str = include_str!("../sql/partition/convert.sql");
+pub(crate) const PARTITION_CONVERTED_ROWS: &str =
+    include_str!("../sql/partition/converted_rows.sql");
+pub(crate) const PARTITION_PLAN: &str = include_str!("../sql/partition/plan.sql");
+pub(crate) const PARTITION_PLAN_TOTALS: &str = include_str!("../sql/partition/plan_totals.sql");
 pub(crate) const PARTITION_LIST: &str = include_str!("../sql/partition/list.sql");
 pub(crate) const PARTITION_META: &str = include_str!("../sql/partition/meta.sql");
 pub(crate) const PARTITION_MAINTAIN: &str = include_str!("../sql/partition/maintain.sql");

@@ -408,6 +408,12 @@ async fn the_default_partition_catches_far_writes_and_maintenance_moves_them() {
         digest_before
     );
     assert!(t.ch.verify(&mut c, None).await.expect("verify").is_ok());
+    // the record heads (sql/heads) are what a rebuild from the history makes
+    let heads = "SELECT COALESCE(jsonb_agg(to_jsonb(h) ORDER BY table_name, key), '[]') FROM chrononaut.heads h";
+    let kept = t.json(heads).await;
+    assert_eq!(kept.as_array().map(Vec::len), Some(3), "{kept}");
+    t.exec("SELECT chrononaut.rebuild_heads()").await;
+    assert_eq!(t.json(heads).await, kept);
     // nothing more to do; the DEFAULT partition is attached again
     assert!(
         t.ch.maintain_partitions(&mut c)
@@ -653,20 +659,203 @@ async fn two_writers_while_maintenance_runs() {
 }
 
 #[tokio::test]
-async fn partitioning_an_existing_unpartitioned_table_is_refused_for_now() {
+async fn converting_an_unpartitioned_table_keeps_every_row() {
     let t = common::setup().await;
-    let mut conn = t.pool.acquire().await.expect("connection");
-    let e =
+    // history of every kind: chained rows of a tracked table, Python-written rows without
+    // hash in earlier months, a row with an infinite time; a grant given by an operator
+    t.exec(
+        "CREATE TABLE acc (id int PRIMARY KEY, v text); INSERT INTO acc VALUES (1, 'a'), (2, 'b');",
+    )
+    .await;
+    t.track("acc", &TrackOptions::new()).await;
+    for i in 0..5 {
+        t.exec(&format!("UPDATE acc SET v = 'v{i}' WHERE id = 1"))
+            .await;
+    }
+    t.exec("DELETE FROM acc WHERE id = 2").await;
+    let mut conn = t.plain_connection().await;
+    let old = Utc.with_ymd_and_hms(2023, 5, 31, 23, 59, 59).unwrap() + Duration::milliseconds(999);
+    python_insert(
+        &mut conn,
+        "Asia/Tokyo",
+        "legacy",
+        old,
+        1,
+        json!({"id": 7}),
+        json!({"v": 1}),
+    )
+    .await;
+    python_insert(
+        &mut conn,
+        "Asia/Tokyo",
+        "legacy",
+        old + Duration::milliseconds(1),
+        2,
+        json!({"id": 7}),
+        json!({"v": 2}),
+    )
+    .await;
+    t.exec(
+        "INSERT INTO chrononaut_activity (table_name, changed, version, key, data) \
+         VALUES ('legacy', '-infinity', 0, '{\"id\": 8}', '{}')",
+    )
+    .await;
+    let reader = t.create_role("preader", "").await;
+    t.exec(&format!(
+        "GRANT SELECT ON acc TO {r}; GRANT SELECT ON chrononaut_activity TO {r}",
+        r = common::quote_ident(&reader)
+    ))
+    .await;
+    let before = t.activity_dump().await;
+    let mut c = t.pool.acquire().await.expect("connection");
+    let digest_before = t.ch.digest(&mut c, None).await.expect("digest").tables;
+    let seq_before = t
+        .scalar_i64("SELECT last_value FROM chrononaut_activity_id_seq")
+        .await;
+
+    // the plan changes nothing
+    let plan =
+        t.ch.partition_plan(&mut c, Partitioning::Monthly, None)
+            .await
+            .expect("plan");
+    assert!(plan.conversion);
+    assert_eq!(plan.rows, before.len() as i64);
+    assert_eq!(plan.default_rows, 1);
+    assert_eq!(plan.partitions[0].name, "chrononaut_activity_p20230501");
+    assert_eq!(plan.partitions[0].rows, 1);
+    assert_eq!(plan.partitions[1].name, "chrononaut_activity_p20230601");
+    assert_eq!(plan.partitions.len(), 2 + 4, "{plan:?}");
+    assert_eq!(
+        plan.partitions.iter().map(|p| p.rows).sum::<i64>() + plan.default_rows,
+        plan.rows
+    );
+    assert_eq!(
+        t.json("SELECT to_jsonb(relkind::text) FROM pg_class WHERE oid = 'chrononaut_activity'::regclass")
+            .await,
+        json!("r")
+    );
+
+    let report =
         t.ch.install_with(
-            &mut conn,
+            &mut c,
             &InstallOptions::new().partition(Partitioning::Monthly),
         )
+        .await
+        .expect("convert");
+    assert_eq!(report.converted_rows, Some(before.len() as i64));
+    assert_eq!(report.partitioning, Some(Partitioning::Monthly));
+    assert_eq!(
+        t.json("SELECT to_jsonb(relkind::text) FROM pg_class WHERE oid = 'chrononaut_activity'::regclass")
+            .await,
+        json!("p")
+    );
+    // every row with every column and its id, in the same order; digest and verify unchanged
+    assert_eq!(t.activity_dump().await, before);
+    assert_eq!(
+        t.ch.digest(&mut c, None).await.expect("digest").tables,
+        digest_before
+    );
+    let verify = t.ch.verify(&mut c, None).await.expect("verify");
+    assert!(verify.is_ok(), "{verify:?}");
+    let s = t.ch.partitions(&mut c).await.expect("partitions");
+    assert_eq!(
+        s.partitions
+            .iter()
+            .filter(|p| !p.is_default)
+            .map(|p| p.name.clone())
+            .collect::<Vec<_>>(),
+        plan.partitions
+            .iter()
+            .map(|p| format!("public.{}", p.name))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(s.default_rows, 1);
+    // the layout of a fresh partitioned install, the operator's grant kept
+    let fresh = partitioned(Partitioning::Monthly).await;
+    let layout = "SELECT jsonb_build_object(\
+        'columns', (SELECT jsonb_agg(jsonb_build_array(a.attname, format_type(a.atttypid, a.atttypmod), \
+                     a.attnotnull, pg_get_expr(d.adbin, d.adrelid)) ORDER BY a.attnum) \
+                   FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+                   WHERE a.attrelid = 'chrononaut_activity'::regclass AND a.attnum > 0 AND NOT a.attisdropped), \
+        'indexes', (SELECT jsonb_agg(c.relname ORDER BY c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                   WHERE i.indrelid = 'chrononaut_activity'::regclass), \
+        'triggers', (SELECT jsonb_agg(tgname ORDER BY tgname) FROM pg_trigger \
+                   WHERE tgrelid = 'chrononaut_activity'::regclass AND NOT tgisinternal), \
+        'policies', (SELECT jsonb_agg(jsonb_build_array(polname, pg_get_expr(polqual, polrelid)) ORDER BY polname) FROM pg_policy \
+                   WHERE polrelid = 'chrononaut_activity'::regclass), \
+        'rls', (SELECT relrowsecurity FROM pg_class WHERE oid = 'chrononaut_activity'::regclass), \
+        'sequence', pg_get_serial_sequence('chrononaut_activity', 'id'))";
+    assert_eq!(t.json(layout).await, fresh.json(layout).await);
+    assert_eq!(
+        t.scalar_i64(&format!(
+            "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) e \
+             WHERE c.oid = 'chrononaut_activity'::regclass AND e.grantee = '{reader}'::regrole \
+               AND e.privilege_type = 'SELECT'"
+        ))
+        .await,
+        1
+    );
+    // the reader still reads the history of the tables it may read, and no other
+    let pool = t.pool_as(&reader).await;
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT table_name FROM chrononaut_activity ORDER BY 1")
+            .fetch_all(&pool)
+            .await
+            .expect("reader");
+    assert_eq!(names, vec!["acc".to_owned()]);
+    pool.close().await;
+    // history continues: the same sequence, the chain, the append-only guard, Python writes
+    t.exec("UPDATE acc SET v = 'after' WHERE id = 1").await;
+    let id = t
+        .scalar_i64("SELECT max(id) FROM chrononaut_activity WHERE table_name = 'acc'")
         .await;
-    assert!(matches!(e, Err(Error::InvalidOptions(_))), "{e:?}");
+    assert_eq!(id, seq_before + 1);
+    python_insert(
+        &mut conn,
+        "UTC",
+        "legacy",
+        Utc::now(),
+        3,
+        json!({"id": 7}),
+        json!({"v": 3}),
+    )
+    .await;
+    let verify = t.ch.verify(&mut c, None).await.expect("verify");
+    assert!(verify.is_ok(), "{verify:?}");
+    let rec =
+        t.ch.record(&mut c, "acc", json!({"id": 1}))
+            .await
+            .expect("record");
+    let versions = rec
+        .versions(&mut c, &VersionFilter::new())
+        .await
+        .expect("versions");
+    assert_eq!(versions.len(), 6);
+    let e = t.exec_err("DELETE FROM chrononaut_activity").await;
+    assert!(
+        common::is_sqlstate(&e, chrononaut::SQLSTATE_APPEND_ONLY),
+        "{e}"
+    );
+    // and once more is a no-op
+    let again =
+        t.ch.install_with(
+            &mut c,
+            &InstallOptions::new().partition(Partitioning::Monthly),
+        )
+        .await
+        .expect("again");
+    assert_eq!(again.converted_rows, None);
+    // partitions ahead without a partitioning is refused
     let e =
-        t.ch.install_with(&mut conn, &InstallOptions::new().partitions_ahead(3))
+        t.ch.install_with(&mut c, &InstallOptions::new().partitions_ahead(3))
             .await;
     assert!(matches!(e, Err(Error::InvalidOptions(_))), "{e:?}");
+}
+
+#[tokio::test]
+async fn an_unpartitioned_install_has_no_partitions_to_maintain() {
+    let t = common::setup().await;
+    let mut conn = t.pool.acquire().await.expect("connection");
     let s = t.ch.partitions(&mut conn).await.expect("partitions");
     assert!(!s.partitioned && s.partitions.is_empty());
     assert!(

@@ -58,6 +58,27 @@ AS $$
         WHERE m.key = 'activity_schema'), false)
 $$;
 
+-- Creates the partition of `parent` for the period that starts at `lo` (a partition_start):
+-- chrononaut_activity_pYYYYMMDD in schema `schema_name`, bounded by UTC instants written out
+-- ('2026-12-01 00:00:00+00'), so that neither TimeZone nor DateStyle can move them. Returns
+-- its name, schema-qualified. Runs as the caller (only the owner of `parent` may).
+CREATE OR REPLACE FUNCTION chrononaut.create_partition(
+    parent regclass, schema_name text, granularity text, lo timestamptz)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    part_name text := 'chrononaut_activity_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD');
+    hi timestamptz := chrononaut.partition_next(granularity, lo);
+BEGIN
+    EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
+                   schema_name, part_name, parent,
+                   to_char(lo AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00',
+                   to_char(hi AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00');
+    RETURN format('%I.%I', schema_name, part_name);
+END $$;
+
 -- Keeps the partitions of a partitioned activity table (`chrononaut partitions --maintain`,
 -- run also by `chrononaut init` and `track`; schedule it, see the README):
 --   * creates the DEFAULT partition if it is missing;
@@ -156,10 +177,7 @@ BEGIN
         FOREACH lo IN ARRAY missing LOOP
             hi := chrononaut.partition_next(granularity, lo);
             part_name := 'chrononaut_activity_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD');
-            EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
-                           schema_name, part_name, parent::regclass,
-                           to_char(lo AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00',
-                           to_char(hi AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00');
+            PERFORM chrononaut.create_partition(parent, schema_name, granularity, lo);
             moved := 0;
             IF default_oid IS NOT NULL AND lo = ANY (from_default) THEN
                 EXECUTE format('WITH m AS (DELETE FROM %s AS d WHERE d.changed >= $1 AND d.changed < $2 RETURNING %s)

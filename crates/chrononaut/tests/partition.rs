@@ -408,6 +408,38 @@ async fn the_default_partition_catches_far_writes_and_maintenance_moves_them() {
         digest_before
     );
     assert!(t.ch.verify(&mut c, None).await.expect("verify").is_ok());
+    // a partition filled from DEFAULT looks like one created empty: the same columns, indexes
+    // and (cloned) triggers, no grants
+    let shape = |name: &str| {
+        format!(
+            "SELECT jsonb_build_object(\
+               'columns', (SELECT jsonb_agg(jsonb_build_array(attname, format_type(atttypid, atttypmod), attnotnull) \
+                           ORDER BY attnum) FROM pg_attribute WHERE attrelid = '{name}'::regclass AND attnum > 0 \
+                           AND NOT attisdropped), \
+               'indexes', (SELECT jsonb_agg(pg_get_indexdef(indexrelid) ORDER BY indexrelid::regclass::text) \
+                           FROM pg_index WHERE indrelid = '{name}'::regclass), \
+               'triggers', (SELECT jsonb_agg(tgname ORDER BY tgname) FROM pg_trigger WHERE tgrelid = '{name}'::regclass), \
+               'acl', (SELECT relacl IS NULL FROM pg_class WHERE oid = '{name}'::regclass), \
+               'rls', (SELECT relrowsecurity FROM pg_class WHERE oid = '{name}'::regclass))"
+        )
+    };
+    let moved_shape = t.json(&shape("chrononaut_activity_p21990501")).await;
+    let created_shape = t
+        .json(&shape(&format!(
+            "chrononaut_activity_p{}",
+            Utc::now().format("%Y%m01")
+        )))
+        .await;
+    let normalise = |v: Value, name: &str| -> Value {
+        serde_json::from_str(&v.to_string().replace(name, "P")).expect("json")
+    };
+    assert_eq!(
+        normalise(moved_shape, "chrononaut_activity_p21990501"),
+        normalise(
+            created_shape,
+            &format!("chrononaut_activity_p{}", Utc::now().format("%Y%m01"))
+        )
+    );
     // the record heads (sql/heads) are what a rebuild from the history makes
     let heads = "SELECT COALESCE(jsonb_agg(to_jsonb(h) ORDER BY table_name, key), '[]') FROM chrononaut.heads h";
     let kept = t.json(heads).await;

@@ -58,10 +58,23 @@ AS $$
         WHERE m.key = 'activity_schema'), false)
 $$;
 
+-- The bound of the partition for the period that starts at `lo` (a partition_start), with its
+-- UTC instants written out ('FOR VALUES FROM (''2026-12-01 00:00:00+00'') TO (...)'), so that
+-- neither TimeZone nor DateStyle can move them.
+CREATE OR REPLACE FUNCTION chrononaut.partition_bound(granularity text, lo timestamptz)
+RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('FOR VALUES FROM (%L) TO (%L)',
+                  to_char(lo AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00',
+                  to_char(chrononaut.partition_next(granularity, lo) AT TIME ZONE 'UTC',
+                          'YYYY-MM-DD HH24:MI:SS') || '+00')
+$$;
+
 -- Creates the partition of `parent` for the period that starts at `lo` (a partition_start):
--- chrononaut_activity_pYYYYMMDD in schema `schema_name`, bounded by UTC instants written out
--- ('2026-12-01 00:00:00+00'), so that neither TimeZone nor DateStyle can move them. Returns
--- its name, schema-qualified. Runs as the caller (only the owner of `parent` may).
+-- chrononaut_activity_pYYYYMMDD in schema `schema_name`. Returns its name, schema-qualified.
+-- Runs as the caller (only the owner of `parent` may).
 CREATE OR REPLACE FUNCTION chrononaut.create_partition(
     parent regclass, schema_name text, granularity text, lo timestamptz)
 RETURNS text
@@ -70,12 +83,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     part_name text := 'chrononaut_activity_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD');
-    hi timestamptz := chrononaut.partition_next(granularity, lo);
 BEGIN
-    EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
-                   schema_name, part_name, parent,
-                   to_char(lo AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00',
-                   to_char(hi AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00');
+    EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s %s', schema_name, part_name, parent,
+                   chrononaut.partition_bound(granularity, lo));
     RETURN format('%I.%I', schema_name, part_name);
 END $$;
 
@@ -177,14 +187,23 @@ BEGIN
         FOREACH lo IN ARRAY missing LOOP
             hi := chrononaut.partition_next(granularity, lo);
             part_name := 'chrononaut_activity_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD');
-            PERFORM chrononaut.create_partition(parent, schema_name, granularity, lo);
             moved := 0;
             IF default_oid IS NOT NULL AND lo = ANY (from_default) THEN
+                -- Filled as a table of its own, then attached: the row triggers of the
+                -- activity table (the record heads') are cloned onto it by the ATTACH and do
+                -- not fire for rows that only move (the heads stay right: same rows), and its
+                -- indexes are built once, after the rows.
+                EXECUTE format('CREATE TABLE %I.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
+                               schema_name, part_name, parent::regclass);
                 EXECUTE format('WITH m AS (DELETE FROM %s AS d WHERE d.changed >= $1 AND d.changed < $2 RETURNING %s)
                                 INSERT INTO %I.%I (%s) SELECT %s FROM m',
                                default_oid::regclass, cols, schema_name, part_name, cols, cols)
                     USING lo, hi;
                 GET DIAGNOSTICS moved = ROW_COUNT;
+                EXECUTE format('ALTER TABLE %s ATTACH PARTITION %I.%I %s', parent::regclass,
+                               schema_name, part_name, chrononaut.partition_bound(granularity, lo));
+            ELSE
+                PERFORM chrononaut.create_partition(parent, schema_name, granularity, lo);
             END IF;
             partition_name := format('%I.%I', schema_name, part_name);
             range_start := lo;

@@ -159,6 +159,22 @@ fn print_report(report: &VerifyReport) {
             t.table_name, t.rows, t.chained, t.unchained
         );
     }
+    for p in &report.prunes {
+        println!(
+            "pruned: history before {} removed by {} at {} ({} rows in {} partition(s), {} checkpoints, digest {}{})",
+            p.cut.format("%Y-%m-%d %H:%M:%S UTC"),
+            p.pruned_by,
+            p.pruned_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            p.rows,
+            p.partitions.len(),
+            p.checkpoints,
+            p.digest,
+            p.archive
+                .as_deref()
+                .map(|a| format!(", archived in {a}"))
+                .unwrap_or_default()
+        );
+    }
     for issue in &report.issues {
         println!("BROKEN {}", issue.message);
     }

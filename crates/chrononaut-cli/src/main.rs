@@ -6,6 +6,7 @@ mod demo;
 mod history;
 mod locking;
 mod progress;
+mod prune;
 mod restore;
 mod serve;
 
@@ -130,6 +131,10 @@ enum Command {
     Verify(locking::VerifyArgs),
     /// Export a digest of the history, to check later with `verify --digest FILE`.
     Digest(locking::DigestArgs),
+    /// Remove history older than a time from a partitioned history, by whole partitions.
+    Prune(prune::PruneArgs),
+    /// Check an archive written by `prune --archive`.
+    Archive(prune::ArchiveArgs),
     /// Browse the history in a web browser (read-only unless --allow-restore).
     Serve(serve::ServeArgs),
 }
@@ -464,6 +469,8 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Locks(args) => locking::locks(&ch, url, cli.json, args).await?,
         Command::Verify(args) => locking::verify(&ch, url, cli.json, args).await?,
         Command::Digest(args) => locking::digest(&ch, url, cli.json, args).await?,
+        Command::Prune(args) => prune::prune(&ch, url, cli.json, args).await?,
+        Command::Archive(args) => prune::archive(&ch, url, cli.json, args).await?,
         Command::Serve(args) => serve::run(url, args).await?,
     }
     Ok(())

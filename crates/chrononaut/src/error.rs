@@ -12,6 +12,9 @@ pub const SQLSTATE_STALE_VERSION: &str = "CN005";
 pub const SQLSTATE_RECORD_LOCKED: &str = "CN006";
 /// SQLSTATE raised when a lock or unlock is refused (no such record, already locked, ...).
 pub const SQLSTATE_LOCK_REFUSED: &str = "CN007";
+/// SQLSTATE raised when a prune cannot be done (the activity table is not partitioned, rows
+/// older than the cut are in its DEFAULT partition, the partitions changed meanwhile).
+pub const SQLSTATE_PRUNE_REFUSED: &str = "CN008";
 /// PostgreSQL's `invalid_text_representation` (a malformed JSON context setting).
 const SQLSTATE_INVALID_TEXT: &str = "22P02";
 /// PostgreSQL's `insufficient_privilege`.
@@ -193,6 +196,13 @@ pub enum Error {
     /// exist, it is already locked (lock) or not locked (unlock), no reason was given.
     #[error(transparent)]
     LockRefused(Refusal),
+    /// A prune that cannot be done (see [`SQLSTATE_PRUNE_REFUSED`]). Nothing was removed.
+    #[error(transparent)]
+    PruneRefused(Refusal),
+    /// An archive of pruned history that cannot be written or read (nothing was pruned when
+    /// writing it failed).
+    #[error("archive: {0}")]
+    Archive(String),
     /// The record asked for does not exist.
     #[error("{table} has no record {key}")]
     RecordNotFound {
@@ -226,6 +236,7 @@ impl From<sqlx::Error> for Error {
             Some(SQLSTATE_STALE_VERSION) => Error::StaleVersion,
             Some(SQLSTATE_RECORD_LOCKED) => Error::RecordLocked,
             Some(SQLSTATE_LOCK_REFUSED) => Error::LockRefused,
+            Some(SQLSTATE_PRUNE_REFUSED) => Error::PruneRefused,
             // Only chrononaut's own refusals: a RAISE in one of its functions, or PostgreSQL
             // refusing access to one of its objects. A 42501 about a table of yours stays a
             // database error.
@@ -273,6 +284,8 @@ fn refused_ours(message: &str) -> bool {
         "tracked",
         "meta",
         "fixups",
+        "heads",
+        "prunes",
         "conversions",
         // functions of schema chrononaut (the per-table ones are capture_*)
         "as_of",
@@ -281,6 +294,14 @@ fn refused_ours(message: &str) -> bool {
         "current_context",
         "escape_allowed",
         "guard_activity",
+        "heads_clear",
+        "heads_forget",
+        "heads_note",
+        "prune_apply",
+        "prune_plan",
+        "rebuild_heads",
+        "rebuild_table_heads",
+        "refresh_head",
         "lock",
         "lock_target",
         "lock_tracked",

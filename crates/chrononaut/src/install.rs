@@ -119,6 +119,7 @@ impl Chrononaut {
             Some(sql::HISTORY_FUNCTIONS),
             Some(sql::INTEGRITY_FUNCTIONS),
             Some(sql::HEADS_INSTALL),
+            Some(sql::PRUNE_FUNCTIONS),
             Some(sql::LOCKING_FUNCTIONS),
             Some(sql::VISIBILITY),
             Some(sql::PARTITION_FUNCTIONS),

@@ -111,6 +111,10 @@ pub struct VerifyReport {
     pub issues: Vec<VerifyIssue>,
     /// Whether a digest was checked too.
     pub digest_checked: bool,
+    /// The recorded prunes ([`Chrononaut::prunes`]): history before each cut was removed on
+    /// purpose, by whom and when, with the digest of what was removed. A record whose chain
+    /// starts at a prune's checkpoint is not reported as broken.
+    pub prunes: Vec<crate::PruneRecord>,
 }
 
 impl VerifyReport {
@@ -225,6 +229,7 @@ impl Chrononaut {
             tables: Vec::new(),
             issues: Vec::new(),
             digest_checked: false,
+            prunes: self.prunes(conn).await?,
         };
         for r in &rows {
             let table_name: String = r.try_get("table_name")?;
@@ -342,6 +347,21 @@ impl Chrononaut {
         }
         report.digest_checked = true;
         let now = table_digests(conn, activity.as_str(), digest.max_id, only.as_deref()).await?;
+        // A prune since the digest removed rows it covers: say so beside each mismatch.
+        let pruned = report
+            .prunes
+            .iter()
+            .rfind(|p| p.pruned_at > digest.created_at)
+            .map(|p| {
+                format!(
+                    " (history before {} was pruned since the digest was taken: prune {} at {}; \
+                     take a new digest after a prune)",
+                    p.cut.format("%Y-%m-%d %H:%M:%S UTC"),
+                    p.id,
+                    p.pruned_at.format("%Y-%m-%d %H:%M:%S UTC")
+                )
+            })
+            .unwrap_or_default();
         let mismatch = |table_name: &str, message: String| VerifyIssue {
             kind: IssueKind::DigestMismatch,
             table_name: table_name.to_owned(),
@@ -349,7 +369,7 @@ impl Chrononaut {
             version: None,
             id: None,
             lock_event: false,
-            message,
+            message: format!("{message}{pruned}"),
         };
         for then in &digest.tables {
             match now.iter().find(|t| t.table_name == then.table_name) {

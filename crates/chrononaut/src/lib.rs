@@ -43,6 +43,7 @@ mod integrity;
 mod locking;
 mod model;
 mod partition;
+mod prune;
 mod restore;
 mod snapshot;
 mod sql;
@@ -66,7 +67,8 @@ pub use convert::{ChunkReport, ConversionProgress, ConvertOptions, Converter, Pr
 pub use diff::{Change, Diff, DiffEnd};
 pub use error::{
     Error, Refusal, Result, SQLSTATE_APPEND_ONLY, SQLSTATE_BAD_CONTEXT, SQLSTATE_LOCK_REFUSED,
-    SQLSTATE_PERMISSION, SQLSTATE_RECORD_LOCKED, SQLSTATE_STALE_VERSION, SQLSTATE_STRICT,
+    SQLSTATE_PERMISSION, SQLSTATE_PRUNE_REFUSED, SQLSTATE_RECORD_LOCKED, SQLSTATE_STALE_VERSION,
+    SQLSTATE_STRICT,
 };
 pub use history::{RecordHistory, VersionFilter};
 pub use install::{InstallOptions, InstallReport, MAX_PARTITIONS_AHEAD, SCHEMA_VERSION};
@@ -80,6 +82,10 @@ pub use model::{KeyBuilder, TypedRecord, TypedSnapshot, Versioned};
 pub use partition::{
     CreatedPartition, MaintainReport, Partition, PartitionPlan, PartitionStatus, Partitioning,
     PlannedPartition,
+};
+pub use prune::{
+    ARCHIVE_FORMAT, ArchiveManifest, ArchiveReport, MANIFEST, PruneOptions, PruneRecord,
+    PruneReport, PrunedPartition,
 };
 pub use restore::{RestoreReport, RestoreTarget};
 pub use snapshot::{Operation, Snapshot, SnapshotMeta};

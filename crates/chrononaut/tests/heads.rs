@@ -18,6 +18,17 @@ async fn partitioned(rows: i64) -> Ctx {
     let mut conn = t.pool.acquire().await.expect("connection");
     t.ch.install(&mut conn).await.expect("install");
     drop(conn);
+    with_items(t, rows).await
+}
+
+/// A fresh database with chrononaut installed on an unpartitioned activity table and `items`
+/// as [`partitioned`] makes it.
+async fn unpartitioned(rows: i64) -> Ctx {
+    with_items(common::setup().await, rows).await
+}
+
+/// `items` with `rows` rows, tracked (hidden `secret`), its rows recorded by a baseline.
+async fn with_items(t: Ctx, rows: i64) -> Ctx {
     t.exec(&format!(
         "CREATE TABLE items (id int PRIMARY KEY, v text, secret text); \
          INSERT INTO items SELECT g, 'v' || g, 's' FROM generate_series(1, {rows}) AS g;"
@@ -29,6 +40,7 @@ async fn partitioned(rows: i64) -> Ctx {
     t.ch.baseline(&mut conn, "items", BaselineOptions::new())
         .await
         .expect("baseline");
+    drop(conn);
     t
 }
 
@@ -65,24 +77,6 @@ async fn assert_verifies(t: &Ctx) {
     let mut conn = t.pool.acquire().await.expect("connection");
     let report = t.ch.verify(&mut conn, None).await.expect("verify");
     assert!(report.is_ok(), "verify: {:?}", report.issues);
-}
-
-/// A fresh database with chrononaut installed on an unpartitioned activity table and `items`
-/// as [`partitioned`] makes it.
-async fn unpartitioned(rows: i64) -> Ctx {
-    let t = common::setup().await;
-    t.exec(&format!(
-        "CREATE TABLE items (id int PRIMARY KEY, v text, secret text); \
-         INSERT INTO items SELECT g, 'v' || g, 's' FROM generate_series(1, {rows}) AS g;"
-    ))
-    .await;
-    t.track("items", &TrackOptions::new().hidden(["secret"]))
-        .await;
-    let mut conn = t.pool.acquire().await.expect("connection");
-    t.ch.baseline(&mut conn, "items", BaselineOptions::new())
-        .await
-        .expect("baseline");
-    t
 }
 
 /// Every history row of `items` without times, ids and hashes, in history order per key.

@@ -35,10 +35,25 @@ WITH off AS MATERIALIZED (
     FROM chrononaut.tracked AS t
     WHERE pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.->>) 'no_chain' OPERATOR(pg_catalog.=) 'true'
 ), r AS (
+    -- A checkpoint (sql/prune/functions.sql: a record's latest row before a prune's cut,
+    -- carried to the cut) is hashed as the row it was: its own time and extra info are in
+    -- extra_info.chrononaut_checkpoint. The first row of its record's chain, it links to the
+    -- pruned row before it, which verify cannot see: its prev_hash is taken as it is.
     SELECT a.id, a.table_name, a.key, a.version, a.changed, a.operation, a.hash, a.prev_hash,
-           pg_catalog.lag(a.hash) OVER w AS pred_hash,
+           CASE WHEN pg_catalog.row_number() OVER w OPERATOR(pg_catalog.=) 1
+                     AND a.extra_info OPERATOR(pg_catalog.?) 'chrononaut_checkpoint'
+                THEN a.prev_hash
+                ELSE pg_catalog.lag(a.hash) OVER w END AS pred_hash,
            pg_catalog.count(a.hash) OVER w AS chained_so_far,
-           CASE WHEN a.hash IS NOT NULL
+           CASE WHEN a.hash IS NOT NULL AND a.extra_info OPERATOR(pg_catalog.?) 'chrononaut_checkpoint'
+                THEN chrononaut.chain_hash(
+                         a.prev_hash, a.table_name, a.key, a.version,
+                         (a.extra_info OPERATOR(pg_catalog.->) 'chrononaut_checkpoint'
+                                       OPERATOR(pg_catalog.->>) 'changed')::pg_catalog.timestamptz,
+                         a.data, a.user_info,
+                         a.extra_info OPERATOR(pg_catalog.-) 'chrononaut_checkpoint'::pg_catalog.text,
+                         a.operation)
+                WHEN a.hash IS NOT NULL
                 THEN chrononaut.chain_hash(a.prev_hash, a.table_name, a.key, a.version, a.changed,
                                            a.data, a.user_info, a.extra_info, a.operation)
            END AS recomputed

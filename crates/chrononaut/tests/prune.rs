@@ -494,3 +494,57 @@ async fn writers_keep_writing_while_a_prune_runs() {
         .await;
     assert_eq!(gaps, json!([]));
 }
+
+/// The way a team gets there: `init --partition monthly` (current and ahead partitions only),
+/// old history landing in DEFAULT, refused until maintenance moves it into its months, then
+/// pruned; weekly partitions are pruned by whole weeks.
+#[tokio::test]
+async fn prune_after_init_partition_and_maintenance() {
+    use chrononaut::{InstallOptions, Partitioning};
+    for (partitioning, unit) in [
+        (Partitioning::Monthly, "month"),
+        (Partitioning::Weekly, "week"),
+    ] {
+        let t = common::bare().await;
+        let mut conn = t.pool.acquire().await.expect("connection");
+        t.ch.install_with(&mut conn, &InstallOptions::new().partition(partitioning))
+            .await
+            .expect("install");
+        t.exec("CREATE TABLE items (id int PRIMARY KEY, v text)")
+            .await;
+        t.ch.track(&mut conn, "items", &TrackOptions::new())
+            .await
+            .expect("track");
+        t.exec(&format!(
+            "INSERT INTO chrononaut_activity (table_name, changed, version, key, data) \
+             SELECT 'items', date_trunc('{unit}', now()) - make_interval(days => 7 * g) - interval '1 hour', \
+                    20 - g, '{{\"id\": 1}}', jsonb_build_object('id', 1, 'v', g) \
+             FROM generate_series(1, 20) AS g"
+        ))
+        .await;
+        let before: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(sqlx::AssertSqlSafe(
+            format!("SELECT date_trunc('{unit}', now()) - interval '70 days'"),
+        ))
+        .fetch_one(&mut *conn)
+        .await
+        .expect("time");
+        let e =
+            t.ch.prune(&mut conn, before, &PruneOptions::new())
+                .await
+                .expect_err("old rows are still in DEFAULT");
+        assert!(matches!(e, Error::PruneRefused(_)), "{e}");
+        t.ch.maintain_partitions(&mut conn).await.expect("maintain");
+        let as_of_now = as_of(&t, "now()").await;
+        let report =
+            t.ch.prune(&mut conn, before, &PruneOptions::new())
+                .await
+                .expect("prune");
+        assert!(
+            report.rows > 0 && report.cut.is_some_and(|c| c <= before),
+            "{report:?}"
+        );
+        assert_eq!(report.checkpoints, 1);
+        assert_eq!(as_of(&t, "now()").await, as_of_now);
+        assert_verifies(&t).await;
+    }
+}

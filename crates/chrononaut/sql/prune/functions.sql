@@ -38,9 +38,10 @@ GRANT SELECT ON chrononaut.prunes TO PUBLIC;
 -- The partitions a prune before `before` would drop, oldest first: the non-default partitions
 -- of the activity table whose upper bound is at or before `before` (only range bounds in
 -- `changed`), with their bounds. Refuses (CN008) when the table is not partitioned, and when
--- its DEFAULT partition holds rows older than the cut (moving them into partitions first keeps
--- them from being skipped or kept unnoticed). Locks the partitions it returns against writes
--- until the transaction ends, so that what the library reads from them is what is dropped.
+-- its DEFAULT partition holds rows older than `before` (moving them into partitions first
+-- keeps them from being kept unnoticed, or skipped by a cut they are older than). Locks the
+-- partitions it returns against writes until the transaction ends, so that what the library
+-- reads from them is what is dropped.
 CREATE OR REPLACE FUNCTION chrononaut.prune_plan(before timestamptz)
 RETURNS TABLE (partition text, lower timestamptz, upper timestamptz)
 LANGUAGE plpgsql SECURITY DEFINER
@@ -88,18 +89,16 @@ BEGIN
             RETURN NEXT;
         END IF;
     END LOOP;
-    IF cut IS NOT NULL THEN
-        EXECUTE pg_catalog.format(
-            'SELECT count(*) FROM %s.chrononaut_activity AS a WHERE a.changed < $1 AND a.tableoid = ANY ('
-            'SELECT c.oid FROM pg_catalog.pg_inherits AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid '
-            'WHERE i.inhparent = $2 AND pg_catalog.pg_get_expr(c.relpartbound, c.oid) = ''DEFAULT'')',
-            pg_catalog.quote_ident({{activity_schema_literal}}))
-        INTO stray USING cut, activity;
-        IF stray > 0 THEN
-            RAISE EXCEPTION '% history rows older than % are in the DEFAULT partition of %', stray, cut, activity
-                USING ERRCODE = 'CN008',
-                      HINT = 'move them into partitions first (chrononaut partitions --maintain), then prune';
-        END IF;
+    EXECUTE pg_catalog.format(
+        'SELECT count(*) FROM %s.chrononaut_activity AS a WHERE a.changed < $1 AND a.tableoid = ANY ('
+        'SELECT c.oid FROM pg_catalog.pg_inherits AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid '
+        'WHERE i.inhparent = $2 AND pg_catalog.pg_get_expr(c.relpartbound, c.oid) = ''DEFAULT'')',
+        pg_catalog.quote_ident({{activity_schema_literal}}))
+    INTO stray USING before, activity;
+    IF stray > 0 THEN
+        RAISE EXCEPTION '% history rows older than % are in the DEFAULT partition of %', stray, before, activity
+            USING ERRCODE = 'CN008',
+                  HINT = 'move them into partitions first (chrononaut partitions --maintain), then prune';
     END IF;
 END $$;
 REVOKE EXECUTE ON FUNCTION chrononaut.prune_plan(timestamptz) FROM PUBLIC;

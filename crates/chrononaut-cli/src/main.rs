@@ -83,6 +83,11 @@ enum Command {
         /// and `verify` can vouch for none of the table's new history.
         #[arg(long)]
         no_chain: bool,
+        /// Retention: keep this much of the table's history when pruning by policy
+        /// (`chrononaut prune` without --before): `400d`, `12w`, `2y` (365 days each) or a
+        /// number of days; `forever` (the default) keeps it all.
+        #[arg(long, value_name = "DURATION", value_parser = parse_keep)]
+        keep: Option<Keep>,
         /// Rows per baseline batch (one transaction each).
         #[arg(long, default_value_t = 5000)]
         batch_size: i64,
@@ -137,6 +142,42 @@ enum Command {
     Archive(prune::ArchiveArgs),
     /// Browse the history in a web browser (read-only unless --allow-restore).
     Serve(serve::ServeArgs),
+}
+
+/// A retention given to `track --keep`.
+#[derive(Debug, Clone, Copy)]
+enum Keep {
+    Days(u32),
+    Forever,
+}
+
+/// `400d`, `12w`, `2y` (365 days), `400` (days) or `forever`.
+fn parse_keep(text: &str) -> Result<Keep, String> {
+    let text = text.trim();
+    if text == "forever" {
+        return Ok(Keep::Forever);
+    }
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "d"),
+    };
+    let per = match unit {
+        "d" => 1,
+        "w" => 7,
+        "y" => 365,
+        _ => {
+            return Err(format!(
+                "{text:?}: give days (400d), weeks (12w), years (2y) or forever"
+            ));
+        }
+    };
+    number
+        .parse::<u32>()
+        .ok()
+        .and_then(|n| n.checked_mul(per))
+        .filter(|d| *d > 0)
+        .map(Keep::Days)
+        .ok_or_else(|| format!("{text:?}: give a positive number of days, weeks or years"))
 }
 
 /// A CLI failure: one line for stderr.
@@ -309,6 +350,7 @@ async fn run(cli: Cli) -> CliResult<()> {
             no_strict,
             no_baseline,
             no_chain,
+            keep,
             batch_size,
         } => {
             let mut options = TrackOptions::new()
@@ -316,6 +358,9 @@ async fn run(cli: Cli) -> CliResult<()> {
                 .untracked(untracked.into_iter().filter(|c| !c.is_empty()))
                 .record_changes(record_changes)
                 .without_chain(no_chain);
+            if let Some(Keep::Days(days)) = keep {
+                options = options.keep(days);
+            }
             if strict {
                 options = options.strict(true);
             } else if no_strict {
@@ -574,6 +619,12 @@ fn print_options(options: &TrackOptions, strict: bool) {
         } else {
             "yes"
         }
+    );
+    println!(
+        "  keep:           {}",
+        options
+            .keep_days
+            .map_or_else(|| "forever".to_owned(), |d| format!("{d} days"))
     );
     let origin = if options.strict.is_some() {
         ""

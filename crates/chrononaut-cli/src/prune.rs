@@ -13,9 +13,10 @@ use crate::{CliResult, Failure, connect, print_json};
 #[derive(Args, Debug)]
 pub struct PruneArgs {
     /// Remove the history recorded before this time (RFC 3339, or `YYYY-MM-DD [HH:MM[:SS]]`
-    /// in UTC): every partition that lies wholly before it.
+    /// in UTC): every partition that lies wholly before it. Without it: what the tracked
+    /// tables' retention (`track --keep`) lets go, now minus the longest.
     #[arg(long, value_parser = parse_time)]
-    pub before: DateTime<Utc>,
+    pub before: Option<DateTime<Utc>>,
     /// First write the removed history to DIR (gzip-compressed JSON Lines, one file per
     /// partition, and manifest.json); nothing is pruned if that fails.
     #[arg(long, value_name = "DIR")]
@@ -57,14 +58,18 @@ pub async fn prune(
     if let Some(dir) = &args.archive {
         options = options.archive(dir);
     }
-    let report = ch.prune(&mut conn, args.before, &options).await?;
+    let before = match args.before {
+        Some(t) => t,
+        None => ch.retention_cut(&mut conn).await?,
+    };
+    let report = ch.prune(&mut conn, before, &options).await?;
     if json_out {
         return print_json(&report);
     }
     let Some(cut) = report.cut else {
         println!(
             "nothing to prune: no partition of the history lies wholly before {}",
-            args.before.format("%Y-%m-%d %H:%M:%S UTC")
+            before.format("%Y-%m-%d %H:%M:%S UTC")
         );
         return Ok(());
     };

@@ -104,3 +104,29 @@ async fn prune_refuses_an_unpartitioned_history_in_one_line() {
     );
     assert!(err.contains("manifest.json"), "{err}");
 }
+
+#[tokio::test]
+async fn track_keep_and_prune_by_policy() {
+    let db = partitioned().await;
+    let url = db.url.as_str();
+    let err = fails(url, &["prune"]);
+    assert!(err.contains("keeps its history forever"), "{err}");
+    let err = fails(url, &["track", "items", "--keep", "0d"]);
+    assert!(err.contains("positive"), "{err}");
+    let err = fails(url, &["track", "items", "--keep", "3 fortnights"]);
+    assert!(err.contains("days (400d)"), "{err}");
+    let out = ok(url, &["track", "items", "--keep", "17w", "--no-baseline"]);
+    assert!(out.contains("keep:           119 days"), "{out}");
+    let out = ok(url, &["status"]);
+    assert!(out.contains("keep:           119 days"), "{out}");
+    let report = ok_json(url, &["prune", "--dry-run"]);
+    assert_eq!(report["dry_run"], true);
+    assert!(report["rows"].as_i64().is_some_and(|n| n >= 5), "{report}");
+    let out = ok(url, &["prune"]);
+    assert!(out.contains("pruned: history before"), "{out}");
+    let out = ok(
+        url,
+        &["track", "items", "--keep", "forever", "--no-baseline"],
+    );
+    assert!(out.contains("keep:           forever"), "{out}");
+}

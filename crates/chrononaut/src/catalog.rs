@@ -261,7 +261,8 @@ pub(crate) async fn resolve_oid(conn: &mut PgConnection, oid: &str) -> Result<Ta
 pub(crate) async fn stored_options(conn: &mut PgConnection, oid: i64) -> Result<TrackOptions> {
     let row = sqlx::query(
         "SELECT hidden, untracked, record_changes, strict, \
-         COALESCE((to_jsonb(t) ->> 'no_chain')::boolean, false) AS no_chain \
+         COALESCE((to_jsonb(t) ->> 'no_chain')::boolean, false) AS no_chain, \
+         (to_jsonb(t) ->> 'keep_days')::int4 AS keep_days \
          FROM chrononaut.tracked AS t WHERE relid = $1::int8::oid",
     )
     .bind(oid)
@@ -273,5 +274,6 @@ pub(crate) async fn stored_options(conn: &mut PgConnection, oid: i64) -> Result<
         record_changes: row.try_get("record_changes")?,
         strict: row.try_get("strict")?,
         no_chain: row.try_get("no_chain")?,
+        keep_days: crate::track::keep_days(row.try_get("keep_days")?)?,
     })
 }

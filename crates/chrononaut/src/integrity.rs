@@ -220,7 +220,23 @@ impl Chrononaut {
     ) -> Result<VerifyReport> {
         let installed = require_installed(conn).await?;
         let name = history_name(conn, table).await?;
-        let query = sql::fill(sql::VERIFY, &[("activity", installed.activity().as_str())])?;
+        // (schemas before retention have no chrononaut.prunes)
+        let has_prunes: bool =
+            sqlx::query_scalar("SELECT pg_catalog.to_regclass('chrononaut.prunes') IS NOT NULL")
+                .fetch_one(&mut *conn)
+                .await?;
+        let prunes = if has_prunes {
+            "chrononaut.prunes"
+        } else {
+            "(SELECT NULL::int8 AS id, NULL::timestamptz AS cut WHERE false)"
+        };
+        let query = sql::fill(
+            sql::VERIFY,
+            &[
+                ("activity", installed.activity().as_str()),
+                ("prunes", prunes),
+            ],
+        )?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(query))
             .bind(name)
             .fetch_all(&mut *conn)

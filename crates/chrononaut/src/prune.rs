@@ -159,6 +159,31 @@ impl ArchiveReport {
     }
 }
 
+/// Creates a new archive file that only its owner may read (it holds every recorded column
+/// of the history, outside the database's row-level security); never overwrites one.
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Creates the archive directory (and its parents) as only its owner may enter it.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -207,7 +232,7 @@ impl Chrononaut {
         if let Some(dir) = &options.archive
             && !options.dry_run
         {
-            std::fs::create_dir_all(dir).map_err(|e| io_error("cannot create", dir, e))?;
+            create_private_dir(dir).map_err(|e| io_error("cannot create", dir, e))?;
             if dir.join(MANIFEST).exists() {
                 return Err(Error::Archive(format!(
                     "{} already holds an archive; choose an empty directory",
@@ -273,7 +298,8 @@ impl Chrononaut {
             let mut writer = match (&options.archive, &file) {
                 (Some(dir), Some(name)) => {
                     let path = dir.join(name);
-                    let f = File::create(&path).map_err(|e| io_error("cannot create", &path, e))?;
+                    let f =
+                        create_private(&path).map_err(|e| io_error("cannot create", &path, e))?;
                     Some((
                         path,
                         BufWriter::new(flate2::write::GzEncoder::new(
@@ -364,13 +390,58 @@ impl Chrononaut {
             let path = dir.join(MANIFEST);
             let text = serde_json::to_string_pretty(&manifest)
                 .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
-            let mut f = File::create(&path).map_err(|e| io_error("cannot create", &path, e))?;
+            let mut f = create_private(&path).map_err(|e| io_error("cannot create", &path, e))?;
             f.write_all(format!("{text}\n").as_bytes())
                 .and_then(|()| f.sync_all())
                 .map_err(|e| io_error("cannot write", &path, e))?;
+            // the directory's entries too, before anything is dropped
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_error("cannot sync", dir, e))?;
         }
         tx.commit().await?;
         Ok(report)
+    }
+
+    /// The time before which the tracked tables' retention policies
+    /// ([`TrackOptions::keep`](crate::TrackOptions::keep)) let history go: now minus the
+    /// longest policy, since a partition holds the history of every table. An error
+    /// ([`Error::InvalidOptions`]) when no table is tracked or one keeps its history forever.
+    pub async fn retention_cut(&self, conn: &mut PgConnection) -> Result<DateTime<Utc>> {
+        let rows = sqlx::query(sql::PRUNE_POLICY).fetch_all(&mut *conn).await?;
+        let mut longest: Option<(i32, String)> = None;
+        let mut now: Option<DateTime<Utc>> = None;
+        for r in &rows {
+            let table: String = r.try_get("qualified")?;
+            now = Some(r.try_get("now")?);
+            let Some(days) = r.try_get::<Option<i32>, _>("keep_days")? else {
+                return Err(Error::InvalidOptions(format!(
+                    "{table} keeps its history forever: pruning by policy needs a retention for every \
+                     tracked table (`chrononaut track {table} --keep 400d`), or give --before"
+                )));
+            };
+            if longest.as_ref().is_none_or(|(d, _)| days > *d) {
+                longest = Some((days, table));
+            }
+        }
+        match (longest, now) {
+            (Some((days, _)), Some(now)) => Ok(now - chrono::Duration::days(i64::from(days))),
+            _ => Err(Error::InvalidOptions(
+                "no table is tracked: there is no retention policy to prune by; give --before"
+                    .into(),
+            )),
+        }
+    }
+
+    /// [`Chrononaut::prune`] before [`Chrononaut::retention_cut`]: what every tracked table's
+    /// retention policy lets go.
+    pub async fn prune_by_policy(
+        &self,
+        conn: &mut PgConnection,
+        options: &PruneOptions,
+    ) -> Result<PruneReport> {
+        let before = self.retention_cut(conn).await?;
+        self.prune(conn, before, options).await
     }
 
     /// Every recorded prune, oldest first (empty before any prune, or on a schema without

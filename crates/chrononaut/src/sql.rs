@@ -20,6 +20,7 @@ pub(crate) const PRUNE_CHECKPOINTS_COUNT: &str = include_str!("../sql/prune/chec
 pub(crate) const PRUNE_ROWS: &str = include_str!("../sql/prune/rows.sql");
 pub(crate) const PRUNE_APPLY: &str = include_str!("../sql/prune/apply.sql");
 pub(crate) const PRUNE_LIST: &str = include_str!("../sql/prune/list.sql");
+pub(crate) const PRUNE_POLICY: &str = include_str!("../sql/prune/policy.sql");
 pub(crate) const RECORD_CHANGES: &str = include_str!("../sql/record_changes.sql");
 pub(crate) const UNTRACK: &str = include_str!("../sql/untrack.sql");
 pub(crate) const INTEGRITY_FUNCTIONS: &str = include_str!("../sql/integrity/functions.sql");

@@ -40,6 +40,10 @@ pub struct TrackOptions {
     /// record's previous hash and the sha256, and `verify` can vouch for none of the table's
     /// new history (it reports the table as unchained). Off by default.
     pub no_chain: bool,
+    /// Retention: keep this many days of the table's history; `chrononaut prune` without a
+    /// time (and [`Chrononaut::prune_by_policy`](crate::Chrononaut::prune_by_policy)) removes
+    /// what is older than every tracked table's policy allows. `None`: keep it forever.
+    pub keep_days: Option<u32>,
 }
 
 impl TrackOptions {
@@ -89,6 +93,18 @@ impl TrackOptions {
     /// ```
     pub fn without_chain(mut self, off: bool) -> Self {
         self.no_chain = off;
+        self
+    }
+
+    /// Keeps `days` days of this table's history when pruning by policy (see
+    /// [`TrackOptions::keep_days`]).
+    ///
+    /// ```
+    /// let options = chrononaut::TrackOptions::new().keep(400);
+    /// assert_eq!(options.keep_days, Some(400));
+    /// ```
+    pub fn keep(mut self, days: u32) -> Self {
+        self.keep_days = Some(days);
         self
     }
 }
@@ -301,6 +317,7 @@ impl Chrononaut {
                         record_changes: r.try_get("record_changes")?,
                         strict,
                         no_chain: r.try_get("no_chain")?,
+                        keep_days: keep_days(r.try_get("keep_days")?)?,
                     },
                     strict_effective: strict.unwrap_or(installed.strict_default),
                 })
@@ -424,6 +441,7 @@ async fn apply_capture(conn: &mut PgConnection, table: &Table, plan: &CapturePla
         .bind(&table.history_name)
         .bind(&plan.fingerprint)
         .bind(plan.options.no_chain)
+        .bind(plan.options.keep_days.map(i64::from))
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -485,4 +503,11 @@ async fn track_resolved(
         options: plan.options,
         strict_effective: plan.strict,
     })
+}
+
+/// A stored retention (days, as the database holds it) as [`TrackOptions::keep_days`].
+pub(crate) fn keep_days(stored: Option<i32>) -> Result<Option<u32>> {
+    stored
+        .map(|d| u32::try_from(d).map_err(|_| Error::Internal(format!("a retention of {d} days"))))
+        .transpose()
 }

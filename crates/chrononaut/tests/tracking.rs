@@ -134,10 +134,10 @@ async fn retrack_untrack_and_status() {
         json!([
             {"table": "public.acc", "history_name": "acc", "history_rows": 2, "strict_effective": false,
              "stale": false,
-             "options": {"hidden": [], "untracked": ["c"], "record_changes": true, "strict": null, "no_chain": false}},
+             "options": {"hidden": [], "untracked": ["c"], "record_changes": true, "strict": null, "no_chain": false, "keep_days": null}},
             {"table": "public.other", "history_name": "other", "history_rows": 1, "strict_effective": false,
              "stale": false,
-             "options": {"hidden": [], "untracked": [], "record_changes": false, "strict": false, "no_chain": false}},
+             "options": {"hidden": [], "untracked": [], "record_changes": false, "strict": false, "no_chain": false, "keep_days": null}},
         ])
     );
     let last = t

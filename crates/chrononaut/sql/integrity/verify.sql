@@ -1,5 +1,6 @@
 -- Verifies the hash chains of the history of one table_name ($1) or of every table ($1 NULL).
 --   <activity>  the activity table, schema-qualified and quoted
+--   <prunes>    chrononaut.prunes, or an empty relation of its shape on schemas without it
 --
 -- Each record has two chains:
 --   versions     its rows of the activity table in history order (changed, version, id).
@@ -34,33 +35,47 @@ WITH off AS MATERIALIZED (
     SELECT pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.->>) 'history_name' AS history_name
     FROM chrononaut.tracked AS t
     WHERE pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.->>) 'no_chain' OPERATOR(pg_catalog.=) 'true'
-), r AS (
-    -- A checkpoint (sql/prune/functions.sql: a record's latest row before a prune's cut,
-    -- carried to the cut) is hashed as the row it was: its own time and extra info are in
-    -- extra_info.chrononaut_checkpoint. The first row of its record's chain, it links to the
-    -- pruned row before it, which verify cannot see: its prev_hash is taken as it is.
-    SELECT a.id, a.table_name, a.key, a.version, a.changed, a.operation, a.hash, a.prev_hash,
-           CASE WHEN pg_catalog.row_number() OVER w OPERATOR(pg_catalog.=) 1
-                     AND a.extra_info OPERATOR(pg_catalog.?) 'chrononaut_checkpoint'
-                THEN a.prev_hash
-                ELSE pg_catalog.lag(a.hash) OVER w END AS pred_hash,
-           pg_catalog.count(a.hash) OVER w AS chained_so_far,
-           CASE WHEN a.hash IS NOT NULL AND a.extra_info OPERATOR(pg_catalog.?) 'chrononaut_checkpoint'
-                THEN chrononaut.chain_hash(
-                         a.prev_hash, a.table_name, a.key, a.version,
-                         (a.extra_info OPERATOR(pg_catalog.->) 'chrononaut_checkpoint'
-                                       OPERATOR(pg_catalog.->>) 'changed')::pg_catalog.timestamptz,
-                         a.data, a.user_info,
-                         a.extra_info OPERATOR(pg_catalog.-) 'chrononaut_checkpoint'::pg_catalog.text,
-                         a.operation)
-                WHEN a.hash IS NOT NULL
-                THEN chrononaut.chain_hash(a.prev_hash, a.table_name, a.key, a.version, a.changed,
-                                           a.data, a.user_info, a.extra_info, a.operation)
-           END AS recomputed
+), r0 AS (
+    SELECT a.id, a.table_name, a.key, a.version, a.changed, a.data, a.user_info, a.extra_info,
+           a.operation, a.hash, a.prev_hash,
+           pg_catalog.row_number() OVER w AS pos,
+           pg_catalog.lag(a.hash) OVER w AS lag_hash,
+           pg_catalog.count(a.hash) OVER w AS chained_so_far
     FROM {{activity}} AS a
     WHERE $1::text IS NULL OR a.table_name OPERATOR(pg_catalog.=) $1::text
     WINDOW w AS (PARTITION BY a.table_name, a.key ORDER BY a.changed, a.version, a.id
                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+), r AS (
+    -- A checkpoint (sql/prune/functions.sql: a record's latest row before a prune's cut,
+    -- carried to the cut) is hashed as the row it was: its own time and extra info are in
+    -- extra_info.chrononaut_checkpoint. The first row of its record's chain, it links to the
+    -- pruned row before it, which verify cannot see: its prev_hash is taken as it is. Only a
+    -- record's first row, at the cut of the recorded prune it names, is read so: anywhere else
+    -- (a client's own extra info may hold the key) the row is hashed as it stands.
+    SELECT x.id, x.table_name, x.key, x.version, x.changed, x.operation, x.hash, x.prev_hash,
+           CASE WHEN x.checkpoint THEN x.prev_hash ELSE x.lag_hash END AS pred_hash,
+           x.chained_so_far,
+           CASE WHEN x.hash IS NULL THEN NULL
+                WHEN x.checkpoint
+                THEN chrononaut.chain_hash(
+                         x.prev_hash, x.table_name, x.key, x.version,
+                         (x.extra_info OPERATOR(pg_catalog.->) 'chrononaut_checkpoint'
+                                       OPERATOR(pg_catalog.->>) 'changed')::pg_catalog.timestamptz,
+                         x.data, x.user_info,
+                         x.extra_info OPERATOR(pg_catalog.-) 'chrononaut_checkpoint'::pg_catalog.text,
+                         x.operation)
+                ELSE chrononaut.chain_hash(x.prev_hash, x.table_name, x.key, x.version, x.changed,
+                                           x.data, x.user_info, x.extra_info, x.operation)
+           END AS recomputed
+    FROM (SELECT r0.*,
+                 (r0.pos OPERATOR(pg_catalog.=) 1
+                  AND r0.extra_info OPERATOR(pg_catalog.?) 'chrononaut_checkpoint'
+                  AND EXISTS (SELECT 1 FROM {{prunes}} AS p
+                              WHERE p.id::pg_catalog.text OPERATOR(pg_catalog.=)
+                                        (r0.extra_info OPERATOR(pg_catalog.->) 'chrononaut_checkpoint'
+                                                       OPERATOR(pg_catalog.->>) 'prune')
+                                AND p.cut OPERATOR(pg_catalog.=) r0.changed)) AS checkpoint
+          FROM r0) AS x
 ), moved AS MATERIALIZED (
     -- lock events written into the version chains by releases before schema version 2
     SELECT e.id, e.activity_id, e.table_name, e.key, e.version, e.changed, e.operation, e.hash,
@@ -71,6 +86,8 @@ WITH off AS MATERIALIZED (
            END AS recomputed
     FROM chrononaut.lock_events AS e
     WHERE e.activity_id IS NOT NULL AND ($1::text IS NULL OR e.table_name OPERATOR(pg_catalog.=) $1::text)
+      -- before a prune's cut their versions are gone: so is their place in the chain
+      AND NOT EXISTS (SELECT 1 FROM {{prunes}} AS p WHERE e.changed OPERATOR(pg_catalog.<) p.cut)
 ), mixed AS (
     -- the version chains that hold moved lock events, walked with them in place
     SELECT m.*,

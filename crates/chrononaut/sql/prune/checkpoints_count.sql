@@ -2,4 +2,4 @@
 -- before the cut.
 --   <activity>  the activity table, schema-qualified and quoted
 SELECT count(*) FROM (SELECT DISTINCT a.table_name, a.key FROM {{activity}} AS a
-                      WHERE a.changed < $1) AS k
+                      WHERE a.changed < $1 AND pg_catalog.isfinite(a.changed)) AS k

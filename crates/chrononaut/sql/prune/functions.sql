@@ -18,6 +18,12 @@
 -- removed and their digest, computed by the library from the removed rows as it read them).
 -- Only members of chrononaut_admin may prune (and chrononaut's owner).
 
+-- Per-table retention (`track --keep 400d`): days of history to keep when pruning by policy
+-- (`chrononaut prune` without --before: the cut is the oldest that every tracked table allows).
+-- NULL: forever.
+ALTER TABLE chrononaut.tracked ADD COLUMN IF NOT EXISTS keep_days integer
+    CHECK (keep_days > 0);
+
 CREATE TABLE IF NOT EXISTS chrononaut.prunes (
     id          bigserial   PRIMARY KEY,
     pruned_at   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
@@ -46,6 +52,9 @@ CREATE OR REPLACE FUNCTION chrononaut.prune_plan(before timestamptz)
 RETURNS TABLE (partition text, lower timestamptz, upper timestamptz)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- partition bounds are read back as text: in one spelling, whatever the caller's settings
+SET DateStyle = 'ISO'
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     activity regclass := pg_catalog.to_regclass(
@@ -60,6 +69,11 @@ BEGIN
     END IF;
     IF before IS NULL OR NOT pg_catalog.isfinite(before) THEN
         RAISE EXCEPTION 'prune needs a finite time, got %', before USING ERRCODE = '22023';
+    END IF;
+    -- a cut in the future would drop the present's partition (a typo: 2062 for 2026)
+    IF before > pg_catalog.now() THEN
+        RAISE EXCEPTION 'prune needs a time in the past, got % (now is %)', before, pg_catalog.now()
+            USING ERRCODE = 'CN008';
     END IF;
     IF (SELECT c.relkind FROM pg_catalog.pg_class AS c WHERE c.oid = activity) IS DISTINCT FROM 'p' THEN
         RAISE EXCEPTION 'the activity table % is not partitioned: prune drops whole partitions', activity
@@ -84,13 +98,19 @@ BEGIN
         upper := CASE WHEN p.bound LIKE '%TO (MAXVALUE)' THEN 'infinity'::timestamptz
                       ELSE pg_catalog.substring(p.bound, 'TO \(''([^'']*)''\)$')::timestamptz END;
         IF upper <= before THEN
+            IF NOT pg_catalog.isfinite(lower) THEN
+                RAISE EXCEPTION 'partition % has no lower bound (FROM MINVALUE): prune drops only partitions with finite bounds', p.part
+                    USING ERRCODE = 'CN008',
+                          HINT = 'detach it by hand, or split it into partitions with finite bounds';
+            END IF;
             cut := GREATEST(cut, upper);
             EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', p.part);
             RETURN NEXT;
         END IF;
     END LOOP;
     EXECUTE pg_catalog.format(
-        'SELECT count(*) FROM %s.chrononaut_activity AS a WHERE a.changed < $1 AND a.tableoid = ANY ('
+        'SELECT count(*) FROM %s.chrononaut_activity AS a '
+        'WHERE a.changed < $1 AND pg_catalog.isfinite(a.changed) AND a.tableoid = ANY ('
         'SELECT c.oid FROM pg_catalog.pg_inherits AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid '
         'WHERE i.inhparent = $2 AND pg_catalog.pg_get_expr(c.relpartbound, c.oid) = ''DEFAULT'')',
         pg_catalog.quote_ident({{activity_schema_literal}}))
@@ -112,11 +132,14 @@ CREATE OR REPLACE FUNCTION chrononaut.prune_apply(
     OUT prune_id bigint, OUT checkpoints bigint, OUT cut timestamptz)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET DateStyle = 'ISO'
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     planned record;
     part text;
     n bigint;
+    present bigint;
 BEGIN
     IF NOT chrononaut.escape_allowed() THEN
         RAISE EXCEPTION 'permission denied: pruning chrononaut history requires membership in chrononaut_admin'
@@ -130,6 +153,17 @@ BEGIN
             USING ERRCODE = 'CN008';
     END IF;
     cut := planned.cut;
+    -- the rows being removed (every finite time before the cut: the plan refused such rows
+    -- outside the planned partitions) are the ones the caller read and digested
+    EXECUTE pg_catalog.format(
+        'SELECT count(*) FROM %s.chrononaut_activity AS a '
+        'WHERE a.changed < $1 AND pg_catalog.isfinite(a.changed)',
+        pg_catalog.quote_ident({{activity_schema_literal}}))
+    INTO present USING cut;
+    IF present IS DISTINCT FROM removed THEN
+        RAISE EXCEPTION 'the partitions to prune hold % rows, the prune read %', present, removed
+            USING ERRCODE = 'CN008';
+    END IF;
     INSERT INTO chrononaut.prunes (before, cut, partitions, rows, checkpoints, digest, archive)
     VALUES (before, cut, parts, removed, 0, digest, archive)
     RETURNING id INTO prune_id;
@@ -138,11 +172,14 @@ BEGIN
     EXECUTE pg_catalog.format(
         'CREATE TEMPORARY TABLE chrononaut_checkpoints ON COMMIT DROP AS '
         'SELECT l.table_name, l.version, l.key, l.data, l.user_info, '
-        '       l.extra_info OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(''chrononaut_checkpoint'', '
-        '           pg_catalog.jsonb_build_object(''changed'', l.changed, ''prune'', $2)) AS extra_info, '
+        -- a checkpoint of an earlier prune carried again keeps its own original time
+        '       CASE WHEN l.extra_info OPERATOR(pg_catalog.?) ''chrononaut_checkpoint'' '
+        '            THEN pg_catalog.jsonb_set(l.extra_info, ''{chrononaut_checkpoint,prune}'', pg_catalog.to_jsonb($2)) '
+        '            ELSE l.extra_info OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(''chrononaut_checkpoint'', '
+        '                 pg_catalog.jsonb_build_object(''changed'', l.changed, ''prune'', $2)) END AS extra_info, '
         '       l.operation, l.prev_hash, l.hash '
         'FROM (SELECT DISTINCT ON (a.table_name, a.key) a.* FROM %1$s.chrononaut_activity AS a '
-        '      WHERE a.changed < $1 '
+        '      WHERE a.changed < $1 AND pg_catalog.isfinite(a.changed) '
         '      ORDER BY a.table_name, a.key, a.changed DESC, a.version DESC, a.id DESC) AS l',
         pg_catalog.quote_ident({{activity_schema_literal}}))
     USING cut, prune_id;

@@ -6,6 +6,8 @@ SELECT format('%I.%I', n.nspname, c.relname) AS qualified,
        t.hidden, t.untracked, t.record_changes, t.strict, t.tracked_at,
        -- (absent before schema version 3)
        COALESCE((to_jsonb(t) ->> 'no_chain')::boolean, false) AS no_chain,
+       -- (absent before the retention policies of schema version 5)
+       (to_jsonb(t) ->> 'keep_days')::int4 AS keep_days,
        -- columns added, dropped or renamed since the triggers were made: the version trigger
        -- compares the columns it knew, so `track` must run again
        t.columns IS DISTINCT FROM ARRAY(

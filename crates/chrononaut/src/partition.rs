@@ -398,6 +398,12 @@ impl Chrononaut {
         let mut tx = conn.begin().await?;
         let report = maintain_in(&mut tx).await?;
         tx.commit().await?;
+        // DEFAULT's indexes keep the moved rows' entries: rebuilt now that they are gone
+        if report.moved_rows > 0 {
+            sqlx::raw_sql(sql::PARTITION_REINDEX_DEFAULT)
+                .execute(&mut *conn)
+                .await?;
+        }
         Ok(report)
     }
 }

@@ -13,6 +13,8 @@ pub(crate) const HEADS_INSERT: &str = include_str!("../sql/heads/insert.sql");
 pub(crate) const HEADS_FIXUP: &str = include_str!("../sql/heads/fixup.sql");
 pub(crate) const HEADS_LATEST: &str = include_str!("../sql/heads/latest.sql");
 pub(crate) const HEADS_WRITE: &str = include_str!("../sql/heads/write.sql");
+pub(crate) const PARTITION_REINDEX_DEFAULT: &str =
+    include_str!("../sql/partition/reindex_default.sql");
 pub(crate) const PRUNE_FUNCTIONS: &str = include_str!("../sql/prune/functions.sql");
 pub(crate) const PRUNE_PLAN: &str = include_str!("../sql/prune/plan.sql");
 pub(crate) const PRUNE_COUNT: &str = include_str!("../sql/prune/count.sql");

@@ -44,22 +44,6 @@ async fn with_items(t: Ctx, rows: i64) -> Ctx {
     t
 }
 
-/// The heads that differ from the history's latest rows (a head missing, one too many, or a
-/// different version, time or hash), as JSON; empty when heads and history agree.
-async fn heads_out_of_step(t: &Ctx) -> Value {
-    t.json(
-        "SELECT COALESCE(json_agg(json_build_object('table', table_name, 'key', key, \
-                'history', x IS NOT NULL, 'head', h IS NOT NULL)), '[]') \
-         FROM (SELECT DISTINCT ON (table_name, key) table_name, key, \
-                      max(version) OVER (PARTITION BY table_name, key) AS top, changed, version, hash \
-               FROM chrononaut_activity ORDER BY table_name, key, changed DESC, version DESC, id DESC) AS x \
-         FULL JOIN chrononaut.heads AS h USING (table_name, key) \
-         WHERE x IS NULL OR h IS NULL \
-            OR (x.top, x.changed, x.version, x.hash) IS DISTINCT FROM (h.version, h.changed, h.row_version, h.hash)",
-    )
-    .await
-}
-
 /// (version, operation) of every history row of `items` key `id`, in history order.
 async fn versions(t: &Ctx, id: i64) -> Vec<(i64, Option<String>)> {
     sqlx::query_as(
@@ -71,12 +55,6 @@ async fn versions(t: &Ctx, id: i64) -> Vec<(i64, Option<String>)> {
     .fetch_all(&t.pool)
     .await
     .expect("versions")
-}
-
-async fn assert_verifies(t: &Ctx) {
-    let mut conn = t.pool.acquire().await.expect("connection");
-    let report = t.ch.verify(&mut conn, None).await.expect("verify");
-    assert!(report.is_ok(), "verify: {:?}", report.issues);
 }
 
 /// Every history row of `items` without times, ids and hashes, in history order per key.
@@ -149,9 +127,9 @@ async fn capture_on_a_partitioned_history_writes_what_it_writes_unpartitioned() 
         versions(&parted, 1011).await,
         ops(&[(1, "update"), (2, "delete")])
     );
-    assert_eq!(heads_out_of_step(&parted).await, json!([]));
-    assert_verifies(&parted).await;
-    assert_verifies(&plain).await;
+    assert_eq!(parted.heads_out_of_step().await, json!([]));
+    parted.assert_verifies().await;
+    plain.assert_verifies().await;
 }
 
 #[tokio::test]
@@ -170,7 +148,7 @@ async fn history_written_outside_the_triggers_moves_heads() {
     t.ch.install(&mut conn).await.expect("install");
     drop(conn);
     // the install built the heads from the history it adopted
-    assert_eq!(heads_out_of_step(&t).await, json!([]));
+    assert_eq!(t.heads_out_of_step().await, json!([]));
     assert_eq!(
         t.scalar_i64("SELECT count(*) FROM chrononaut.heads").await,
         2
@@ -200,7 +178,7 @@ async fn history_written_outside_the_triggers_moves_heads() {
     );
     t.exec("INSERT INTO items VALUES (2, 'rust', NULL)").await;
     assert_eq!(versions(&t, 2).await.last().map(|v| v.0), Some(8));
-    assert_eq!(heads_out_of_step(&t).await, json!([]));
+    assert_eq!(t.heads_out_of_step().await, json!([]));
 }
 
 #[tokio::test]
@@ -218,7 +196,7 @@ async fn deleting_history_recomputes_heads() {
          DELETE FROM chrononaut_activity WHERE table_name = 'items' AND key = '{\"id\": 2}'; COMMIT;",
     )
     .await;
-    assert_eq!(heads_out_of_step(&t).await, json!([]));
+    assert_eq!(t.heads_out_of_step().await, json!([]));
     assert_eq!(
         t.scalar_i64("SELECT count(*) FROM chrononaut.heads WHERE key = '{\"id\": 2}'")
             .await,
@@ -227,7 +205,7 @@ async fn deleting_history_recomputes_heads() {
     // the next version of record 1 chains to what is left (verify finds nothing broken)
     t.exec("UPDATE items SET v = 'd' WHERE id = 3; DELETE FROM items WHERE id = 2; INSERT INTO items VALUES (2, 'new', NULL);")
         .await;
-    assert_eq!(heads_out_of_step(&t).await, json!([]));
+    assert_eq!(t.heads_out_of_step().await, json!([]));
     // TRUNCATE of the history (the escape) empties the heads
     t.exec(
         "BEGIN; SET LOCAL chrononaut.allow_delete_history = 'on'; TRUNCATE chrononaut_activity; COMMIT;",
@@ -238,7 +216,7 @@ async fn deleting_history_recomputes_heads() {
         0
     );
     t.exec("UPDATE items SET v = 'e' WHERE id = 3").await;
-    assert_eq!(heads_out_of_step(&t).await, json!([]));
+    assert_eq!(t.heads_out_of_step().await, json!([]));
 }
 
 #[tokio::test]
@@ -256,7 +234,7 @@ async fn heads_are_closed_to_application_roles() {
         .execute(&pool)
         .await
         .expect("the application's own write");
-    assert_eq!(heads_out_of_step(&t).await, json!([]));
+    assert_eq!(t.heads_out_of_step().await, json!([]));
     for sql in [
         "SELECT * FROM chrononaut.heads",
         "INSERT INTO chrononaut.heads VALUES ('items', '{\"id\": 1}', 99, now(), 99, NULL)",
@@ -276,8 +254,8 @@ async fn heads_are_closed_to_application_roles() {
         assert!(is_sqlstate(&e, "42501"), "{sql}: {e}");
     }
     pool.close().await;
-    assert_eq!(heads_out_of_step(&t).await, json!([]));
-    assert_verifies(&t).await;
+    assert_eq!(t.heads_out_of_step().await, json!([]));
+    t.assert_verifies().await;
 }
 
 #[tokio::test]
@@ -319,8 +297,8 @@ async fn two_writers_on_a_partitioned_history() {
         )
         .await;
     assert_eq!(gaps, json!([]));
-    assert_eq!(heads_out_of_step(&t).await, json!([]));
-    assert_verifies(&t).await;
+    assert_eq!(t.heads_out_of_step().await, json!([]));
+    t.assert_verifies().await;
 }
 
 #[tokio::test]
@@ -355,7 +333,7 @@ async fn tracking_again_rebuilds_heads_left_behind() {
     t.exec("DELETE FROM chrononaut.heads").await;
     t.track("items", &TrackOptions::new().hidden(["secret"]))
         .await;
-    assert_eq!(heads_out_of_step(&t).await, json!([]));
+    assert_eq!(t.heads_out_of_step().await, json!([]));
     t.exec("UPDATE items SET v = 'c' WHERE id = 1; INSERT INTO items VALUES (2, 'again', NULL);")
         .await;
     assert_eq!(
@@ -363,7 +341,7 @@ async fn tracking_again_rebuilds_heads_left_behind() {
         Some(2),
         "continues after insert 0, delete 1"
     );
-    assert_verifies(&t).await;
+    t.assert_verifies().await;
 }
 
 /// History spread over a year and a half of partitions, written as the Python library writes
@@ -389,7 +367,7 @@ async fn as_of_on_a_partitioned_history_matches_the_unpartitioned_one() {
     );
     plain.exec(&insert).await;
     parted.exec(&insert).await;
-    assert_eq!(heads_out_of_step(&parted).await, json!([]));
+    assert_eq!(parted.heads_out_of_step().await, json!([]));
     let times: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT t::text FROM (SELECT changed AS t FROM chrononaut_activity \
          UNION ALL SELECT changed - interval '1 microsecond' FROM chrononaut_activity \

@@ -51,7 +51,7 @@ async fn history_over_months() -> Ctx {
     )
     .await;
     t.exec("UPDATE items SET v = 'now' WHERE id = 1").await;
-    assert_verifies(&t).await;
+    t.assert_verifies().await;
     t
 }
 
@@ -64,12 +64,6 @@ async fn months_ago(t: &Ctx, months: i32) -> chrono::DateTime<chrono::Utc> {
     .fetch_one(&t.pool)
     .await
     .expect("time")
-}
-
-async fn assert_verifies(t: &Ctx) {
-    let mut conn = t.pool.acquire().await.expect("connection");
-    let report = t.ch.verify(&mut conn, None).await.expect("verify");
-    assert!(report.is_ok(), "verify: {:?}", report.issues);
 }
 
 /// history_as_of at `at` as JSON (key, version, data), by key.
@@ -185,7 +179,7 @@ async fn prune_keeps_what_reads_after_the_cut_need() {
          UPDATE items SET v = 'py2' WHERE id = 5;",
     )
     .await;
-    assert_verifies(&t).await;
+    t.assert_verifies().await;
     assert_eq!(
         t.scalar_i64(
             "SELECT max(version)::int8 FROM chrononaut_activity WHERE key = '{\"id\": 3}'"
@@ -391,7 +385,7 @@ async fn a_prune_killed_midway_leaves_the_history_as_it_was() {
         t.scalar_i64("SELECT count(*) FROM chrononaut.prunes").await,
         0
     );
-    assert_verifies(&t).await;
+    t.assert_verifies().await;
 }
 
 #[tokio::test]
@@ -483,7 +477,7 @@ async fn writers_keep_writing_while_a_prune_runs() {
             .expect("prune");
     writer.await.expect("writer");
     assert_eq!(report.rows, 7);
-    assert_verifies(&t).await;
+    t.assert_verifies().await;
     // every write of the writer is in the history: versions without gaps after the cut
     let gaps = t
         .json(
@@ -545,7 +539,7 @@ async fn prune_after_init_partition_and_maintenance() {
         );
         assert_eq!(report.checkpoints, 1);
         assert_eq!(as_of(&t, "now()").await, as_of_now);
-        assert_verifies(&t).await;
+        t.assert_verifies().await;
     }
 }
 
@@ -599,7 +593,7 @@ async fn prune_by_policy_follows_the_longest_retention() {
         last <= cut && cut - last < chrono::Duration::days(32),
         "{last} vs {cut}"
     );
-    assert_verifies(&t).await;
+    t.assert_verifies().await;
 }
 
 // Found by review, each failing before its fix.
@@ -613,12 +607,12 @@ async fn two_prunes_keep_chains_verifiable() {
     t.ch.prune(&mut conn, months_ago(&t, 4).await, &PruneOptions::new())
         .await
         .expect("prune 1");
-    assert_verifies(&t).await;
+    t.assert_verifies().await;
     let now = as_of(&t, "now()").await;
     t.ch.prune(&mut conn, months_ago(&t, 2).await, &PruneOptions::new())
         .await
         .expect("prune 2");
-    assert_verifies(&t).await;
+    t.assert_verifies().await;
     assert_eq!(as_of(&t, "now()").await, now);
     let report = t.ch.verify(&mut conn, None).await.expect("verify");
     assert_eq!(report.prunes.len(), 2);
@@ -635,7 +629,7 @@ async fn only_real_checkpoints_are_read_as_checkpoints() {
     t.ch.prune(&mut conn, months_ago(&t, 4).await, &PruneOptions::new())
         .await
         .expect("prune");
-    assert_verifies(&t).await;
+    t.assert_verifies().await;
     let app = t.create_role("app", "").await;
     t.exec(&format!(
         "GRANT SELECT, INSERT, UPDATE, DELETE ON items TO {0}; GRANT SELECT ON chrononaut_activity TO {0}",
@@ -652,7 +646,7 @@ async fn only_real_checkpoints_are_read_as_checkpoints() {
     .execute(&pool)
     .await
     .expect("the application's writes");
-    assert_verifies(&t).await;
+    t.assert_verifies().await;
     let mut app_conn = pool.acquire().await.expect("connection");
     let report =
         t.ch.verify(&mut app_conn, None)
@@ -740,7 +734,7 @@ async fn prune_refuses_future_times_and_unbounded_partitions() {
             .await,
         1
     );
-    assert_verifies(&t).await;
+    t.assert_verifies().await;
 }
 
 /// After a prune: heads equal a rebuild from what is left; a lock event that the schema-2
@@ -758,24 +752,13 @@ async fn heads_and_moved_lock_events_after_a_prune() {
          END $$;",
     )
     .await;
-    assert_verifies(&t).await;
+    t.assert_verifies().await;
     let mut conn = t.pool.acquire().await.expect("connection");
     t.ch.prune(&mut conn, months_ago(&t, 4).await, &PruneOptions::new())
         .await
         .expect("prune");
-    assert_verifies(&t).await;
-    let drift = t
-        .json(
-            "SELECT COALESCE(json_agg(key), '[]') \
-             FROM (SELECT DISTINCT ON (table_name, key) table_name, key, \
-                          max(version) OVER (PARTITION BY table_name, key) AS top, changed, version, hash \
-                   FROM chrononaut_activity ORDER BY table_name, key, changed DESC, version DESC, id DESC) AS x \
-             FULL JOIN chrononaut.heads AS h USING (table_name, key) \
-             WHERE x IS NULL OR h IS NULL \
-                OR (x.top, x.changed, x.version, x.hash) IS DISTINCT FROM (h.version, h.changed, h.row_version, h.hash)",
-        )
-        .await;
-    assert_eq!(drift, json!([]));
+    t.assert_verifies().await;
+    assert_eq!(t.heads_out_of_step().await, json!([]));
 }
 
 /// Prune and archive with an activity schema whose name needs quoting; archive files only

@@ -93,6 +93,29 @@ pub fn is_sqlstate(e: &sqlx::Error, code: &str) -> bool {
 }
 
 impl Ctx {
+    /// The heads that differ from the history's latest rows (a head missing, one too many, or a
+    /// different version, time or hash), as JSON; empty when heads and history agree.
+    pub async fn heads_out_of_step(&self) -> Value {
+        self.json(
+            "SELECT COALESCE(json_agg(json_build_object('table', table_name, 'key', key, \
+                    'history', x IS NOT NULL, 'head', h IS NOT NULL)), '[]') \
+             FROM (SELECT DISTINCT ON (table_name, key) table_name, key, \
+                          max(version) OVER (PARTITION BY table_name, key) AS top, changed, version, hash \
+                   FROM chrononaut_activity ORDER BY table_name, key, changed DESC, version DESC, id DESC) AS x \
+             FULL JOIN chrononaut.heads AS h USING (table_name, key) \
+             WHERE x IS NULL OR h IS NULL \
+                OR (x.top, x.changed, x.version, x.hash) IS DISTINCT FROM (h.version, h.changed, h.row_version, h.hash)",
+        )
+        .await
+    }
+
+    /// Panics unless `verify` finds the whole history intact.
+    pub async fn assert_verifies(&self) {
+        let mut conn = self.pool.acquire().await.expect("connection");
+        let report = self.ch.verify(&mut conn, None).await.expect("verify");
+        assert!(report.is_ok(), "verify: {:?}", report.issues);
+    }
+
     pub async fn exec(&self, sql: &str) {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
             .execute(&self.pool)

@@ -204,8 +204,21 @@ impl From<chrononaut_testdb::Error> for Failure {
 
 type CliResult<T> = Result<T, Failure>;
 
+/// Output piped into a reader that stops early (`chrononaut log t | head`) ends the process
+/// quietly, as it ends `cat` or `grep`: Rust ignores SIGPIPE, so every `println!` to the closed
+/// pipe would panic instead.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread or signal handler exists;
+    // restoring a signal's default disposition has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => match e.kind() {

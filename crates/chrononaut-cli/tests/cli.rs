@@ -209,3 +209,48 @@ fn shell_words(line: &str) -> Vec<String> {
     }
     words
 }
+
+/// Output piped into a reader that stops early (`chrononaut log t | head -1`) ends the command
+/// quietly, without a panic message (it panicked on the first write to the closed pipe).
+#[tokio::test]
+async fn a_reader_that_stops_early_gets_no_panic() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let db = chrononaut_testdb::TestDb::new()
+        .await
+        .expect("test database");
+    let url = db.url.as_str();
+    sql(
+        &db,
+        "CREATE TABLE t (id int PRIMARY KEY, v text); \
+         INSERT INTO t SELECT g, repeat('x', 50) FROM generate_series(1, 20000) AS g",
+    )
+    .await;
+    ok(url, &["init"]);
+    ok(url, &["track", "t"]);
+    for args in [
+        &["log", "t", "--limit", "5000"][..],
+        &["--json", "log", "t", "--limit", "5000"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chrononaut"))
+            .args(args)
+            .env("DATABASE_URL", url)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut first = [0u8; 16];
+        child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_exact(&mut first)
+            .expect("some output");
+        // the reader is gone (dropped above): the rest of the output has nowhere to go
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {err}");
+    }
+}

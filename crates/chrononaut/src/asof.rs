@@ -35,6 +35,23 @@ pub struct AsOfRow {
 }
 
 impl AsOfRow {
+    /// A row from its parts (a backend's own row decoding).
+    pub(crate) fn from_parts(
+        key: Value,
+        version: i32,
+        changed: DateTime<Utc>,
+        raw: RawJson,
+    ) -> Self {
+        let data: Map<String, Value> = serde_json::from_str(raw.0.get()).unwrap_or_default();
+        AsOfRow {
+            key,
+            version,
+            changed,
+            data,
+            raw,
+        }
+    }
+
     /// The recorded columns as PostgreSQL printed them (`{"balance": 350.00, ...}`).
     pub fn raw_data(&self) -> &RawValue {
         &self.raw.0
@@ -184,10 +201,21 @@ impl Chrononaut {
     /// (hidden and untracked columns NULL).
     pub async fn as_of<'c>(
         &self,
-        conn: &'c mut PgConnection,
+        conn: &'c mut (impl crate::DbConn + ?Sized),
         table: &str,
         at: DateTime<Utc>,
     ) -> Result<AsOf<'c>> {
+        let conn = match conn.db() {
+            crate::Db::Postgres(conn) => conn,
+            crate::Db::Sqlite(conn) => {
+                let (info, _) = crate::backend::sqlite::load_table(conn, table).await?;
+                let (columns, rows) = crate::backend::sqlite::as_of(conn, &info, at).await?;
+                return Ok(AsOf {
+                    columns,
+                    rows: futures_util::stream::iter(rows.into_iter().map(Ok)).boxed(),
+                });
+            }
+        };
         let info = load_table(conn, table).await?;
         let columns = recorded_columns(conn, &info).await?;
         let rows = sqlx::query(sql::AS_OF)

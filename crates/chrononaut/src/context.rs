@@ -135,6 +135,14 @@ impl ChangeContext {
         self
     }
 
+    pub(crate) fn has_record_extra(&self) -> bool {
+        !self.record_extra.is_empty()
+    }
+
+    pub(crate) fn suppresses_versioning(&self) -> bool {
+        self.suppress_versioning
+    }
+
     /// The `user_info` object the history will get.
     pub fn user_info(&self) -> Value {
         serde_json::json!({"user_id": self.user_id, "remote_addr": self.remote_addr})

@@ -214,6 +214,15 @@ pub enum Error {
     /// A digest file that cannot be read or does not fit this database.
     #[error("invalid digest: {0}")]
     InvalidDigest(String),
+    /// Something this backend does not do (yet): SQLite serves capture, history reads and
+    /// time travel; locks, restore, verify, conversion and pruning are PostgreSQL's only.
+    #[error("{what} is not available on {backend}")]
+    Unsupported {
+        /// What was asked for.
+        what: String,
+        /// The database it was asked of (`SQLite`).
+        backend: &'static str,
+    },
     /// A bug in chrononaut itself (a SQL template and its filler that do not fit). Please report it.
     #[error("internal error: {0}")]
     Internal(String),
@@ -228,6 +237,20 @@ impl From<sqlx::Error> for Error {
             return Error::Database(err);
         };
         let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+        // SQLite: a capture trigger's RAISE(ABORT, 'CN00n: ...') carries the code in its text
+        // (SQLite has no SQLSTATEs); the refusal keeps it as its code.
+        if let Some(code) = sqlite_refusal_code(db.as_ref()) {
+            let mut refusal = Refusal::from_database(err);
+            refusal.code = Some(code.to_owned());
+            return match code {
+                SQLSTATE_STRICT => Error::StrictMode(refusal),
+                SQLSTATE_APPEND_ONLY => Error::AppendOnly(refusal),
+                SQLSTATE_BAD_CONTEXT => Error::InvalidContext(refusal),
+                SQLSTATE_STALE_VERSION => Error::StaleVersion(refusal),
+                SQLSTATE_RECORD_LOCKED => Error::RecordLocked(refusal),
+                _ => Error::LockRefused(refusal),
+            };
+        }
         let ours = |r: Option<&str>| r.is_some_and(|w| w.contains("function chrononaut."));
         let variant: fn(Refusal) -> Error = match db.code().as_deref() {
             Some(SQLSTATE_STRICT) => Error::StrictMode,
@@ -270,6 +293,26 @@ impl From<sqlx::Error> for Error {
         };
         variant(Refusal::from_database(err))
     }
+}
+
+/// The chrononaut code (`CN001` ...) of a refusal raised by a SQLite trigger of chrononaut's.
+fn sqlite_refusal_code(db: &dyn sqlx::error::DatabaseError) -> Option<&'static str> {
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    let message = db.message();
+    [
+        SQLSTATE_STRICT,
+        SQLSTATE_APPEND_ONLY,
+        SQLSTATE_BAD_CONTEXT,
+        SQLSTATE_STALE_VERSION,
+        SQLSTATE_RECORD_LOCKED,
+        SQLSTATE_LOCK_REFUSED,
+    ]
+    .into_iter()
+    .find(|code| {
+        message
+            .strip_prefix(code)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })
 }
 
 /// Whether a PostgreSQL privilege error (`permission denied for table locks`, `must be owner

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgConnection, Row};
 
+use crate::backend::{Db, DbConn, sqlite};
 use crate::catalog::{Table, require_readable, resolve};
 use crate::diff::{self, Change, Diff};
 use crate::error::{Error, Result};
@@ -235,6 +236,8 @@ impl VersionFilter {
 pub struct RecordHistory {
     info: Arc<TableInfo>,
     key: Value,
+    /// On SQLite, the key as the history holds it (the triggers' `json_object` text).
+    key_text: Option<Arc<str>>,
 }
 
 impl Chrononaut {
@@ -245,16 +248,30 @@ impl Chrononaut {
     /// reads the same).
     pub async fn record(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl DbConn + ?Sized),
         table: &str,
         key: Value,
     ) -> Result<RecordHistory> {
-        let info = load_table(conn, table).await?;
-        let key = normalize_key(conn, &info, &key).await?;
-        Ok(RecordHistory {
-            info: Arc::new(info),
-            key,
-        })
+        match conn.db() {
+            Db::Postgres(conn) => {
+                let info = load_table(conn, table).await?;
+                let key = normalize_key(conn, &info, &key).await?;
+                Ok(RecordHistory {
+                    info: Arc::new(info),
+                    key,
+                    key_text: None,
+                })
+            }
+            Db::Sqlite(conn) => {
+                let (info, key_cols) = sqlite::load_table(conn, table).await?;
+                let (key, text) = sqlite::normalize_key(conn, &info, &key_cols, &key).await?;
+                Ok(RecordHistory {
+                    info: Arc::new(info),
+                    key,
+                    key_text: Some(text.into()),
+                })
+            }
+        }
     }
 
     /// The latest history rows of the whole of `table`, newest first: at most `limit`, recorded
@@ -262,11 +279,18 @@ impl Chrononaut {
     /// which also filters by operation and time and pages on.
     pub async fn table_log(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl DbConn + ?Sized),
         table: &str,
         limit: i64,
         before: Option<DateTime<Utc>>,
     ) -> Result<Vec<Snapshot>> {
+        let conn = match conn.db() {
+            Db::Postgres(conn) => conn,
+            Db::Sqlite(conn) => {
+                let (info, _) = sqlite::load_table(conn, table).await?;
+                return sqlite::table_log(conn, &info, limit, before).await;
+            }
+        };
         let mut filter = crate::ActivityFilter::new().limit(limit);
         if let Some(before) = before {
             filter = filter.before(before);
@@ -305,7 +329,14 @@ impl RecordHistory {
     }
 
     /// Versions through `chrononaut.record_history` (sql/history/record_history.sql).
-    async fn fetch(&self, conn: &mut PgConnection, read: Read) -> Result<Vec<Snapshot>> {
+    async fn fetch(&self, conn: &mut (impl DbConn + ?Sized), read: Read) -> Result<Vec<Snapshot>> {
+        let conn = match conn.db() {
+            Db::Postgres(conn) => conn,
+            Db::Sqlite(conn) => {
+                let text = self.key_text.as_deref().unwrap_or_default();
+                return sqlite::record_rows(conn, &self.info, text, &read).await;
+            }
+        };
         let rows = sqlx::query(sql::RECORD_HISTORY)
             .bind(self.info.history_name())
             .bind(&self.key)
@@ -326,16 +357,17 @@ impl RecordHistory {
     /// versions: [`RecordHistory::versions`] never returns them).
     pub async fn lock_events(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl DbConn + ?Sized),
         limit: i64,
     ) -> Result<Vec<crate::LockEvent>> {
+        let conn = crate::backend::postgres(conn, "record locks")?;
         crate::locking::lock_events(conn, self.history_name(), Some(&self.key), limit).await
     }
 
     /// The record's versions, ordered by time then version (see [`VersionFilter`]).
     pub async fn versions(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl DbConn + ?Sized),
         filter: &VersionFilter,
     ) -> Result<Vec<Snapshot>> {
         self.fetch(
@@ -353,7 +385,7 @@ impl RecordHistory {
 
     /// Version `n` ([`Error::VersionNotFound`] when there is none). Where history written by
     /// the Python library repeats a number after a re-insert, the latest such version.
-    pub async fn version(&self, conn: &mut PgConnection, n: i32) -> Result<Snapshot> {
+    pub async fn version(&self, conn: &mut (impl DbConn + ?Sized), n: i32) -> Result<Snapshot> {
         self.fetch(
             conn,
             Read {
@@ -375,7 +407,7 @@ impl RecordHistory {
 
     async fn nth_at(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl DbConn + ?Sized),
         at: DateTime<Utc>,
         skip: i64,
     ) -> Result<Option<Snapshot>> {
@@ -400,19 +432,22 @@ impl RecordHistory {
     /// ([`Snapshot::is_deleted`]).
     pub async fn version_at(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl DbConn + ?Sized),
         at: DateTime<Utc>,
     ) -> Result<Option<Snapshot>> {
         self.nth_at(conn, at, 0).await
     }
 
     /// The latest version (`None`: no history).
-    pub async fn latest(&self, conn: &mut PgConnection) -> Result<Option<Snapshot>> {
+    pub async fn latest(&self, conn: &mut (impl DbConn + ?Sized)) -> Result<Option<Snapshot>> {
         self.nth_at(conn, far_future(), 0).await
     }
 
     /// The version before the latest (`None` with fewer than two versions).
-    pub async fn previous_version(&self, conn: &mut PgConnection) -> Result<Option<Snapshot>> {
+    pub async fn previous_version(
+        &self,
+        conn: &mut (impl DbConn + ?Sized),
+    ) -> Result<Option<Snapshot>> {
         self.nth_at(conn, far_future(), 1).await
     }
 
@@ -421,7 +456,7 @@ impl RecordHistory {
     /// state at `since` with the latest and leaves both out).
     pub async fn has_changed_since(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl DbConn + ?Sized),
         since: DateTime<Utc>,
     ) -> Result<bool> {
         Ok(self
@@ -437,7 +472,7 @@ impl RecordHistory {
     /// [`Error::NotChronological`]; a version diffed with itself is empty.
     pub async fn diff(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl DbConn + ?Sized),
         from: &Snapshot,
         to: Option<&Snapshot>,
         include_hidden: bool,
@@ -462,7 +497,7 @@ impl RecordHistory {
     /// [`Error::VersionNotFound`] when either does not exist.
     pub async fn diff_versions(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl DbConn + ?Sized),
         from: i32,
         to: Option<i32>,
         include_hidden: bool,
@@ -480,7 +515,7 @@ impl RecordHistory {
     /// `null` → value. `to` before `from` is [`Error::NotChronological`].
     pub async fn diff_timestamps(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl DbConn + ?Sized),
         from: DateTime<Utc>,
         to: Option<DateTime<Utc>>,
         include_hidden: bool,
@@ -501,7 +536,7 @@ impl RecordHistory {
 
     async fn diff_between(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl DbConn + ?Sized),
         from: Option<&Snapshot>,
         to: Option<&Snapshot>,
         include_hidden: bool,
@@ -539,13 +574,13 @@ impl RecordHistory {
 /// A time after every recorded change.
 /// One read of `chrononaut.record_history`: its arguments after table_name and key.
 #[derive(Debug, Default)]
-struct Read {
-    before: Option<DateTime<Utc>>,
-    after: Option<DateTime<Utc>>,
-    version: Option<i32>,
-    newest_first: bool,
-    limit: Option<i64>,
-    skip: i64,
+pub(crate) struct Read {
+    pub(crate) before: Option<DateTime<Utc>>,
+    pub(crate) after: Option<DateTime<Utc>>,
+    pub(crate) version: Option<i32>,
+    pub(crate) newest_first: bool,
+    pub(crate) limit: Option<i64>,
+    pub(crate) skip: i64,
 }
 
 pub(crate) fn far_future() -> DateTime<Utc> {

@@ -142,7 +142,11 @@ impl Chrononaut {
     }
 
     /// Installs chrononaut with default options (see [`Chrononaut::install_with`]).
-    pub async fn install(&self, conn: &mut PgConnection) -> Result<InstallReport> {
+    pub async fn install(&self, conn: &mut (impl crate::DbConn + ?Sized)) -> Result<InstallReport> {
+        let conn = match conn.db() {
+            crate::Db::Postgres(conn) => conn,
+            crate::Db::Sqlite(conn) => return crate::backend::sqlite::install(conn).await,
+        };
         self.install_with(conn, &InstallOptions::new()).await
     }
 

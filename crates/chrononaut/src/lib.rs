@@ -30,6 +30,7 @@
 
 mod activity;
 mod asof;
+mod backend;
 mod capture;
 mod catalog;
 mod context;
@@ -53,10 +54,11 @@ mod track;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 
 pub use activity::{ActivityCursor, ActivityFilter, ActivityPage, DEFAULT_ACTIVITY_LIMIT};
 pub use asof::{AsOf, AsOfRow, BaselineOptions, BaselineReport};
+pub use backend::{Db, DbConn, SqliteTransaction};
 #[cfg(feature = "derive")]
 pub use chrononaut_macros::Versioned;
 pub use context::{
@@ -153,8 +155,37 @@ impl Chrononaut {
     }
 
     /// Applies `ctx` (plus the providers' fields) to the transaction open on `conn`. A later
-    /// call in the same transaction replaces the earlier context.
-    pub async fn apply(&self, conn: &mut PgConnection, ctx: &ChangeContext) -> Result<()> {
-        ctx.apply_with(conn, &self.provided()).await
+    /// call in the same transaction replaces the earlier context. On SQLite this writes the
+    /// context row of `chrononaut_context`, which must be removed before the transaction
+    /// commits ([`Chrononaut::begin_sqlite`] does both).
+    pub async fn apply(
+        &self,
+        conn: &mut (impl DbConn + ?Sized),
+        ctx: &ChangeContext,
+    ) -> Result<()> {
+        match conn.db() {
+            Db::Postgres(conn) => ctx.apply_with(conn, &self.provided()).await,
+            Db::Sqlite(conn) => backend::sqlite::apply(conn, ctx, &self.provided()).await,
+        }
+    }
+
+    /// Begins a transaction on a SQLite `pool` with `ctx` written into it (the context row,
+    /// which [`SqliteTransaction::commit`] removes before it commits).
+    ///
+    /// ```no_run
+    /// # async fn f(pool: &sqlx::SqlitePool) -> Result<(), chrononaut::Error> {
+    /// use chrononaut::{ChangeContext, Chrononaut};
+    /// let ctx = ChangeContext::new().user("alice").rationale("typo");
+    /// let mut tx = Chrononaut::new().begin_sqlite(pool, &ctx).await?;
+    /// sqlx::query("UPDATE notes SET body = 'fixed' WHERE id = 1").execute(&mut *tx).await?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn begin_sqlite(
+        &self,
+        pool: &sqlx::SqlitePool,
+        ctx: &ChangeContext,
+    ) -> Result<SqliteTransaction<'static>> {
+        backend::sqlite::begin(pool, ctx, &self.provided()).await
     }
 }

@@ -26,7 +26,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         match text {
             "insert" => Some(Self::Insert),
             "update" => Some(Self::Update),
@@ -166,6 +166,21 @@ pub(crate) fn raw_members(object: &RawValue) -> BTreeMap<String, &RawValue> {
 }
 
 impl Snapshot {
+    /// A snapshot from its parts (a backend's own row decoding).
+    pub(crate) fn from_parts(
+        meta: SnapshotMeta,
+        raw: Box<RawValue>,
+        columns: &Arc<Hidden>,
+    ) -> Self {
+        let data: Map<String, Value> = serde_json::from_str(raw.get()).unwrap_or_default();
+        Self {
+            meta,
+            data,
+            raw: RawJson(raw),
+            columns: Arc::clone(columns),
+        }
+    }
+
     pub(crate) fn from_row(row: &PgRow, columns: &Arc<Hidden>) -> Result<Self> {
         let operation: Option<String> = row.try_get("operation")?;
         // kept as text too: a JSON number read into `Value` is an f64 (350.00 becomes 350.0)

@@ -150,7 +150,7 @@ async fn exec(conn: &mut PgConnection, ddl: String) -> Result<()> {
 }
 
 /// Checks the options against the table's columns; returns them de-duplicated.
-fn validate(
+pub(crate) fn validate(
     table: &Table,
     cols: &[Column],
     pk: &[String],
@@ -219,10 +219,16 @@ impl Chrononaut {
     /// and untracked, chrononaut's own tables.
     pub async fn track(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         table: &str,
         options: &TrackOptions,
     ) -> Result<TrackedTable> {
+        let conn = match conn.db() {
+            crate::Db::Postgres(conn) => conn,
+            crate::Db::Sqlite(conn) => {
+                return crate::backend::sqlite::track(conn, table, options).await;
+            }
+        };
         let mut tx = conn.begin().await?;
         lock_ddl(&mut tx).await?;
         let installed = require_current(&mut tx).await?;
@@ -237,7 +243,15 @@ impl Chrononaut {
 
     /// Stops tracking `table`: removes its triggers and capture functions. Its history, its
     /// `version` column and its record-changes columns stay.
-    pub async fn untrack(&self, conn: &mut PgConnection, table: &str) -> Result<()> {
+    pub async fn untrack(
+        &self,
+        conn: &mut (impl crate::DbConn + ?Sized),
+        table: &str,
+    ) -> Result<()> {
+        let conn = match conn.db() {
+            crate::Db::Postgres(conn) => conn,
+            crate::Db::Sqlite(conn) => return crate::backend::sqlite::untrack(conn, table).await,
+        };
         let mut tx = conn.begin().await?;
         lock_ddl(&mut tx).await?;
         require_current(&mut tx).await?;
@@ -290,7 +304,14 @@ impl Chrononaut {
     }
 
     /// The tracked tables with their options and history counts.
-    pub async fn status(&self, conn: &mut PgConnection) -> Result<Vec<TableStatus>> {
+    pub async fn status(
+        &self,
+        conn: &mut (impl crate::DbConn + ?Sized),
+    ) -> Result<Vec<TableStatus>> {
+        let conn = match conn.db() {
+            crate::Db::Postgres(conn) => conn,
+            crate::Db::Sqlite(conn) => return crate::backend::sqlite::status(conn).await,
+        };
         let installed = require_installed(conn).await?;
         let counts: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql::fill(
             sql::HISTORY_COUNTS,

@@ -1,0 +1,811 @@
+//! SQLite: the schema, tracking, capture triggers, context and reads of chrononaut on an
+//! embedded database (`sql/sqlite/`).
+//!
+//! Capture is in the database, as on PostgreSQL: `track` installs row triggers that record
+//! every writer's changes in `chrononaut_activity`, in the same format (JSON as text,
+//! timestamps ISO-8601 UTC with microseconds). The context travels in the one row of
+//! `chrononaut_context`, written inside the writing transaction and removed before it commits
+//! ([`SqliteTransaction`]). SQLite has no roles: whoever can write the file can change
+//! anything in it (README, "SQLite").
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{
+    AssertSqlSafe, Connection as _, Row, Sqlite, SqliteConnection, SqlitePool, Transaction,
+};
+
+use crate::asof::AsOfRow;
+use crate::catalog::{Column, Table};
+use crate::error::{Error, Result};
+use crate::history::{KeyColumn, Read, TableInfo};
+use crate::snapshot::{Hidden, Operation, RawJson, Snapshot, SnapshotMeta};
+use crate::template::{self, Sql, sql_format};
+use crate::track::{TableStatus, TrackOptions, TrackedTable};
+use crate::{ChangeContext, InstallReport};
+
+/// The schema version of chrononaut's SQLite objects (`chrononaut_meta`).
+pub(crate) const SCHEMA_VERSION: i32 = 1;
+
+const INSTALL: &str = include_str!("../../sql/sqlite/install.sql");
+const CAPTURE: &str = include_str!("../../sql/sqlite/capture.sql");
+const STRICT: &str = include_str!("../../sql/sqlite/strict.sql");
+const RECORD_HISTORY: &str = include_str!("../../sql/sqlite/record_history.sql");
+const AS_OF: &str = include_str!("../../sql/sqlite/as_of.sql");
+const TABLE_LOG: &str = include_str!("../../sql/sqlite/table_log.sql");
+
+/// The history time of a capture trigger: now, in UTC, with microseconds (SQLite's clock has
+/// milliseconds), in the one text form every reader compares.
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')";
+
+/// A time as the SQLite history holds it (`2026-12-02T19:30:00.123456+00:00`).
+pub(crate) fn time_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, false)
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| Error::Internal(format!("history time {text:?} is not ISO-8601: {e}")))
+}
+
+/// A string literal for SQLite, which has no escapes: `it's` becomes `'it''s'`.
+fn literal(value: &str) -> Sql {
+    Sql::assembled(format!("'{}'", value.replace('\'', "''")))
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: String) -> Result<()> {
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn installed_version(conn: &mut SqliteConnection) -> Result<Option<i32>> {
+    let has_meta: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = 'chrononaut_meta'",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if has_meta.is_none() {
+        return Ok(None);
+    }
+    let v: Option<String> =
+        sqlx::query_scalar("SELECT value FROM chrononaut_meta WHERE key = 'schema_version'")
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(v.and_then(|v| v.parse().ok()))
+}
+
+async fn require_installed(conn: &mut SqliteConnection) -> Result<i32> {
+    match installed_version(conn).await? {
+        None => Err(Error::NotInstalled),
+        Some(v) if v > SCHEMA_VERSION => Err(Error::SchemaTooNew {
+            found: v,
+            supported: SCHEMA_VERSION,
+        }),
+        Some(v) => Ok(v),
+    }
+}
+
+/// `install` on SQLite: creates (or upgrades) chrononaut's tables and triggers in one
+/// transaction.
+pub(crate) async fn install(conn: &mut SqliteConnection) -> Result<InstallReport> {
+    let mut tx = conn.begin().await?;
+    let previous = installed_version(&mut tx).await?;
+    if let Some(v) = previous
+        && v > SCHEMA_VERSION
+    {
+        return Err(Error::SchemaTooNew {
+            found: v,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    exec(&mut tx, INSTALL.to_owned()).await?;
+    tx.commit().await?;
+    Ok(InstallReport {
+        schema_version: SCHEMA_VERSION,
+        previous_version: previous,
+        activity_table: "chrononaut_activity".into(),
+        adopted_existing_table: false,
+        regenerated_tables: 0,
+        partitioning: None,
+        partitions_created: Vec::new(),
+        converted_rows: None,
+    })
+}
+
+/// A column of a SQLite table, from `pragma_table_xinfo`.
+struct SqliteColumn {
+    name: String,
+    /// The declared type, lower case (`integer`, `text`, `` for none).
+    decl: String,
+    /// Position in the primary key (0: not in it).
+    pk: i64,
+}
+
+/// The table's name as SQLite knows it: `name` exactly, a double-quoted identifier, or a
+/// name that matches one table without regard to case (as SQLite itself resolves names).
+async fn resolve(conn: &mut SqliteConnection, name: &str) -> Result<String> {
+    let wanted = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+        Some(quoted) if name.len() >= 2 => quoted.replace("\"\"", "\""),
+        _ => name.strip_prefix("main.").unwrap_or(name).to_owned(),
+    };
+    let found: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE \
+         ORDER BY name = ?1 DESC",
+    )
+    .bind(&wanted)
+    .fetch_all(&mut *conn)
+    .await?;
+    found
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::UnknownTable(name.to_owned()))
+}
+
+async fn columns(conn: &mut SqliteConnection, table: &str) -> Result<Vec<SqliteColumn>> {
+    let rows = sqlx::query("SELECT name, type, pk FROM pragma_table_xinfo(?1) ORDER BY cid")
+        .bind(table)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(SqliteColumn {
+                name: r.try_get("name")?,
+                decl: r.try_get::<String, _>("type")?.to_ascii_lowercase(),
+                pk: r.try_get("pk")?,
+            })
+        })
+        .collect()
+}
+
+/// The primary-key columns, in key order, without `version`.
+fn key_of(cols: &[SqliteColumn]) -> Vec<&SqliteColumn> {
+    let mut pk: Vec<&SqliteColumn> = cols
+        .iter()
+        .filter(|c| c.pk > 0 && c.name != "version")
+        .collect();
+    pk.sort_by_key(|c| c.pk);
+    pk
+}
+
+fn table_of(name: &str) -> Table {
+    Table {
+        oid: 0,
+        schema: "main".into(),
+        name: name.to_owned(),
+        qualified: name.to_owned(),
+        quoted: crate::ident::quote_ident(name),
+        history_name: name.to_owned(),
+    }
+}
+
+/// The table's columns in the form [`crate::track`]'s option checks read.
+fn as_columns(cols: &[SqliteColumn]) -> Vec<Column> {
+    cols.iter()
+        .map(|c| Column {
+            name: c.name.clone(),
+            type_name: c.decl.clone(),
+            comparable: true,
+            naive_ts: false,
+            tstz: false,
+            zoned: false,
+            generated: false,
+        })
+        .collect()
+}
+
+/// The triggers' names for `table` (trigger names are per database in SQLite).
+fn trigger_names(table: &str) -> [Sql; 3] {
+    ["insert", "update", "delete"].map(|op| Sql::ident(&format!("chrononaut_{op}_{table}")))
+}
+
+/// The capture triggers of `table` (sql/sqlite/capture.sql, filled).
+fn capture_sql(
+    table: &str,
+    cols: &[SqliteColumn],
+    opts: &TrackOptions,
+    strict: bool,
+) -> Result<Sql> {
+    let pk = key_of(cols);
+    let col =
+        |alias: &'static str, name: &str| sql_format!("{}.{}", Sql::code(alias), Sql::ident(name));
+    // A value as JSON holds it: blobs as PostgreSQL prints bytea (`\x0102`); JSON has no blobs.
+    let value = |alias: &'static str, name: &str| {
+        let c = col(alias, name);
+        sql_format!(
+            "iif(typeof({}) = 'blob', '\\x' || lower(hex({})), {})",
+            c,
+            c,
+            c
+        )
+    };
+    let key = |alias: &'static str| {
+        Sql::join(
+            pk.iter()
+                .map(|c| sql_format!("{}, {}", literal(&c.name), col(alias, &c.name))),
+            ", ",
+        )
+    };
+    let key = |alias: &'static str| sql_format!("json_object({})", key(alias));
+    let recorded: Vec<&SqliteColumn> = cols
+        .iter()
+        .filter(|c| {
+            c.name != "version"
+                && !opts.hidden.contains(&c.name)
+                && !opts.untracked.contains(&c.name)
+        })
+        .collect();
+    let data = |alias: &'static str| {
+        let mut pairs: Vec<Sql> = recorded
+            .iter()
+            .map(|c| sql_format!("{}, {}", literal(&c.name), value(alias, &c.name)))
+            .collect();
+        pairs.push(Sql::code("'version', s.v"));
+        sql_format!("json_object({})", Sql::join(pairs, ", "))
+    };
+    let differs = |names: &mut dyn Iterator<Item = &String>| {
+        let parts: Vec<Sql> = names
+            .map(|n| sql_format!("{} IS NOT {}", col("OLD", n), col("NEW", n)))
+            .collect();
+        if parts.is_empty() {
+            Sql::code("0")
+        } else {
+            sql_format!("({})", Sql::join(parts, " OR "))
+        }
+    };
+    let watched: Vec<&String> = cols
+        .iter()
+        .filter(|c| c.pk == 0 && c.name != "version" && !opts.untracked.contains(&c.name))
+        .map(|c| &c.name)
+        .collect();
+    let changed = differs(&mut watched.iter().copied());
+    let key_changed = differs(&mut pk.iter().map(|c| &c.name));
+    let pk_new = Sql::join(
+        pk.iter()
+            .map(|c| sql_format!("{} = {}", Sql::ident(&c.name), col("NEW", &c.name))),
+        " AND ",
+    );
+    // extra_info: the context's, with the hidden columns that were set (insert) or changed
+    // (update) in hidden_cols_changed, in column order.
+    let base = Sql::code("coalesce(c.extra_info, '{}')");
+    let hidden: Vec<&String> = cols
+        .iter()
+        .filter(|c| opts.hidden.contains(&c.name))
+        .map(|c| &c.name)
+        .collect();
+    let extra = |test: &dyn Fn(&str) -> Sql| {
+        if hidden.is_empty() {
+            return base.clone();
+        }
+        let any = Sql::join(hidden.iter().map(|h| test(h)), " OR ");
+        let names = Sql::join(
+            hidden
+                .iter()
+                .map(|h| sql_format!("SELECT {} AS n WHERE {}", literal(h), test(h))),
+            " UNION ALL ",
+        );
+        sql_format!(
+            "CASE WHEN {} THEN json_set({}, '$.hidden_cols_changed', \
+             json((SELECT json_group_array(h.n) FROM ({}) AS h))) ELSE {} END",
+            any,
+            base,
+            names,
+            base
+        )
+    };
+    let extra_insert = extra(&|h| sql_format!("{} IS NOT NULL", col("NEW", h)));
+    let extra_update = extra(&|h| sql_format!("{} IS NOT {}", col("OLD", h), col("NEW", h)));
+    let strict_check = |when: Sql| -> Result<Sql> {
+        if strict {
+            template::fill(STRICT, &[("when", &when)])
+        } else {
+            Ok(Sql::default())
+        }
+    };
+    let [trg_insert, trg_update, trg_delete] = trigger_names(table);
+    template::fill(
+        CAPTURE,
+        &[
+            ("table", &Sql::ident(table)),
+            ("table_name", &literal(table)),
+            ("trg_insert", &trg_insert),
+            ("trg_update", &trg_update),
+            ("trg_delete", &trg_delete),
+            ("key_new", &key("NEW")),
+            ("key_old", &key("OLD")),
+            ("data_new", &data("NEW")),
+            ("data_old", &data("OLD")),
+            ("changed", &changed),
+            ("key_changed", &key_changed),
+            ("pk_new", &pk_new),
+            ("extra_insert", &extra_insert),
+            ("extra_update", &extra_update),
+            ("strict_insert", &strict_check(Sql::code("1"))?),
+            (
+                "strict_update",
+                &strict_check(sql_format!("{} OR {}", changed, key_changed))?,
+            ),
+            ("strict_delete", &strict_check(Sql::code("1"))?),
+            ("now", &Sql::code(NOW)),
+        ],
+    )
+}
+
+/// The column names of a table, as `chrononaut_tracked.columns` keeps them to tell when the
+/// triggers no longer fit the table.
+fn fingerprint(cols: &[SqliteColumn]) -> String {
+    Value::from(cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>()).to_string()
+}
+
+/// `track` on SQLite: adds `version` if missing, (re)creates the capture triggers and stores
+/// the options, in one transaction.
+pub(crate) async fn track(
+    conn: &mut SqliteConnection,
+    name: &str,
+    opts: &TrackOptions,
+) -> Result<TrackedTable> {
+    if opts.record_changes {
+        return Err(unsupported("record-changes columns"));
+    }
+    if opts.keep_days.is_some() {
+        return Err(unsupported("retention policies (pruning)"));
+    }
+    let mut tx = conn.begin().await?;
+    require_installed(&mut tx).await?;
+    let table = resolve(&mut tx, name).await?;
+    if table.starts_with("chrononaut_") || table.starts_with("sqlite_") {
+        return Err(Error::CannotTrackOwnTable(table));
+    }
+    let mut cols = columns(&mut tx, &table).await?;
+    if key_of(&cols).is_empty() {
+        return Err(Error::NoPrimaryKey(table));
+    }
+    let resolved = table_of(&table);
+    let pk: Vec<String> = key_of(&cols).iter().map(|c| c.name.clone()).collect();
+    let options = crate::track::validate(&resolved, &as_columns(&cols), &pk, opts)?;
+    if !cols.iter().any(|c| c.name == "version") {
+        // Existing rows read 0 (SQLite cannot add a column without giving old rows its
+        // default): their first change is version 1, as on PostgreSQL.
+        exec(
+            &mut tx,
+            sql_format!(
+                "ALTER TABLE {} ADD COLUMN version INTEGER DEFAULT 0",
+                Sql::ident(&table)
+            )
+            .into_string(),
+        )
+        .await?;
+        cols = columns(&mut tx, &table).await?;
+    }
+    let strict = options.strict.unwrap_or(false);
+    let mut ddl = drop_triggers_sql(&table);
+    ddl.push_str(capture_sql(&table, &cols, &options, strict)?.as_str());
+    tracing::debug!(table = %table, ddl = %ddl, "SQLite capture triggers");
+    exec(&mut tx, ddl).await?;
+    sqlx::query(
+        "INSERT INTO chrononaut_tracked (table_name, hidden, untracked, strict, tracked_at, columns) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (table_name) DO UPDATE SET hidden = excluded.hidden, \
+         untracked = excluded.untracked, strict = excluded.strict, columns = excluded.columns",
+    )
+    .bind(&table)
+    .bind(Value::from(options.hidden.clone()).to_string())
+    .bind(Value::from(options.untracked.clone()).to_string())
+    .bind(strict)
+    .bind(time_text(Utc::now()))
+    .bind(fingerprint(&cols))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(TrackedTable {
+        table: table.clone(),
+        history_name: table,
+        primary_key: pk,
+        options,
+        strict_effective: strict,
+    })
+}
+
+fn drop_triggers_sql(table: &str) -> String {
+    trigger_names(table)
+        .iter()
+        .map(|t| format!("DROP TRIGGER IF EXISTS {t};\n"))
+        .collect()
+}
+
+/// `untrack` on SQLite: removes the capture triggers; the history and `version` stay.
+pub(crate) async fn untrack(conn: &mut SqliteConnection, name: &str) -> Result<()> {
+    let mut tx = conn.begin().await?;
+    require_installed(&mut tx).await?;
+    let table = resolve(&mut tx, name).await?;
+    let gone = sqlx::query("DELETE FROM chrononaut_tracked WHERE table_name = ?1")
+        .bind(&table)
+        .execute(&mut *tx)
+        .await?;
+    if gone.rows_affected() == 0 {
+        return Err(Error::NotTracked(table));
+    }
+    exec(&mut tx, drop_triggers_sql(&table)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The hidden and untracked columns of a table's tracking (none when it is not tracked).
+async fn tracked_columns(
+    conn: &mut SqliteConnection,
+    table: &str,
+) -> Result<Option<(Hidden, bool, String)>> {
+    let row = sqlx::query(
+        "SELECT hidden, untracked, strict, columns FROM chrononaut_tracked WHERE table_name = ?1",
+    )
+    .bind(table)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let names = |column: &str| -> Result<Vec<String>> {
+        let text: String = row.try_get(column)?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Internal(format!("chrononaut_tracked.{column}: {e}")))
+    };
+    Ok(Some((
+        Hidden {
+            hidden: names("hidden")?,
+            untracked: names("untracked")?,
+        },
+        row.try_get("strict")?,
+        row.try_get("columns")?,
+    )))
+}
+
+/// `status` on SQLite: every tracked table with its options and history size.
+pub(crate) async fn status(conn: &mut SqliteConnection) -> Result<Vec<TableStatus>> {
+    require_installed(conn).await?;
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT table_name FROM chrononaut_tracked ORDER BY table_name")
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut out = Vec::new();
+    for table in names {
+        let Some((cols, strict, fp)) = tracked_columns(conn, &table).await? else {
+            continue;
+        };
+        let rows: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM chrononaut_activity WHERE table_name = ?1")
+                .bind(&table)
+                .fetch_one(&mut *conn)
+                .await?;
+        let now = columns(conn, &table).await?;
+        out.push(TableStatus {
+            table: table.clone(),
+            history_name: table,
+            options: TrackOptions {
+                hidden: cols.hidden,
+                untracked: cols.untracked,
+                strict: Some(strict),
+                ..TrackOptions::default()
+            },
+            strict_effective: strict,
+            history_rows: rows,
+            stale: fingerprint(&now) != fp,
+        });
+    }
+    Ok(out)
+}
+
+/// A table whose history is read: resolved if it still exists, else read by its history
+/// name (a dropped table's history stays readable).
+pub(crate) async fn load_table(
+    conn: &mut SqliteConnection,
+    name: &str,
+) -> Result<(TableInfo, Vec<SqliteKey>)> {
+    require_installed(conn).await?;
+    let table = resolve(conn, name).await?;
+    let cols = columns(conn, &table).await?;
+    let key: Vec<SqliteKey> = key_of(&cols)
+        .iter()
+        .map(|c| SqliteKey {
+            name: c.name.clone(),
+            affinity: Affinity::of(&c.decl),
+        })
+        .collect();
+    if key.is_empty() {
+        return Err(Error::NoPrimaryKey(table));
+    }
+    let hidden = tracked_columns(conn, &table)
+        .await?
+        .map(|(h, _, _)| h)
+        .unwrap_or_default();
+    let info = TableInfo {
+        table: table_of(&table),
+        activity: "chrononaut_activity".into(),
+        key_columns: key
+            .iter()
+            .map(|k| KeyColumn {
+                name: k.name.clone(),
+                naive_ts: false,
+                zoned_ts: false,
+            })
+            .collect(),
+        columns: Arc::new(hidden),
+    };
+    Ok((info, key))
+}
+
+/// SQLite's type affinity of a declared type (its documented rules, in order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Affinity {
+    Integer,
+    Text,
+    Blob,
+    Real,
+    Numeric,
+}
+
+impl Affinity {
+    fn of(decl: &str) -> Affinity {
+        if decl.contains("int") {
+            Affinity::Integer
+        } else if decl.contains("char") || decl.contains("clob") || decl.contains("text") {
+            Affinity::Text
+        } else if decl.contains("blob") || decl.is_empty() {
+            Affinity::Blob
+        } else if decl.contains("real") || decl.contains("floa") || decl.contains("doub") {
+            Affinity::Real
+        } else {
+            Affinity::Numeric
+        }
+    }
+}
+
+/// A primary-key column and its affinity.
+#[derive(Debug, Clone)]
+pub(crate) struct SqliteKey {
+    name: String,
+    affinity: Affinity,
+}
+
+/// The history key of the record whose primary key is `key` (values may be strings,
+/// `{"id": "5"}`, converted as SQLite's affinity converts them on insert): the JSON value and
+/// the exact text the capture triggers write, made by SQLite's own `json_object`.
+pub(crate) async fn normalize_key(
+    conn: &mut SqliteConnection,
+    info: &TableInfo,
+    key_cols: &[SqliteKey],
+    key: &Value,
+) -> Result<(Value, String)> {
+    let invalid = |message: String| Error::InvalidKey {
+        table: info.table.qualified.clone(),
+        message,
+    };
+    let Some(obj) = key.as_object() else {
+        return Err(invalid("the key must be a JSON object".into()));
+    };
+    if let Some(extra) = obj.keys().find(|k| !key_cols.iter().any(|c| &c.name == *k)) {
+        return Err(invalid(format!("{extra:?} is not a primary-key column")));
+    }
+    let placeholders = vec!["?, ?"; key_cols.len()].join(", ");
+    let statement = format!("SELECT json_object({placeholders})");
+    let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(statement));
+    for c in key_cols {
+        let v = obj
+            .get(&c.name)
+            .ok_or_else(|| invalid(format!("missing primary-key column {:?}", c.name)))?;
+        query = query.bind(c.name.clone());
+        let bad = || invalid(format!("{:?} cannot be {v}", c.name));
+        query = match (c.affinity, v) {
+            (_, Value::Null) => return Err(bad()),
+            (Affinity::Integer, Value::Number(n)) => query.bind(n.as_i64().ok_or_else(bad)?),
+            (Affinity::Integer, Value::String(s)) => {
+                query.bind(s.trim().parse::<i64>().map_err(|_| bad())?)
+            }
+            (Affinity::Real, Value::Number(n)) => query.bind(n.as_f64().ok_or_else(bad)?),
+            (Affinity::Real, Value::String(s)) => {
+                query.bind(s.trim().parse::<f64>().map_err(|_| bad())?)
+            }
+            (Affinity::Text, Value::Number(n)) => query.bind(n.to_string()),
+            (_, Value::String(s)) => query.bind(s.clone()),
+            (_, Value::Number(n)) if n.is_i64() => query.bind(n.as_i64().ok_or_else(bad)?),
+            (_, Value::Number(n)) => query.bind(n.as_f64().ok_or_else(bad)?),
+            (_, Value::Bool(b)) => query.bind(i64::from(*b)),
+            _ => return Err(bad()),
+        };
+    }
+    let text = query.fetch_one(&mut *conn).await?;
+    let value = serde_json::from_str(&text)
+        .map_err(|e| Error::Internal(format!("json_object gave {text:?}: {e}")))?;
+    Ok((value, text))
+}
+
+fn json(row: &SqliteRow, column: &str) -> Result<Value> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::Internal(format!("history column {column} is not JSON: {e}")))
+}
+
+fn raw(row: &SqliteRow) -> Result<Box<RawValue>> {
+    let text: String = row.try_get("data")?;
+    RawValue::from_string(text)
+        .map_err(|e| Error::Internal(format!("history column data is not JSON: {e}")))
+}
+
+fn snapshot(row: &SqliteRow, columns: &Arc<Hidden>) -> Result<Snapshot> {
+    let operation: Option<String> = row.try_get("operation")?;
+    let changed: String = row.try_get("changed")?;
+    let meta = SnapshotMeta {
+        id: row.try_get("id")?,
+        table: row.try_get("table_name")?,
+        key: json(row, "key")?,
+        version: row.try_get("version")?,
+        changed: parse_time(&changed)?,
+        operation: operation.as_deref().and_then(Operation::parse),
+        user_info: json(row, "user_info")?,
+        extra_info: json(row, "extra_info")?,
+    };
+    Ok(Snapshot::from_parts(meta, raw(row)?, columns))
+}
+
+/// The versions of one record (sql/sqlite/record_history.sql).
+pub(crate) async fn record_rows(
+    conn: &mut SqliteConnection,
+    info: &TableInfo,
+    key_text: &str,
+    read: &Read,
+) -> Result<Vec<Snapshot>> {
+    let rows = sqlx::query(RECORD_HISTORY)
+        .bind(info.history_name())
+        .bind(key_text)
+        .bind(read.before.map(time_text))
+        .bind(read.after.map(time_text))
+        .bind(read.version)
+        .bind(read.newest_first)
+        .bind(read.limit)
+        .bind(read.skip)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(|r| snapshot(r, &info.columns)).collect()
+}
+
+/// The newest history rows of one table, newest first (sql/sqlite/table_log.sql).
+pub(crate) async fn table_log(
+    conn: &mut SqliteConnection,
+    info: &TableInfo,
+    limit: i64,
+    before: Option<DateTime<Utc>>,
+) -> Result<Vec<Snapshot>> {
+    let rows = sqlx::query(TABLE_LOG)
+        .bind(info.history_name())
+        .bind(before.map(time_text))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(|r| snapshot(r, &info.columns)).collect()
+}
+
+/// Every record of `info`'s table as it was at `at` (sql/sqlite/as_of.sql), and the columns
+/// the rows hold.
+pub(crate) async fn as_of(
+    conn: &mut SqliteConnection,
+    info: &TableInfo,
+    at: DateTime<Utc>,
+) -> Result<(Vec<String>, Vec<AsOfRow>)> {
+    let cols = columns(conn, &info.table.name).await?;
+    let recorded = cols
+        .into_iter()
+        .map(|c| c.name)
+        .filter(|n| !info.columns.hidden.contains(n) && !info.columns.untracked.contains(n))
+        .collect();
+    let rows = sqlx::query(AS_OF)
+        .bind(info.history_name())
+        .bind(time_text(at))
+        .fetch_all(&mut *conn)
+        .await?;
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let raw = raw(r)?;
+            let changed: String = r.try_get("changed")?;
+            Ok(AsOfRow::from_parts(
+                json(r, "key")?,
+                r.try_get("version")?,
+                parse_time(&changed)?,
+                RawJson(raw),
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((recorded, rows))
+}
+
+fn unsupported(what: &str) -> Error {
+    Error::Unsupported {
+        what: what.to_owned(),
+        backend: "SQLite",
+    }
+}
+
+/// Writes the context of the open transaction on `conn` (the one row of
+/// `chrononaut_context`): `auto` (context providers) under the context's own extra info.
+pub(crate) async fn apply(
+    conn: &mut SqliteConnection,
+    ctx: &ChangeContext,
+    auto: &Map<String, Value>,
+) -> Result<()> {
+    if ctx.has_record_extra() {
+        return Err(unsupported("per-record extra info"));
+    }
+    let mut extra = auto.clone();
+    if let Value::Object(explicit) = ctx.extra_info() {
+        extra.extend(explicit);
+    }
+    sqlx::query(
+        "INSERT OR REPLACE INTO chrononaut_context (id, user_info, extra_info, suppressed) \
+         VALUES (1, ?1, ?2, ?3)",
+    )
+    .bind(ctx.user_info().to_string())
+    .bind(Value::Object(extra).to_string())
+    .bind(ctx.suppresses_versioning())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A SQLite transaction with a change context, from
+/// [`Chrononaut::begin_sqlite`](crate::Chrononaut::begin_sqlite). Use it as a connection
+/// (`&mut *tx`); [`SqliteTransaction::commit`] removes the context row, then commits, so no
+/// later transaction is recorded under this one's context. Dropped without commit, it rolls
+/// back (the context row with it).
+#[derive(Debug)]
+pub struct SqliteTransaction<'c> {
+    tx: Transaction<'c, Sqlite>,
+}
+
+impl<'c> SqliteTransaction<'c> {
+    /// Removes the context, then commits.
+    pub async fn commit(mut self) -> Result<()> {
+        sqlx::query("DELETE FROM chrononaut_context")
+            .execute(&mut *self.tx)
+            .await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rolls back the transaction (its context with it).
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for SqliteTransaction<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for SqliteTransaction<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
+impl crate::DbConn for SqliteTransaction<'_> {
+    fn db(&mut self) -> crate::Db<'_> {
+        crate::Db::Sqlite(&mut self.tx)
+    }
+}
+
+/// Begins a transaction on `pool` and writes `ctx` into it.
+pub(crate) async fn begin(
+    pool: &SqlitePool,
+    ctx: &ChangeContext,
+    auto: &Map<String, Value>,
+) -> Result<SqliteTransaction<'static>> {
+    let mut tx = pool.begin().await?;
+    apply(&mut tx, ctx, auto).await?;
+    Ok(SqliteTransaction { tx })
+}

@@ -1,0 +1,663 @@
+//! SQLite: capture by triggers (every writer), versions, hidden and untracked columns, context,
+//! strict mode, suppression, append-only history, and the reads (versions, version_at, diff,
+//! as_of), each against a real SQLite file.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use chrononaut::{ChangeContext, Chrononaut, Error, Operation, TrackOptions, VersionFilter};
+use futures::TryStreamExt;
+use serde_json::{Value, json};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
+
+/// A fresh database file of its own for one test (removed when dropped).
+struct Db {
+    path: PathBuf,
+    pool: SqlitePool,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+        }
+    }
+}
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+async fn db(name: &str) -> Db {
+    let path = std::env::temp_dir().join(format!(
+        "chrononaut-test-{}-{}-{name}.db",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .expect("open sqlite");
+    Db { path, pool }
+}
+
+async fn exec(pool: &SqlitePool, sql: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// A tracked table `items(id, name, price, secret hidden, seen untracked)`.
+async fn items(name: &str) -> Db {
+    let d = db(name).await;
+    exec(
+        &d.pool,
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL, secret TEXT, seen INTEGER)",
+    )
+    .await;
+    let ch = Chrononaut::new();
+    let mut conn = d.pool.acquire().await.unwrap();
+    ch.install(&mut conn).await.unwrap();
+    ch.track(
+        &mut conn,
+        "items",
+        &TrackOptions::new().hidden(["secret"]).untracked(["seen"]),
+    )
+    .await
+    .unwrap();
+    d
+}
+
+/// A history row: (version, operation, key, data, user_info, extra_info).
+type Row6 = (i64, Option<String>, Value, Value, Value, Value);
+
+/// The history rows of `table`, in order: (version, operation, key, data, user_info, extra_info).
+async fn history(pool: &SqlitePool, table: &str) -> Vec<Row6> {
+    let rows = sqlx::query(
+        "SELECT version, operation, key, data, user_info, extra_info FROM chrononaut_activity \
+         WHERE table_name = ?1 ORDER BY id",
+    )
+    .bind(table)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|r| {
+            let j = |c: &str| serde_json::from_str::<Value>(&r.get::<String, _>(c)).unwrap();
+            (
+                r.get("version"),
+                r.get("operation"),
+                j("key"),
+                j("data"),
+                j("user_info"),
+                j("extra_info"),
+            )
+        })
+        .collect()
+}
+
+fn ops(h: &[Row6]) -> Vec<(i64, &str)> {
+    h.iter()
+        .map(|r| (r.0, r.1.as_deref().unwrap_or("?")))
+        .collect()
+}
+
+#[tokio::test]
+async fn versions_follow_the_rules_and_data_is_exact() {
+    let d = items("rules").await;
+    let ch = Chrononaut::new();
+    let ctx = ChangeContext::new()
+        .user("alice")
+        .remote_addr("10.0.0.1")
+        .rationale("new stock");
+    let mut tx = ch.begin_sqlite(&d.pool, &ctx).await.unwrap();
+    sqlx::query("INSERT INTO items (id, name, price, secret, seen) VALUES (1, 'pen', 1.5, 's', 0)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    exec(&d.pool, "UPDATE items SET price = 2.25 WHERE id = 1").await; // v1
+    exec(&d.pool, "UPDATE items SET seen = 5 WHERE id = 1").await; // untracked only: none
+    exec(&d.pool, "UPDATE items SET name = name WHERE id = 1").await; // no-op: none
+    exec(&d.pool, "UPDATE items SET secret = 't' WHERE id = 1").await; // hidden: v2
+    exec(&d.pool, "DELETE FROM items WHERE id = 1").await; // v3
+    exec(
+        &d.pool,
+        "INSERT INTO items (id, name) VALUES (1, 'pen again')",
+    )
+    .await; // v4
+    let h = history(&d.pool, "items").await;
+    assert_eq!(
+        ops(&h),
+        vec![
+            (0, "insert"),
+            (1, "update"),
+            (2, "update"),
+            (3, "delete"),
+            (4, "insert")
+        ]
+    );
+    assert_eq!(h[0].2, json!({"id": 1}));
+    assert_eq!(
+        h[0].3,
+        json!({"id": 1, "name": "pen", "price": 1.5, "version": 0})
+    );
+    assert_eq!(
+        h[0].4,
+        json!({"user_id": "alice", "remote_addr": "10.0.0.1"})
+    );
+    assert_eq!(
+        h[0].5,
+        json!({"rationale": "new stock", "hidden_cols_changed": ["secret"]})
+    );
+    // no context after that transaction committed: nobody known, nothing extra
+    assert_eq!(h[1].4, json!({"user_id": null, "remote_addr": null}));
+    assert_eq!(h[1].5, json!({}));
+    assert_eq!(h[1].3["price"], json!(2.25));
+    assert_eq!(h[2].5, json!({"hidden_cols_changed": ["secret"]}));
+    assert_eq!(h[3].3["name"], json!("pen"));
+    assert_eq!(
+        h[4].3,
+        json!({"id": 1, "name": "pen again", "price": null, "version": 4})
+    );
+    // the row's own version is kept in step
+    let v: i64 = sqlx::query_scalar("SELECT version FROM items WHERE id = 1")
+        .fetch_one(&d.pool)
+        .await
+        .unwrap();
+    assert_eq!(v, 4);
+    // the hidden value is nowhere in the history
+    let leaked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM chrononaut_activity WHERE data LIKE '%\"s\"%' OR data LIKE '%secret%'",
+    )
+    .fetch_one(&d.pool)
+    .await
+    .unwrap();
+    assert_eq!(leaked, 0);
+}
+
+#[tokio::test]
+async fn the_library_reads_versions_diffs_and_as_of() {
+    let d = items("reads").await;
+    let ch = Chrononaut::new();
+    exec(
+        &d.pool,
+        "INSERT INTO items (id, name, price) VALUES (1, 'a', 1.0), (2, 'b', 2.0)",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let t1 = Utc::now();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    exec(&d.pool, "UPDATE items SET price = 3.5 WHERE id = 1").await;
+    exec(&d.pool, "DELETE FROM items WHERE id = 2").await;
+    exec(&d.pool, "INSERT INTO items (id, name) VALUES (3, 'c')").await;
+
+    let mut conn = d.pool.acquire().await.unwrap();
+    let record = ch
+        .record(&mut conn, "items", json!({"id": "1"}))
+        .await
+        .unwrap();
+    assert_eq!(record.key(), &json!({"id": 1}));
+    let versions = record
+        .versions(&mut conn, &VersionFilter::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version()).collect::<Vec<_>>(),
+        vec![0, 1]
+    );
+    assert_eq!(versions[1].meta().operation, Some(Operation::Update));
+    let at_t1 = record.version_at(&mut conn, t1).await.unwrap().unwrap();
+    assert_eq!(at_t1.version(), 0);
+    let diff = record
+        .diff_versions(&mut conn, 0, None, true)
+        .await
+        .unwrap();
+    assert_eq!(diff.changes.len(), 1, "{diff:?}");
+    assert!(diff.changes.contains_key("price"));
+    assert!(matches!(
+        record.version(&mut conn, 7).await,
+        Err(Error::VersionNotFound { .. })
+    ));
+    // the hidden column reads as hidden, never as a value
+    assert!(matches!(
+        versions[0].get("secret"),
+        Err(Error::HiddenColumn { .. })
+    ));
+
+    let rows = |at| {
+        let ch = ch.clone();
+        let pool = d.pool.clone();
+        async move {
+            let mut conn = pool.acquire().await.unwrap();
+            let as_of = ch.as_of(&mut conn, "items", at).await.unwrap();
+            let mut rows: Vec<(Value, i32)> = as_of
+                .rows()
+                .map_ok(|r| (r.key.clone(), r.version))
+                .try_collect()
+                .await
+                .unwrap();
+            rows.sort_by_key(|r| r.0.to_string());
+            rows
+        }
+    };
+    assert_eq!(
+        rows(t1).await,
+        vec![(json!({"id": 1}), 0), (json!({"id": 2}), 0)]
+    );
+    assert_eq!(
+        rows(Utc::now()).await,
+        vec![(json!({"id": 1}), 1), (json!({"id": 3}), 0)]
+    );
+
+    let log = ch.table_log(&mut conn, "items", 2, None).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].meta().key, json!({"id": 3}));
+}
+
+#[tokio::test]
+async fn replace_upsert_and_key_changes_are_recorded() {
+    let d = items("replace").await;
+    exec(&d.pool, "INSERT INTO items (id, name) VALUES (1, 'a')").await;
+    exec(
+        &d.pool,
+        "INSERT OR REPLACE INTO items (id, name) VALUES (1, 'b')",
+    )
+    .await;
+    exec(
+        &d.pool,
+        "INSERT INTO items (id, name) VALUES (1, 'c') ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+    )
+    .await;
+    exec(&d.pool, "UPDATE items SET id = 2 WHERE id = 1").await;
+    let h = history(&d.pool, "items").await;
+    let keyed: Vec<(i64, &str, Value)> = h
+        .iter()
+        .map(|r| (r.0, r.1.as_deref().unwrap_or("?"), r.2.clone()))
+        .collect();
+    assert_eq!(
+        keyed,
+        vec![
+            (0, "insert", json!({"id": 1})),
+            (1, "update", json!({"id": 1})), // the replace
+            (2, "update", json!({"id": 1})), // the upsert
+            (3, "delete", json!({"id": 1})), // the key moved away
+            (3, "update", json!({"id": 2})),
+        ]
+    );
+    assert_eq!(h[1].3["name"], json!("b"));
+    assert_eq!(h[3].3["name"], json!("c"));
+    let v: i64 = sqlx::query_scalar("SELECT version FROM items WHERE id = 2")
+        .fetch_one(&d.pool)
+        .await
+        .unwrap();
+    assert_eq!(v, 3);
+
+    // with recursive triggers on, SQLite fires the delete trigger for a replace
+    let mut conn = d.pool.acquire().await.unwrap();
+    sqlx::query("PRAGMA recursive_triggers = ON")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("INSERT OR REPLACE INTO items (id, name) VALUES (2, 'd')")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE items SET price = 9 WHERE id = 2")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let h = history(&d.pool, "items").await;
+    assert_eq!(
+        ops(&h[5..]),
+        vec![(4, "delete"), (5, "insert"), (6, "update")]
+    );
+    let v: i64 = sqlx::query_scalar("SELECT version FROM items WHERE id = 2")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(v, 6);
+}
+
+#[tokio::test]
+async fn other_writers_are_recorded_and_a_rollback_leaves_nothing() {
+    let d = items("writers").await;
+    // a second connection that knows nothing of chrononaut
+    let mut other = SqliteConnection::connect(&format!("sqlite://{}", d.path.display()))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO items (id, name) VALUES (10, 'raw')")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let mut tx = other.begin().await.unwrap();
+    sqlx::query("UPDATE items SET name = 'never' WHERE id = 10")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    other.close().await.unwrap();
+    // the sqlite3 shell, another process
+    if let Ok(out) = std::process::Command::new("sqlite3")
+        .arg(&d.path)
+        .arg("UPDATE items SET name = 'shell' WHERE id = 10;")
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let h = history(&d.pool, "items").await;
+        assert_eq!(ops(&h), vec![(0, "insert"), (1, "update")]);
+        assert_eq!(h[1].3["name"], json!("shell"));
+        assert_eq!(h[1].4, json!({"user_id": null, "remote_addr": null}));
+    } else {
+        let h = history(&d.pool, "items").await;
+        assert_eq!(ops(&h), vec![(0, "insert")]);
+    }
+}
+
+#[tokio::test]
+async fn strict_suppress_stale_and_append_only_refuse() {
+    let d = db("refusals").await;
+    exec(
+        &d.pool,
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)",
+    )
+    .await;
+    let ch = Chrononaut::new();
+    let mut conn = d.pool.acquire().await.unwrap();
+    ch.install(&mut conn).await.unwrap();
+    ch.track(&mut conn, "notes", &TrackOptions::new().strict(true))
+        .await
+        .unwrap();
+    drop(conn);
+    let err = sqlx::query("INSERT INTO notes (id, body) VALUES (1, 'x')")
+        .execute(&d.pool)
+        .await
+        .map_err(Error::from)
+        .unwrap_err();
+    assert!(matches!(err, Error::StrictMode(_)), "{err:?}");
+    let ctx = ChangeContext::new().rationale("first note");
+    let mut tx = ch.begin_sqlite(&d.pool, &ctx).await.unwrap();
+    sqlx::query("INSERT INTO notes (id, body) VALUES (1, 'x')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // suppressed: nothing recorded, strict or not
+    let mut tx = ch
+        .begin_sqlite(&d.pool, &ChangeContext::new().suppress_versioning())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE notes SET body = 'quiet' WHERE id = 1")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(ops(&history(&d.pool, "notes").await), vec![(0, "insert")]);
+
+    // a stale version is refused; the current one passes and is bumped
+    let mut tx = ch.begin_sqlite(&d.pool, &ctx).await.unwrap();
+    let err = sqlx::query("UPDATE notes SET body = 'y', version = 7 WHERE id = 1")
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)
+        .unwrap_err();
+    assert!(matches!(err, Error::StaleVersion(_)), "{err:?}");
+    sqlx::query("UPDATE notes SET body = 'y', version = 0 WHERE id = 1")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        ops(&history(&d.pool, "notes").await),
+        vec![(0, "insert"), (1, "update")]
+    );
+
+    // history is append-only
+    for sql in [
+        "UPDATE chrononaut_activity SET data = '{}'",
+        "DELETE FROM chrononaut_activity",
+    ] {
+        let err = sqlx::query(sql)
+            .execute(&d.pool)
+            .await
+            .map_err(Error::from)
+            .unwrap_err();
+        assert!(matches!(err, Error::AppendOnly(_)), "{sql}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors() {
+    let d = db("bad").await;
+    let ch = Chrononaut::new();
+    let mut conn = d.pool.acquire().await.unwrap();
+    let err = ch
+        .track(&mut conn, "t", &TrackOptions::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotInstalled), "{err:?}");
+    ch.install(&mut conn).await.unwrap();
+    ch.install(&mut conn).await.unwrap(); // again: idempotent
+    sqlx::query("CREATE TABLE nokey (a TEXT)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let err = ch
+        .track(&mut conn, "missing", &TrackOptions::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UnknownTable(_)), "{err:?}");
+    let err = ch
+        .track(&mut conn, "nokey", &TrackOptions::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NoPrimaryKey(_)), "{err:?}");
+    let err = ch
+        .track(&mut conn, "chrononaut_activity", &TrackOptions::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::CannotTrackOwnTable(_)), "{err:?}");
+    sqlx::query("CREATE TABLE k (id INTEGER PRIMARY KEY, a TEXT)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let err = ch
+        .track(&mut conn, "k", &TrackOptions::new().hidden(["nope"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UnknownColumn { .. }), "{err:?}");
+    ch.track(&mut conn, "k", &TrackOptions::new())
+        .await
+        .unwrap();
+    let err = ch
+        .record(&mut conn, "k", json!({"id": "x"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidKey { .. }), "{err:?}");
+    let err = ch
+        .record(&mut conn, "k", json!({"other": 1}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidKey { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn odd_identifiers_work() {
+    let d = db("odd").await;
+    exec(
+        &d.pool,
+        r#"CREATE TABLE "Odd ""Name""" ("K'ey" TEXT, "two" INTEGER, "va""l" TEXT, "sec'ret" TEXT, PRIMARY KEY ("K'ey", "two"))"#,
+    )
+    .await;
+    let ch = Chrononaut::new();
+    let mut conn = d.pool.acquire().await.unwrap();
+    ch.install(&mut conn).await.unwrap();
+    let tracked = ch
+        .track(
+            &mut conn,
+            r#""Odd ""Name""""#,
+            &TrackOptions::new().hidden(["sec'ret"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tracked.history_name, r#"Odd "Name""#);
+    assert_eq!(
+        tracked.primary_key,
+        vec!["K'ey".to_owned(), "two".to_owned()]
+    );
+    sqlx::query(r#"INSERT INTO "Odd ""Name""" ("K'ey", "two", "va""l", "sec'ret") VALUES ('a''b', 2, 'x"y', 'z')"#)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query(r#"UPDATE "Odd ""Name""" SET "va""l" = 'w', "sec'ret" = 'q'"#)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let h = history(&d.pool, r#"Odd "Name""#).await;
+    assert_eq!(ops(&h), vec![(0, "insert"), (1, "update")]);
+    assert_eq!(h[1].2, json!({"K'ey": "a'b", "two": 2}));
+    assert_eq!(
+        h[1].3,
+        json!({"K'ey": "a'b", "two": 2, "va\"l": "w", "version": 1})
+    );
+    assert_eq!(h[1].5, json!({"hidden_cols_changed": ["sec'ret"]}));
+    let record = ch
+        .record(
+            &mut conn,
+            r#"odd "name""#,
+            json!({"two": "2", "K'ey": "a'b"}),
+        )
+        .await
+        .unwrap();
+    let versions = record
+        .versions(&mut conn, &VersionFilter::new())
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 2);
+}
+
+#[tokio::test]
+async fn two_writers_get_distinct_versions_and_a_reader_sees_committed_history() {
+    let d = items("writers2").await;
+    exec(
+        &d.pool,
+        "INSERT INTO items (id, name, price) VALUES (1, 'a', 0)",
+    )
+    .await;
+    let ch = Chrononaut::new();
+    let mut tasks = Vec::new();
+    for w in 0..2 {
+        let pool = d.pool.clone();
+        let ch = ch.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                let ctx = ChangeContext::new().user(format!("writer{w}"));
+                let mut tx = ch.begin_sqlite(&pool, &ctx).await.unwrap();
+                sqlx::query("UPDATE items SET price = price + 1, name = ?1 WHERE id = 1")
+                    .bind(format!("w{w}-{i}"))
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+        }));
+    }
+    // a reader while they write (WAL: it never blocks them)
+    let mut reader = d.pool.acquire().await.unwrap();
+    let mut seen = 0;
+    for _ in 0..10 {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM chrononaut_activity")
+            .fetch_one(&mut *reader)
+            .await
+            .unwrap();
+        assert!(n >= seen);
+        seen = n;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let h = history(&d.pool, "items").await;
+    assert_eq!(
+        h.iter().map(|r| r.0).collect::<Vec<_>>(),
+        (0..=50).collect::<Vec<_>>()
+    );
+    for r in &h[1..] {
+        let user = r.4["user_id"].as_str().unwrap();
+        assert!(
+            r.3["name"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("w{}", &user[6..]))
+        );
+        assert!(user == "writer0" || user == "writer1");
+    }
+    // history = data: the last version holds what the row holds
+    let price: f64 = sqlx::query_scalar("SELECT price FROM items WHERE id = 1")
+        .fetch_one(&d.pool)
+        .await
+        .unwrap();
+    assert_eq!(h[50].3["price"], json!(price));
+}
+
+#[tokio::test]
+async fn unsupported_features_say_so() {
+    let d = items("unsupported").await;
+    exec(&d.pool, "INSERT INTO items (id, name) VALUES (1, 'a')").await;
+    let ch = Chrononaut::new();
+    let mut conn = d.pool.acquire().await.unwrap();
+    let record = ch
+        .record(&mut conn, "items", json!({"id": 1}))
+        .await
+        .unwrap();
+    let err = record.lock_events(&mut conn, 10).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Unsupported {
+                backend: "SQLite",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "record locks is not available on SQLite");
+    let err = ch
+        .track(&mut conn, "items", &TrackOptions::new().keep(30))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+    let status = ch.status(&mut conn).await.unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0].history_rows, 1);
+    assert_eq!(status[0].options.hidden, vec!["secret".to_owned()]);
+    assert!(!status[0].stale);
+    sqlx::query("ALTER TABLE items ADD COLUMN extra TEXT")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    assert!(ch.status(&mut conn).await.unwrap()[0].stale);
+    ch.untrack(&mut conn, "items").await.unwrap();
+    sqlx::query("UPDATE items SET name = 'untracked now'")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(history(&d.pool, "items").await.len(), 1);
+    assert!(matches!(
+        ch.untrack(&mut conn, "items").await,
+        Err(Error::NotTracked(_))
+    ));
+}

@@ -1,6 +1,6 @@
 //! SQLite: capture by triggers (every writer), versions, hidden and untracked columns, context,
 //! strict mode, suppression, append-only history, and the reads (versions, version_at, diff,
-//! as_of), each against a real SQLite file.
+//! as_of), and a writer killed in the middle of a transaction, each against a real SQLite file.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -30,22 +30,33 @@ impl Drop for Db {
 static N: AtomicU32 = AtomicU32::new(0);
 
 async fn db(name: &str) -> Db {
+    db_journal(name, SqliteJournalMode::Wal).await
+}
+
+/// A fresh database file in the given journal mode.
+async fn db_journal(name: &str, journal: SqliteJournalMode) -> Db {
     let path = std::env::temp_dir().join(format!(
         "chrononaut-test-{}-{}-{name}.db",
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     ));
+    Db {
+        pool: open(&path, journal).await,
+        path,
+    }
+}
+
+async fn open(path: &std::path::Path, journal: SqliteJournalMode) -> SqlitePool {
     let options = SqliteConnectOptions::new()
-        .filename(&path)
+        .filename(path)
         .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
+        .journal_mode(journal)
         .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new()
+    SqlitePoolOptions::new()
         .max_connections(4)
         .connect_with(options)
         .await
-        .expect("open sqlite");
-    Db { path, pool }
+        .expect("open sqlite")
 }
 
 async fn exec(pool: &SqlitePool, sql: &str) {
@@ -660,4 +671,260 @@ async fn unsupported_features_say_so() {
         ch.untrack(&mut conn, "items").await,
         Err(Error::NotTracked(_))
     ));
+}
+
+/// How `items`' history disagrees with its rows: one line per record whose latest history
+/// version is not the row as it is (data, version), per live row without history, and per
+/// gone row whose history does not end in a delete. Empty: history = data.
+async fn history_mismatches(pool: &SqlitePool) -> Vec<String> {
+    let latest = sqlx::query(
+        "SELECT a.key, a.version, a.data, a.operation FROM chrononaut_activity AS a \
+         WHERE a.table_name = 'items' AND a.id = (SELECT max(b.id) FROM chrononaut_activity AS b \
+         WHERE b.table_name = 'items' AND b.key = a.key)",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut history: std::collections::BTreeMap<String, (i64, Value, Option<String>)> = latest
+        .iter()
+        .map(|r| {
+            let key: Value = serde_json::from_str(&r.get::<String, _>("key")).unwrap();
+            let data: Value = serde_json::from_str(&r.get::<String, _>("data")).unwrap();
+            (
+                key.to_string(),
+                (r.get("version"), data, r.get("operation")),
+            )
+        })
+        .collect();
+    let rows = sqlx::query(
+        "SELECT json_object('id', id) AS key, version, \
+         json_object('id', id, 'name', name, 'price', price, 'version', version) AS data \
+         FROM items",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    for r in &rows {
+        let key: Value = serde_json::from_str(&r.get::<String, _>("key")).unwrap();
+        let data: Value = serde_json::from_str(&r.get::<String, _>("data")).unwrap();
+        let version: i64 = r.get("version");
+        match history.remove(&key.to_string()) {
+            None => out.push(format!("{key}: a row without history")),
+            Some((v, d, op)) => {
+                if op.as_deref() == Some("delete") || v != version || d != data {
+                    out.push(format!(
+                        "{key}: row {data} (version {version}), history {d} (version {v}, {op:?})"
+                    ));
+                }
+            }
+        }
+    }
+    for (key, (v, _, op)) in history {
+        if op.as_deref() != Some("delete") {
+            out.push(format!(
+                "{key}: no row, history ends at version {v} ({op:?})"
+            ));
+        }
+    }
+    out
+}
+
+/// The `sqlite3` shell on `path`, its stdin and stdout kept open.
+struct Shell {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Shell {
+    fn start(path: &std::path::Path) -> Shell {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(std::env::var("SQLITE3").unwrap_or_else(|_| "sqlite3".into()))
+            .arg(path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("this test needs the sqlite3 shell (apt-get install sqlite3, or set SQLITE3)");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        Shell {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Sends `script`, then waits for the line `marker` it ends by printing.
+    fn run_until(&mut self, script: &str, marker: &str) {
+        use std::io::{BufRead, Read, Write};
+        self.stdin
+            .write_all(format!("{script}\nSELECT '{marker}';\n").as_bytes())
+            .unwrap();
+        self.stdin.flush().unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.stdout.read_line(&mut line).unwrap() == 0 {
+                let mut err = String::new();
+                let _ = self.child.stderr.take().unwrap().read_to_string(&mut err);
+                panic!("the sqlite3 shell ended before {marker:?}: {err}");
+            }
+            if line.trim_end() == marker {
+                return;
+            }
+        }
+    }
+}
+
+fn file_len(path: &std::path::Path, suffix: &str) -> u64 {
+    std::fs::metadata(format!("{}{suffix}", path.display()))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+/// A writer killed (SIGKILL) in the middle of a transaction, after its changes and their
+/// history reached the file (a cache of a few pages spills them), leaves history = data:
+/// none of the uncommitted rows or their history, the committed transaction's rows, history
+/// and context intact, and writes after it continue the versions. In WAL mode (the
+/// uncommitted frames are in the WAL and ignored) and in rollback-journal mode (the hot
+/// journal is rolled back by the next opener).
+#[tokio::test]
+async fn a_crash_in_the_middle_of_a_transaction_leaves_history_equal_to_data() {
+    for journal in [SqliteJournalMode::Wal, SqliteJournalMode::Delete] {
+        let mut d = db_journal("crash", journal).await;
+        exec(
+            &d.pool,
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL, secret TEXT, seen INTEGER)",
+        )
+        .await;
+        let ch = Chrononaut::new();
+        let mut conn = d.pool.acquire().await.unwrap();
+        ch.install(&mut conn).await.unwrap();
+        ch.track(
+            &mut conn,
+            "items",
+            &TrackOptions::new().hidden(["secret"]).untracked(["seen"]),
+        )
+        .await
+        .unwrap();
+        drop(conn);
+        d.pool.close().await;
+
+        let mut shell = Shell::start(&d.path);
+        shell.run_until(
+            ".bail on\n.timeout 10000\n\
+             BEGIN;\n\
+             INSERT OR REPLACE INTO chrononaut_context (id, user_info, extra_info) VALUES \
+                 (1, '{\"user_id\":\"committed\",\"remote_addr\":null}', '{\"rationale\":\"kept\"}');\n\
+             WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 200) \
+                 INSERT INTO items (id, name, price, secret, seen) SELECT i, 'item ' || i, i, 's', 0 FROM g;\n\
+             UPDATE items SET price = price * 2 WHERE id <= 50;\n\
+             DELETE FROM items WHERE id > 190;\n\
+             DELETE FROM chrononaut_context;\n\
+             COMMIT;",
+            "committed",
+        );
+        let (db_before, wal_before) = (file_len(&d.path, ""), file_len(&d.path, "-wal"));
+        // the transaction that dies: enough rows and history for a cache of 10 pages to spill
+        shell.run_until(
+            "PRAGMA cache_size = 10;\n\
+             BEGIN;\n\
+             INSERT OR REPLACE INTO chrononaut_context (id, user_info, extra_info) VALUES \
+                 (1, '{\"user_id\":\"lost\",\"remote_addr\":null}', '{\"rationale\":\"never\"}');\n\
+             WITH RECURSIVE g(i) AS (SELECT 1000 UNION ALL SELECT i + 1 FROM g WHERE i < 3999) \
+                 INSERT INTO items (id, name, price) SELECT i, printf('%.400c', 'x') || i, i FROM g;\n\
+             UPDATE items SET name = 'lost', secret = 'gone' WHERE id <= 100;\n\
+             DELETE FROM items WHERE id BETWEEN 101 AND 120;",
+            "ready",
+        );
+        // the uncommitted changes are on disk, not only in the shell's memory
+        if journal == SqliteJournalMode::Wal {
+            let wal = file_len(&d.path, "-wal");
+            assert!(
+                wal > wal_before + 1_000_000,
+                "WAL {wal_before} -> {wal} bytes: nothing spilled"
+            );
+        } else {
+            let db_now = file_len(&d.path, "");
+            assert!(
+                file_len(&d.path, "-journal") > 0 && db_now > db_before,
+                "file {db_before} -> {db_now} bytes, journal {}: nothing spilled",
+                file_len(&d.path, "-journal")
+            );
+        }
+        shell.child.kill().unwrap(); // SIGKILL: no rollback, no close
+        let status = shell.child.wait().unwrap();
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(9), "{status:?}");
+        }
+        drop(shell);
+
+        d.pool = open(&d.path, journal).await;
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&d.pool)
+            .await
+            .unwrap();
+        assert_eq!(check, "ok", "{journal:?}");
+        // the data is the committed transaction's
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM items ORDER BY id")
+            .fetch_all(&d.pool)
+            .await
+            .unwrap();
+        assert!(
+            ids == (1..=190).collect::<Vec<_>>(),
+            "{journal:?}: {} rows, ids {:?}..{:?}, not 1..190",
+            ids.len(),
+            ids.first(),
+            ids.last()
+        );
+        let lost: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM items WHERE name = 'lost' OR secret = 'gone'")
+                .fetch_one(&d.pool)
+                .await
+                .unwrap();
+        assert_eq!(lost, 0, "{journal:?}");
+        // so is the history, all of it, under its context
+        let h = history(&d.pool, "items").await;
+        assert_eq!(h.len(), 200 + 50 + 10, "{journal:?}");
+        assert!(
+            h.iter()
+                .all(|r| r.4["user_id"] == json!("committed") && r.5["rationale"] == json!("kept")),
+            "{journal:?}: a row not of the committed transaction"
+        );
+        assert_eq!(
+            history_mismatches(&d.pool).await,
+            Vec::<String>::new(),
+            "{journal:?}"
+        );
+        let contexts: i64 = sqlx::query_scalar("SELECT count(*) FROM chrononaut_context")
+            .fetch_one(&d.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            contexts, 0,
+            "{journal:?}: a context row outlived its transaction"
+        );
+
+        // writes after the crash continue the versions
+        exec(&d.pool, "UPDATE items SET price = 7 WHERE id = 1").await;
+        let h = history(&d.pool, "items").await;
+        let last = h.last().unwrap();
+        assert_eq!((last.0, &last.2), (2, &json!({"id": 1})), "{journal:?}");
+        assert_eq!(history_mismatches(&d.pool).await, Vec::<String>::new());
+
+        // and the check sees a disagreement when there is one: a suppressed change
+        exec(
+            &d.pool,
+            "BEGIN; INSERT INTO chrononaut_context (id, suppressed) VALUES (1, 1); \
+             UPDATE items SET name = 'unrecorded' WHERE id = 2; \
+             DELETE FROM chrononaut_context; COMMIT;",
+        )
+        .await;
+        let found = history_mismatches(&d.pool).await;
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("{\"id\":2}"), "{found:?}");
+    }
 }

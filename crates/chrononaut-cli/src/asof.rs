@@ -9,7 +9,6 @@ use clap::{Args, ValueEnum};
 use futures_util::TryStreamExt;
 
 use serde_json::value::RawValue;
-use sqlx::PgConnection;
 
 use crate::history::{Style, parse_time, table_lines};
 use crate::progress::Progress;
@@ -129,7 +128,7 @@ fn csv_field(text: &str) -> String {
 /// terminal and the table is big enough to wait for.
 pub async fn baseline(
     ch: &Chrononaut,
-    conn: &mut PgConnection,
+    conn: &mut crate::Conn,
     table: &str,
     batch_size: i64,
 ) -> CliResult<BaselineReport> {

@@ -9,7 +9,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 
 use crate::progress::Progress;
-use crate::{CliResult, Failure, connect, print_json};
+use crate::{CliResult, Failure, connect_pg, print_json};
 
 /// Records per step of an update pass.
 const UPDATE_STEP: u64 = 10_000;
@@ -188,7 +188,7 @@ pub async fn run(
     json: bool,
     args: ConvertArgs,
 ) -> CliResult<()> {
-    let mut conn = connect(url).await?;
+    let mut conn = connect_pg(url, "legacy conversion (convert)").await?;
     let mut options = ConvertOptions::new().force(args.force);
     options.id_column.clone_from(&args.id_column);
     options.history_table.clone_from(&args.history_table);

@@ -4,13 +4,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use chrononaut::{
-    ActivityFilter, Change, Chrononaut, Diff, LockEvent, LockOperation, Operation, RecordHistory,
-    Snapshot, VersionFilter,
+    Change, Chrononaut, Diff, LockEvent, LockOperation, Operation, RecordHistory, Snapshot,
+    VersionFilter,
 };
 use clap::Args;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use sqlx::PgConnection;
 use unicode_width::UnicodeWidthStr;
 
 use crate::{CliResult, Failure, connect, print_json};
@@ -217,7 +216,7 @@ fn changed_columns(prev: Option<&Snapshot>, cur: &Snapshot) -> (Vec<String>, Vec
 
 async fn record(
     ch: &Chrononaut,
-    conn: &mut PgConnection,
+    conn: &mut crate::Conn,
     table: &str,
     key: &str,
 ) -> CliResult<RecordHistory> {
@@ -236,13 +235,8 @@ pub async fn log(
     let Some(key) = &args.key else {
         // the newest versions, from ix_chrononaut_activity_table_changed
         let rows = ch
-            .table_activity(
-                &mut conn,
-                &args.table,
-                &ActivityFilter::new().limit(args.limit),
-            )
-            .await?
-            .entries;
+            .table_log(&mut conn, &args.table, args.limit, None)
+            .await?;
         // lock events are not versions: read apart, shown among them by time
         let locks = ch.lock_events(&mut conn, &args.table, args.limit).await?;
         let mut merged: Vec<Logged> = rows

@@ -6,7 +6,7 @@ use chrononaut::{Chrononaut, Digest, RecordLock, VerifyReport};
 use clap::Args;
 
 use crate::history::{key_text, parse_key, time};
-use crate::{CliResult, Failure, connect, print_json};
+use crate::{CliResult, Failure, connect_pg, print_json};
 
 /// `chrononaut lock TABLE [KEY] --reason R`.
 #[derive(Args, Debug)]
@@ -89,7 +89,7 @@ pub async fn lock(
     json_out: bool,
     args: LockArgs,
 ) -> CliResult<()> {
-    let mut conn = connect(url).await?;
+    let mut conn = connect_pg(url, "record locks").await?;
     let lock = match &args.key {
         Some(key) => {
             ch.lock(&mut conn, &args.table, parse_key(key)?, &args.reason)
@@ -110,7 +110,7 @@ pub async fn unlock(
     json_out: bool,
     args: UnlockArgs,
 ) -> CliResult<()> {
-    let mut conn = connect(url).await?;
+    let mut conn = connect_pg(url, "record locks").await?;
     let lock = match &args.key {
         Some(key) => ch.unlock(&mut conn, &args.table, parse_key(key)?).await?,
         None => ch.unfreeze(&mut conn, &args.table).await?,
@@ -128,7 +128,7 @@ pub async fn locks(
     json_out: bool,
     args: LocksArgs,
 ) -> CliResult<()> {
-    let mut conn = connect(url).await?;
+    let mut conn = connect_pg(url, "record locks").await?;
     let locks = ch.locks(&mut conn, args.table.as_deref()).await?;
     if json_out {
         return print_json(&locks);
@@ -210,7 +210,7 @@ pub async fn verify(
         }
         None => None,
     };
-    let mut conn = connect(url).await?;
+    let mut conn = connect_pg(url, "hash-chain verification (verify)").await?;
     let report = match &digest {
         Some(d) => ch.verify_digest(&mut conn, d).await?,
         None => ch.verify(&mut conn, args.table.as_deref()).await?,
@@ -236,7 +236,7 @@ pub async fn digest(
     json_out: bool,
     args: DigestArgs,
 ) -> CliResult<()> {
-    let mut conn = connect(url).await?;
+    let mut conn = connect_pg(url, "history digests (digest)").await?;
     let digest = ch.digest(&mut conn, args.table.as_deref()).await?;
     let text = serde_json::to_string_pretty(&digest).map_err(|e| Failure(e.to_string()))?;
     match &args.output {

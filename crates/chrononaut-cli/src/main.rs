@@ -12,10 +12,11 @@ mod serve;
 
 use std::process::ExitCode;
 
-use chrononaut::{Chrononaut, InstallOptions, Partitioning, TrackOptions};
+use chrononaut::{Chrononaut, Db, DbConn, InstallOptions, Partitioning, TrackOptions};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
-use sqlx::{Connection, PgConnection};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, PgConnection, SqliteConnection};
 
 /// History, audit logging and time travel for PostgreSQL tables.
 #[derive(Parser, Debug)]
@@ -112,8 +113,13 @@ enum Command {
         #[arg(value_parser = ["on", "off"])]
         value: String,
     },
-    /// Show what chrononaut records, in a schema of its own (chrononaut_demo).
-    Demo,
+    /// Show what chrononaut records, in a schema of its own (chrononaut_demo); on SQLite when
+    /// no PostgreSQL is configured, reachable or startable.
+    Demo {
+        /// Run on a SQLite file of the demo's own, whatever PostgreSQL there is.
+        #[arg(long)]
+        sqlite: bool,
+    },
     /// Convert chrononaut 0.1/0.2 `<table>_history` tables into the activity table.
     Convert(convert::ConvertArgs),
     /// The versions of a record (or, without KEY, a table's recent activity).
@@ -257,13 +263,80 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn connect(url: Option<&str>) -> CliResult<PgConnection> {
-    let url = url.ok_or_else(|| {
-        Failure("no database given: set DATABASE_URL or pass --database-url".into())
-    })?;
-    PgConnection::connect(url)
+/// The database a command works on: PostgreSQL, or SQLite for a `sqlite:` URL.
+#[derive(Debug)]
+enum Conn {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl DbConn for Conn {
+    fn db(&mut self) -> Db<'_> {
+        match self {
+            Conn::Postgres(c) => c.db(),
+            Conn::Sqlite(c) => c.db(),
+        }
+    }
+}
+
+/// `sqlite://path.db`, `sqlite:path.db`, `sqlite::memory:`: the CLI's SQLite URLs.
+fn is_sqlite_url(url: &str) -> bool {
+    url.trim_start().to_ascii_lowercase().starts_with("sqlite:")
+}
+
+/// The refusal of a command SQLite does not serve yet, as the library words it.
+fn sqlite_refusal(what: &str) -> Failure {
+    chrononaut::Error::Unsupported {
+        what: what.to_owned(),
+        backend: "SQLite",
+    }
+    .into()
+}
+
+fn require_url(url: Option<&str>) -> CliResult<&str> {
+    url.ok_or_else(|| Failure("no database given: set DATABASE_URL or pass --database-url".into()))
+}
+
+/// A connection to the database at `url`, PostgreSQL or SQLite. A SQLite file must exist,
+/// unless `create` (for `init`).
+async fn connect_any(url: Option<&str>, create: bool) -> CliResult<Conn> {
+    let url = require_url(url)?;
+    if !is_sqlite_url(url) {
+        return PgConnection::connect(url)
+            .await
+            .map(Conn::Postgres)
+            .map_err(|e| Failure(format!("cannot connect to the database: {e}")));
+    }
+    let options = url
+        .parse::<SqliteConnectOptions>()
+        .map_err(|e| Failure(format!("not a SQLite URL ({url}): {e}")))?
+        .create_if_missing(create);
+    let path = options.get_filename().display().to_string();
+    SqliteConnection::connect_with(&options)
         .await
-        .map_err(|e| Failure(format!("cannot connect to the database: {e}")))
+        .map(Conn::Sqlite)
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.code().as_deref() == Some("14") => Failure(format!(
+                "cannot open the SQLite database {path}: no such file (create it with `chrononaut init`)"
+            )),
+            _ => Failure(format!("cannot open the SQLite database {path}: {e}")),
+        })
+}
+
+/// A connection to an existing database at `url`, PostgreSQL or SQLite.
+async fn connect(url: Option<&str>) -> CliResult<Conn> {
+    connect_any(url, false).await
+}
+
+/// A PostgreSQL connection for a command SQLite does not serve (`what`, for the refusal).
+async fn connect_pg(url: Option<&str>, what: &str) -> CliResult<PgConnection> {
+    if is_sqlite_url(require_url(url)?) {
+        return Err(sqlite_refusal(what));
+    }
+    match connect(url).await? {
+        Conn::Postgres(c) => Ok(c),
+        Conn::Sqlite(_) => Err(sqlite_refusal(what)),
+    }
 }
 
 fn print_json<T: Serialize>(value: &T) -> CliResult<()> {
@@ -284,6 +357,7 @@ async fn run(cli: Cli) -> CliResult<()> {
             dry_run,
         } => {
             let mut options = InstallOptions::new();
+            let wants_schema = schema.is_some();
             if let Some(schema) = schema {
                 options = options.activity_schema(schema);
             }
@@ -297,7 +371,23 @@ async fn run(cli: Cli) -> CliResult<()> {
                 print!("{}", ch.install_sql(&options)?);
                 return Ok(());
             }
-            let mut conn = connect(url).await?;
+            let mut conn = match connect_any(url, true).await? {
+                Conn::Postgres(pg) => pg,
+                Conn::Sqlite(_) if partition.is_some() => {
+                    return Err(sqlite_refusal("a partitioned history (--partition)"));
+                }
+                Conn::Sqlite(_) if wants_schema => {
+                    return Err(sqlite_refusal("an activity schema (--schema)"));
+                }
+                Conn::Sqlite(mut lite) => {
+                    let report = ch.install(&mut lite).await?;
+                    if cli.json {
+                        return print_json(&report);
+                    }
+                    print_installed(&report);
+                    return Ok(());
+                }
+            };
             if dry_run {
                 let partitioning = partition
                     .as_deref()
@@ -323,24 +413,7 @@ async fn run(cli: Cli) -> CliResult<()> {
                     rows as f64 / elapsed.max(0.001)
                 );
             }
-            match report.previous_version {
-                None if report.adopted_existing_table => println!(
-                    "installed chrononaut schema v{}, adopting the existing {} with its rows",
-                    report.schema_version, report.activity_table
-                ),
-                None => println!(
-                    "installed chrononaut schema v{}; history goes to {}",
-                    report.schema_version, report.activity_table
-                ),
-                Some(v) if v == report.schema_version => println!(
-                    "chrononaut schema v{} is already installed; history goes to {}",
-                    v, report.activity_table
-                ),
-                Some(v) => println!(
-                    "upgraded chrononaut schema v{v} -> v{}",
-                    report.schema_version
-                ),
-            }
+            print_installed(&report);
             if report.regenerated_tables > 0 {
                 println!(
                     "regenerated the capture triggers of {} tracked table(s) for this version",
@@ -399,7 +472,8 @@ async fn run(cli: Cli) -> CliResult<()> {
                 tracked.primary_key.join(", "),
                 tracked.history_name
             );
-            print_options(&tracked.options, tracked.strict_effective);
+            let sqlite = matches!(conn, Conn::Sqlite(_));
+            print_options(&tracked.options, tracked.strict_effective, sqlite);
             if let Some(b) = baseline
                 && b.recorded > 0
             {
@@ -426,11 +500,16 @@ async fn run(cli: Cli) -> CliResult<()> {
             if tables.is_empty() {
                 println!("no tracked tables; track one with `chrononaut track TABLE`");
             }
-            let partitions = ch.partitions(&mut conn).await?;
-            print_partitioning(&partitions);
+            let sqlite = match &mut conn {
+                Conn::Postgres(pg) => {
+                    print_partitioning(&ch.partitions(pg).await?);
+                    false
+                }
+                Conn::Sqlite(_) => true,
+            };
             for t in tables {
                 println!("{}  ({} history rows)", t.table, t.history_rows);
-                print_options(&t.options, t.strict_effective);
+                print_options(&t.options, t.strict_effective, sqlite);
                 if t.stale {
                     println!(
                         "  stale:          its columns changed since tracking; run `chrononaut track {}` again",
@@ -440,7 +519,7 @@ async fn run(cli: Cli) -> CliResult<()> {
             }
         }
         Command::Partitions { maintain } => {
-            let mut conn = connect(url).await?;
+            let mut conn = connect_pg(url, "a partitioned history").await?;
             let report = if maintain {
                 Some(ch.maintain_partitions(&mut conn).await?)
             } else {
@@ -507,7 +586,7 @@ async fn run(cli: Cli) -> CliResult<()> {
             }
         }
         Command::StrictDefault { value } => {
-            let mut conn = connect(url).await?;
+            let mut conn = connect_pg(url, "a database-wide strict default").await?;
             let on = value == "on";
             ch.set_strict_default(&mut conn, on).await?;
             if cli.json {
@@ -515,7 +594,7 @@ async fn run(cli: Cli) -> CliResult<()> {
             }
             println!("strict default is now {value}");
         }
-        Command::Demo => demo::run(&ch, url, cli.json).await?,
+        Command::Demo { sqlite } => demo::run(&ch, url, cli.json, sqlite).await?,
         Command::Convert(args) => convert::run(&ch, url, cli.json, args).await?,
         Command::Log(args) => history::log(&ch, url, cli.json, args).await?,
         Command::Show(args) => history::show(&ch, url, cli.json, args).await?,
@@ -532,6 +611,28 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Serve(args) => serve::run(url, args).await?,
     }
     Ok(())
+}
+
+/// The line of `init` that says what was installed.
+fn print_installed(report: &chrononaut::InstallReport) {
+    match report.previous_version {
+        None if report.adopted_existing_table => println!(
+            "installed chrononaut schema v{}, adopting the existing {} with its rows",
+            report.schema_version, report.activity_table
+        ),
+        None => println!(
+            "installed chrononaut schema v{}; history goes to {}",
+            report.schema_version, report.activity_table
+        ),
+        Some(v) if v == report.schema_version => println!(
+            "chrononaut schema v{} is already installed; history goes to {}",
+            v, report.activity_table
+        ),
+        Some(v) => println!(
+            "upgraded chrononaut schema v{v} -> v{}",
+            report.schema_version
+        ),
+    }
 }
 
 /// The plan of `init --partition ... --dry-run`.
@@ -611,7 +712,9 @@ fn print_partitioning(p: &chrononaut::PartitionStatus) {
     }
 }
 
-fn print_options(options: &TrackOptions, strict: bool) {
+/// A tracked table's options, as `track` and `status` print them (`sqlite`: on SQLite, which
+/// writes no hash chain yet).
+fn print_options(options: &TrackOptions, strict: bool, sqlite: bool) {
     let list = |v: &[String]| {
         if v.is_empty() {
             "-".to_owned()
@@ -627,7 +730,9 @@ fn print_options(options: &TrackOptions, strict: bool) {
     );
     println!(
         "  hash chain:     {}",
-        if options.no_chain {
+        if sqlite {
+            "no (SQLite writes none yet)"
+        } else if options.no_chain {
             "no (--no-chain)"
         } else {
             "yes"

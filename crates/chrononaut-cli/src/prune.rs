@@ -7,7 +7,7 @@ use chrononaut::{Chrononaut, PruneOptions};
 use clap::{Args, Subcommand};
 
 use crate::history::parse_time;
-use crate::{CliResult, Failure, connect, print_json};
+use crate::{CliResult, Failure, connect_pg, print_json};
 
 /// `chrononaut prune --before T [--archive DIR] [--dry-run]`.
 #[derive(Args, Debug)]
@@ -53,7 +53,7 @@ pub async fn prune(
     json_out: bool,
     args: PruneArgs,
 ) -> CliResult<()> {
-    let mut conn = connect(url).await?;
+    let mut conn = connect_pg(url, "pruning").await?;
     let mut options = PruneOptions::new().dry_run(args.dry_run);
     if let Some(dir) = &args.archive {
         options = options.archive(dir);
@@ -122,7 +122,7 @@ pub async fn archive(
     let report = if offline {
         ch.verify_archive(None, &dir).await?
     } else {
-        let mut conn = connect(url).await?;
+        let mut conn = connect_pg(url, "pruning archives").await?;
         ch.verify_archive(Some(&mut conn), &dir).await?
     };
     if json_out {

@@ -44,6 +44,9 @@ pub async fn run(url: Option<&str>, args: ServeArgs) -> CliResult<()> {
     let url = url.ok_or_else(|| {
         Failure("no database given: set DATABASE_URL or pass --database-url".into())
     })?;
+    if crate::is_sqlite_url(url) {
+        return Err(crate::sqlite_refusal("the history browser (serve)"));
+    }
     let mut generated = false;
     let token = match args.token {
         Some(t) => {

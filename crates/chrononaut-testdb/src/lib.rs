@@ -36,6 +36,11 @@ mod throwaway;
 /// throwaway server.
 pub const FORCE_TEMP_ENV: &str = "CHRONONAUT_TESTDB_FORCE_TEMP";
 
+/// Environment variable naming the directory that holds PostgreSQL's `initdb` and `pg_ctl`
+/// for a throwaway server (for a server installed somewhere of its own). When set, it is the
+/// only place looked in: `PATH` and `/usr/lib/postgresql/*/bin` are not.
+pub const BINDIR_ENV: &str = "CHRONONAUT_TESTDB_PG_BINDIR";
+
 /// Admin URL tried when something accepts TCP connections on `127.0.0.1:5432`.
 const LOCAL_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 

@@ -232,14 +232,17 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
         .find(|p| is_executable(p))
 }
 
-/// `initdb` and `pg_ctl` from one directory on `PATH`, else from the highest
-/// version under `/usr/lib/postgresql/*/bin`.
+/// `initdb` and `pg_ctl` from the directory [`crate::BINDIR_ENV`] names, else from one
+/// directory on `PATH`, else from the highest version under `/usr/lib/postgresql/*/bin`.
 fn find_binaries() -> Option<Binaries> {
     let from_dir = |dir: &Path| {
         let initdb = dir.join("initdb");
         let pg_ctl = dir.join("pg_ctl");
         (is_executable(&initdb) && is_executable(&pg_ctl)).then_some(Binaries { initdb, pg_ctl })
     };
+    if let Some(dir) = std::env::var_os(crate::BINDIR_ENV).filter(|d| !d.is_empty()) {
+        return from_dir(Path::new(&dir));
+    }
     if let Some(path) = std::env::var_os("PATH")
         && let Some(b) = std::env::split_paths(&path).find_map(|d| from_dir(&d))
     {

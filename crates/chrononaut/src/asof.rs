@@ -264,12 +264,25 @@ impl Chrononaut {
     /// println!("{} existing rows recorded", report.recorded);
     /// # Ok(()) }
     /// ```
+    ///
+    /// On SQLite the baseline is one transaction (SQLite has one writer at a time; the batch
+    /// size is not used) and records the rows that have no history at all.
     pub async fn baseline(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         table: &str,
         mut options: BaselineOptions<'_>,
     ) -> Result<BaselineReport> {
+        let conn = match conn.db() {
+            crate::Db::Postgres(conn) => conn,
+            crate::Db::Sqlite(conn) => {
+                let report = crate::backend::sqlite::baseline(conn, table).await?;
+                if let Some(progress) = options.progress.as_mut() {
+                    progress(report.recorded, report.recorded);
+                }
+                return Ok(report);
+            }
+        };
         let info = load_table(conn, table).await?;
         let tracked: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM chrononaut.tracked WHERE relid = $1::int8::oid)",

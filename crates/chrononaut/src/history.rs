@@ -90,14 +90,12 @@ pub(crate) async fn load_table(conn: &mut PgConnection, name: &str) -> Result<Ta
     })
 }
 
-/// Turns a user's key (`{"id": "5"}`, `{"id": 5}`) into the history's `key` JSON: every
-/// primary-key column, values of the column's type, timestamps in UTC as the capture writes
-/// them.
-pub(crate) async fn normalize_key(
-    conn: &mut PgConnection,
+/// A user's key, checked against the table's primary key: a JSON object naming every key
+/// column (with a value) and nothing else. Shared by every backend's `normalize_key`.
+pub(crate) fn check_key<'k>(
     info: &TableInfo,
-    key: &Value,
-) -> Result<Value> {
+    key: &'k Value,
+) -> Result<&'k serde_json::Map<String, Value>> {
     let invalid = |message: String| Error::InvalidKey {
         table: info.table.qualified.clone(),
         message,
@@ -124,6 +122,22 @@ pub(crate) async fn normalize_key(
             key_names(info)
         )));
     }
+    Ok(given)
+}
+
+/// Turns a user's key (`{"id": "5"}`, `{"id": 5}`) into the history's `key` JSON: every
+/// primary-key column, values of the column's type, timestamps in UTC as the capture writes
+/// them.
+pub(crate) async fn normalize_key(
+    conn: &mut PgConnection,
+    info: &TableInfo,
+    key: &Value,
+) -> Result<Value> {
+    check_key(info, key)?;
+    let invalid = |message: String| Error::InvalidKey {
+        table: info.table.qualified.clone(),
+        message,
+    };
     let pairs: Vec<String> = info
         .key_columns
         .iter()
@@ -354,14 +368,20 @@ impl RecordHistory {
     }
 
     /// The record's lock and unlock events, newest first, at most `limit` (they are not
-    /// versions: [`RecordHistory::versions`] never returns them).
+    /// versions: [`RecordHistory::versions`] never returns them). None on SQLite, which serves
+    /// no record locks yet.
     pub async fn lock_events(
         &self,
         conn: &mut (impl DbConn + ?Sized),
         limit: i64,
     ) -> Result<Vec<crate::LockEvent>> {
-        let conn = crate::backend::postgres(conn, "record locks")?;
-        crate::locking::lock_events(conn, self.history_name(), Some(&self.key), limit).await
+        match conn.db() {
+            Db::Postgres(conn) => {
+                crate::locking::lock_events(conn, self.history_name(), Some(&self.key), limit).await
+            }
+            // SQLite serves no record locks yet, so no lock was ever taken there
+            Db::Sqlite(_) => Ok(Vec::new()),
+        }
     }
 
     /// The record's versions, ordered by time then version (see [`VersionFilter`]).

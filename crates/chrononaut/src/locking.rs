@@ -330,12 +330,21 @@ impl Chrononaut {
 
     /// The lock and unlock events of `table` (its records' and its freezes), newest first, at
     /// most `limit`. They are kept apart from the versions (`chrononaut.lock_events`).
+    /// On SQLite, which serves no record locks yet, there are none.
     pub async fn lock_events(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         table: &str,
         limit: i64,
     ) -> Result<Vec<LockEvent>> {
+        let conn = match conn.db() {
+            crate::Db::Postgres(conn) => conn,
+            crate::Db::Sqlite(conn) => {
+                // the table must exist; SQLite serves no record locks yet, so it has no events
+                crate::backend::sqlite::load_table(conn, table).await?;
+                return Ok(Vec::new());
+            }
+        };
         let info = load_table(conn, table).await?;
         lock_events(conn, info.history_name(), None, limit).await
     }

@@ -634,7 +634,23 @@ async fn unsupported_features_say_so() {
         .record(&mut conn, "items", json!({"id": 1}))
         .await
         .unwrap();
-    let err = record.lock_events(&mut conn, 10).await.unwrap_err();
+    // no lock can be taken on SQLite (`lock` takes a PostgreSQL connection), so a record's
+    // and a table's lock events are none
+    assert!(record.lock_events(&mut conn, 10).await.unwrap().is_empty());
+    assert!(
+        ch.lock_events(&mut conn, "items", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        ch.lock_events(&mut conn, "nope", 10).await,
+        Err(Error::UnknownTable(_))
+    ));
+    let err = ch
+        .track(&mut conn, "items", &TrackOptions::new().keep(30))
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -645,12 +661,10 @@ async fn unsupported_features_say_so() {
         ),
         "{err:?}"
     );
-    assert_eq!(err.to_string(), "record locks is not available on SQLite");
-    let err = ch
-        .track(&mut conn, "items", &TrackOptions::new().keep(30))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "retention policies (pruning) is not available on SQLite"
+    );
     let status = ch.status(&mut conn).await.unwrap();
     assert_eq!(status.len(), 1);
     assert_eq!(status[0].history_rows, 1);
@@ -927,4 +941,58 @@ async fn a_crash_in_the_middle_of_a_transaction_leaves_history_equal_to_data() {
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].starts_with("{\"id\":2}"), "{found:?}");
     }
+}
+
+#[tokio::test]
+async fn baseline_records_existing_rows_once_with_odd_names() {
+    let d = db("baseline").await;
+    // a quote in the table's and a column's name, a hidden column, a `version` column of its own
+    exec(
+        &d.pool,
+        "CREATE TABLE \"it's\" (\"k\"\"ey\" TEXT PRIMARY KEY, v TEXT, secret TEXT, version INTEGER);
+         INSERT INTO \"it's\" VALUES ('a', 'x', 's', 7), ('b', 'y', NULL, NULL);",
+    )
+    .await;
+    let ch = Chrononaut::new();
+    let mut conn = d.pool.acquire().await.unwrap();
+    ch.install(&mut conn).await.unwrap();
+    ch.track(&mut conn, "it's", &TrackOptions::new().hidden(["secret"]))
+        .await
+        .unwrap();
+    let report = ch
+        .baseline(&mut conn, "it's", chrononaut::BaselineOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(report.recorded, 2);
+    let h = history(&d.pool, "it's").await;
+    assert_eq!(ops(&h), [(0, "insert"), (0, "insert")]);
+    assert_eq!(h[0].2, json!({"k\"ey": "a"}));
+    assert_eq!(h[0].3, json!({"k\"ey": "a", "v": "x", "version": 0}));
+    assert_eq!(h[0].5, json!({"baseline": true}));
+    // the rows' own version now matches their history
+    let versions: Vec<Option<i64>> = sqlx::query_scalar("SELECT version FROM \"it's\" ORDER BY 1")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(versions, [Some(0), Some(0)]);
+    // again: nothing (every row has history); the next change is version 1
+    let again = ch
+        .baseline(&mut conn, "it's", chrononaut::BaselineOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(again.recorded, 0);
+    exec(
+        &d.pool,
+        "UPDATE \"it's\" SET v = 'z' WHERE \"k\"\"ey\" = 'a'",
+    )
+    .await;
+    let h = history(&d.pool, "it's").await;
+    assert_eq!(ops(&h), [(0, "insert"), (0, "insert"), (1, "update")]);
+    // not tracked: refused
+    exec(&d.pool, "CREATE TABLE plain (id INTEGER PRIMARY KEY)").await;
+    assert!(matches!(
+        ch.baseline(&mut conn, "plain", chrononaut::BaselineOptions::new())
+            .await,
+        Err(Error::NotTracked(_))
+    ));
 }

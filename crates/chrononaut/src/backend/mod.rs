@@ -88,17 +88,3 @@ impl<T: DbConn + ?Sized> DbConn for &mut T {
         (**self).db()
     }
 }
-
-/// The PostgreSQL connection, or [`crate::Error::Unsupported`] naming `what` on another database.
-pub(crate) fn postgres<'c, C: DbConn + ?Sized>(
-    conn: &'c mut C,
-    what: &str,
-) -> crate::Result<&'c mut PgConnection> {
-    match conn.db() {
-        Db::Postgres(pg) => Ok(pg),
-        Db::Sqlite(_) => Err(crate::Error::Unsupported {
-            what: what.to_owned(),
-            backend: "SQLite",
-        }),
-    }
-}

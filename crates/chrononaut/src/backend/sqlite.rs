@@ -36,6 +36,8 @@ const STRICT: &str = include_str!("../../sql/sqlite/strict.sql");
 const RECORD_HISTORY: &str = include_str!("../../sql/sqlite/record_history.sql");
 const AS_OF: &str = include_str!("../../sql/sqlite/as_of.sql");
 const TABLE_LOG: &str = include_str!("../../sql/sqlite/table_log.sql");
+const BASELINE: &str = include_str!("../../sql/sqlite/baseline.sql");
+const BASELINE_VERSION: &str = include_str!("../../sql/sqlite/baseline_version.sql");
 
 /// The history time of a capture trigger: now, in UTC, with microseconds (SQLite's clock has
 /// milliseconds), in the one text form every reader compares.
@@ -204,6 +206,66 @@ fn trigger_names(table: &str) -> [Sql; 3] {
     ["insert", "update", "delete"].map(|op| Sql::ident(&format!("chrononaut_{op}_{table}")))
 }
 
+/// The SQL expressions of a tracked table's key and recorded data, for a row under an alias
+/// (`NEW`, `OLD`, a table alias), as the capture triggers and the baseline write them.
+struct Exprs<'a> {
+    pk: Vec<&'a SqliteColumn>,
+    recorded: Vec<&'a SqliteColumn>,
+}
+
+impl<'a> Exprs<'a> {
+    fn new(cols: &'a [SqliteColumn], opts: &TrackOptions) -> Self {
+        Exprs {
+            pk: key_of(cols),
+            recorded: cols
+                .iter()
+                .filter(|c| {
+                    c.name != "version"
+                        && !opts.hidden.contains(&c.name)
+                        && !opts.untracked.contains(&c.name)
+                })
+                .collect(),
+        }
+    }
+
+    fn col(alias: &'static str, name: &str) -> Sql {
+        sql_format!("{}.{}", Sql::code(alias), Sql::ident(name))
+    }
+
+    /// A value as JSON holds it: blobs as PostgreSQL prints bytea (`\x0102`); JSON has no blobs.
+    fn value(alias: &'static str, name: &str) -> Sql {
+        let c = Self::col(alias, name);
+        sql_format!(
+            "iif(typeof({}) = 'blob', '\\x' || lower(hex({})), {})",
+            c,
+            c,
+            c
+        )
+    }
+
+    /// The record's key: `json_object` of the primary-key columns, in key order.
+    fn key(&self, alias: &'static str) -> Sql {
+        let pairs = Sql::join(
+            self.pk
+                .iter()
+                .map(|c| sql_format!("{}, {}", literal(&c.name), Self::col(alias, &c.name))),
+            ", ",
+        );
+        sql_format!("json_object({})", pairs)
+    }
+
+    /// The recorded columns and `'version', s.v` (`s.v`: the version being written).
+    fn data(&self, alias: &'static str) -> Sql {
+        let mut pairs: Vec<Sql> = self
+            .recorded
+            .iter()
+            .map(|c| sql_format!("{}, {}", literal(&c.name), Self::value(alias, &c.name)))
+            .collect();
+        pairs.push(Sql::code("'version', s.v"));
+        sql_format!("json_object({})", Sql::join(pairs, ", "))
+    }
+}
+
 /// The capture triggers of `table` (sql/sqlite/capture.sql, filled).
 fn capture_sql(
     table: &str,
@@ -212,42 +274,10 @@ fn capture_sql(
     strict: bool,
 ) -> Result<Sql> {
     let pk = key_of(cols);
-    let col =
-        |alias: &'static str, name: &str| sql_format!("{}.{}", Sql::code(alias), Sql::ident(name));
-    // A value as JSON holds it: blobs as PostgreSQL prints bytea (`\x0102`); JSON has no blobs.
-    let value = |alias: &'static str, name: &str| {
-        let c = col(alias, name);
-        sql_format!(
-            "iif(typeof({}) = 'blob', '\\x' || lower(hex({})), {})",
-            c,
-            c,
-            c
-        )
-    };
-    let key = |alias: &'static str| {
-        Sql::join(
-            pk.iter()
-                .map(|c| sql_format!("{}, {}", literal(&c.name), col(alias, &c.name))),
-            ", ",
-        )
-    };
-    let key = |alias: &'static str| sql_format!("json_object({})", key(alias));
-    let recorded: Vec<&SqliteColumn> = cols
-        .iter()
-        .filter(|c| {
-            c.name != "version"
-                && !opts.hidden.contains(&c.name)
-                && !opts.untracked.contains(&c.name)
-        })
-        .collect();
-    let data = |alias: &'static str| {
-        let mut pairs: Vec<Sql> = recorded
-            .iter()
-            .map(|c| sql_format!("{}, {}", literal(&c.name), value(alias, &c.name)))
-            .collect();
-        pairs.push(Sql::code("'version', s.v"));
-        sql_format!("json_object({})", Sql::join(pairs, ", "))
-    };
+    let exprs = Exprs::new(cols, opts);
+    let col = Exprs::col;
+    let key = |alias: &'static str| exprs.key(alias);
+    let data = |alias: &'static str| exprs.data(alias);
     let differs = |names: &mut dyn Iterator<Item = &String>| {
         let parts: Vec<Sql> = names
             .map(|n| sql_format!("{} IS NOT {}", col("OLD", n), col("NEW", n)))
@@ -408,6 +438,50 @@ pub(crate) async fn track(
         primary_key: pk,
         options,
         strict_effective: strict,
+    })
+}
+
+/// `baseline` on SQLite: the rows of tracked `name` that have no history are recorded as
+/// version 0 (sql/sqlite/baseline.sql), in one transaction.
+pub(crate) async fn baseline(
+    conn: &mut SqliteConnection,
+    name: &str,
+) -> Result<crate::BaselineReport> {
+    let mut tx = conn.begin().await?;
+    require_installed(&mut tx).await?;
+    let table = resolve(&mut tx, name).await?;
+    let Some((hidden, _, _)) = tracked_columns(&mut tx, &table).await? else {
+        return Err(Error::NotTracked(table));
+    };
+    let cols = columns(&mut tx, &table).await?;
+    let opts = TrackOptions::new()
+        .hidden(hidden.hidden)
+        .untracked(hidden.untracked);
+    let exprs = Exprs::new(&cols, &opts);
+    let fill = |template: &str| {
+        template::fill_some(
+            template,
+            &[
+                ("table", &Sql::ident(&table)),
+                ("table_name", &literal(&table)),
+                ("key_t", &exprs.key("t")),
+                ("data_t", &exprs.data("t")),
+                ("now", &Sql::code(NOW)),
+            ],
+        )
+    };
+    let recorded = sqlx::query(AssertSqlSafe(fill(BASELINE)?.into_string()))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    sqlx::query(AssertSqlSafe(fill(BASELINE_VERSION)?.into_string()))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(crate::BaselineReport {
+        table,
+        recorded,
+        batches: 1,
     })
 }
 
@@ -582,12 +656,7 @@ pub(crate) async fn normalize_key(
         table: info.table.qualified.clone(),
         message,
     };
-    let Some(obj) = key.as_object() else {
-        return Err(invalid("the key must be a JSON object".into()));
-    };
-    if let Some(extra) = obj.keys().find(|k| !key_cols.iter().any(|c| &c.name == *k)) {
-        return Err(invalid(format!("{extra:?} is not a primary-key column")));
-    }
+    let obj = crate::history::check_key(info, key)?;
     let placeholders = vec!["?, ?"; key_cols.len()].join(", ");
     let statement = format!("SELECT json_object({placeholders})");
     let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(statement));
@@ -627,10 +696,53 @@ fn json(row: &SqliteRow, column: &str) -> Result<Value> {
         .map_err(|e| Error::Internal(format!("history column {column} is not JSON: {e}")))
 }
 
+/// A history row's `data`, in the form PostgreSQL prints jsonb, so that both backends print
+/// the same: object keys by length then bytes (a repeated key: the last one), `": "` and
+/// `", "` between items. Numbers keep their text (`350.00` stays `350.00`).
 fn raw(row: &SqliteRow) -> Result<Box<RawValue>> {
     let text: String = row.try_get("data")?;
-    RawValue::from_string(text)
-        .map_err(|e| Error::Internal(format!("history column data is not JSON: {e}")))
+    let bad =
+        |e: serde_json::Error| Error::Internal(format!("history column data is not JSON: {e}"));
+    let value: Box<RawValue> = serde_json::from_str(&text).map_err(bad)?;
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    jsonb_form(&value, &mut out).map_err(bad)?;
+    RawValue::from_string(out).map_err(bad)
+}
+
+/// Writes `value` in jsonb's output form (see [`raw`]).
+fn jsonb_form(value: &RawValue, out: &mut String) -> serde_json::Result<()> {
+    let text = value.get();
+    match text.as_bytes().first() {
+        Some(b'{') => {
+            let items: std::collections::BTreeMap<String, Box<RawValue>> =
+                serde_json::from_str(text)?;
+            let mut items: Vec<(String, Box<RawValue>)> = items.into_iter().collect();
+            items.sort_by(|a, b| (a.0.len(), &a.0).cmp(&(b.0.len(), &b.0)));
+            out.push('{');
+            for (i, (k, v)) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&serde_json::to_string(k)?);
+                out.push_str(": ");
+                jsonb_form(v, out)?;
+            }
+            out.push('}');
+        }
+        Some(b'[') => {
+            let items: Vec<Box<RawValue>> = serde_json::from_str(text)?;
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                jsonb_form(v, out)?;
+            }
+            out.push(']');
+        }
+        _ => out.push_str(text),
+    }
+    Ok(())
 }
 
 fn snapshot(row: &SqliteRow, columns: &Arc<Hidden>) -> Result<Snapshot> {

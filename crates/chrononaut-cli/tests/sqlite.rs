@@ -1,0 +1,441 @@
+//! The CLI on SQLite: the backend comes from the URL (`sqlite://path.db`), the history
+//! commands print what they print on PostgreSQL (one scenario run on both, outputs compared),
+//! what SQLite does not serve yet is refused in one line, and `demo` runs on SQLite when asked
+//! to or when there is no PostgreSQL at all.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrononaut_testdb::TestDb;
+use common::{chrononaut, fails, ok, ok_json};
+use serde_json::Value;
+use sqlx::Connection;
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+/// A directory of this test's own under the temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "chrononaut-cli-{}-{}-{name}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    fn url(&self, file: &str) -> String {
+        format!("sqlite://{}", self.0.join(file).display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs SQL on either database (a plain connection: a writer chrononaut knows nothing of).
+async fn exec(url: &str, statements: &[&str]) {
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
+        for s in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*s))
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("pg");
+        for s in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*s))
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+    }
+}
+
+/// Times as the CLI prints them (`2026-12-03 06:20:18.123456Z`, RFC 3339 in JSON) become `<T>`,
+/// so that two runs at different moments compare equal.
+fn without_times(text: &str) -> String {
+    let mut out = String::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &text[i..];
+        let is_time = rest.len() >= 19
+            && rest.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+            && rest.as_bytes()[4] == b'-'
+            && rest.as_bytes()[7] == b'-'
+            && matches!(rest.as_bytes()[10], b' ' | b'T')
+            && rest.as_bytes()[13] == b':';
+        if is_time {
+            let end = rest
+                .char_indices()
+                .skip(19)
+                .find(|(_, c)| !(c.is_ascii_digit() || matches!(c, '.' | 'Z' | '+' | ':')))
+                .map_or(rest.len(), |(j, _)| j);
+            out.push_str("<T>");
+            i += end;
+        } else {
+            let c = rest.chars().next().expect("char");
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// One scenario, written by plain SQL (no context), read back through every history command.
+/// Returns the outputs, times blanked.
+async fn scenario(url: &str, create: &str) -> Vec<(String, String)> {
+    exec(
+        url,
+        &[
+            create,
+            "INSERT INTO notes (id, body, secret, hits) VALUES (1, 'before', 's0', 0)",
+        ],
+    )
+    .await;
+    ok(url, &["init"]);
+    ok(
+        url,
+        &[
+            "track",
+            "notes",
+            "--hidden",
+            "secret",
+            "--untracked",
+            "hits",
+        ],
+    );
+    exec(
+        url,
+        &[
+            "INSERT INTO notes (id, body, secret, hits) VALUES (2, 'two', 's', 0), (3, 'it''s \"three\"', NULL, 0)",
+            "UPDATE notes SET body = 'after' WHERE id = 1",
+            "UPDATE notes SET hits = 5 WHERE id = 1",
+            "UPDATE notes SET secret = 's1' WHERE id = 1",
+        ],
+    )
+    .await;
+    // the time between the first and the second update of record 1, as history printed it
+    let versions = ok_json(url, &["log", "notes", "id=1"]);
+    let v1 = versions[1]["changed"].as_str().expect("changed").to_owned();
+    exec(url, &["DELETE FROM notes WHERE id = 2"]).await;
+    let mut outputs = Vec::new();
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["log", "notes", "id=1"],
+        vec!["log", "notes", "id=2"],
+        vec!["log", "notes"],
+        vec!["show", "notes", "id=1"],
+        vec!["show", "notes", "id=1", "--version", "0"],
+        vec!["show", "notes", "id=1", "--at", &v1],
+        vec!["show", "notes", "{\"id\": 3}"],
+        vec!["diff", "notes", "id=1", "0", "2", "--include-hidden"],
+        vec!["diff", "notes", "id=1"],
+        vec!["at", "notes", "--at", &v1],
+        vec!["at", "notes", "--at", &v1, "--format", "csv"],
+        vec!["log", "notes", "id=1", "--json"],
+        vec!["show", "notes", "id=2", "--json"],
+        vec!["diff", "notes", "id=1", "0", "2", "--json"],
+        vec!["status"],
+    ];
+    for args in runs {
+        outputs.push((args.join(" "), without_times(&ok(url, &args))));
+    }
+    // bad input is refused the same way
+    for args in [
+        vec!["log", "nope", "id=1"],
+        vec!["show", "notes", "id=99"],
+        vec!["show", "notes", "body=x"],
+    ] {
+        let out = chrononaut(url, &args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        outputs.push((
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+    }
+    outputs
+}
+
+#[tokio::test]
+async fn history_commands_print_the_same_on_sqlite_and_postgres() {
+    let pg = TestDb::new().await.expect("db");
+    let dir = TempDir::new("same");
+    let lite = dir.url("same.db");
+    // the SQLite file must exist for every command but init; init makes it
+    ok(&lite, &["init"]);
+    let on_pg = scenario(
+        &pg.url,
+        "CREATE TABLE notes (id integer PRIMARY KEY, body text, secret text, hits integer)",
+    )
+    .await;
+    let on_sqlite = scenario(
+        &lite,
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, secret TEXT, hits INTEGER)",
+    )
+    .await;
+    assert_eq!(on_pg.len(), on_sqlite.len());
+    for ((args, a), (_, b)) in on_pg.iter().zip(&on_sqlite) {
+        // what differs on purpose: PostgreSQL records the database role that wrote, SQLite
+        // has none; the table's name is schema-qualified on PostgreSQL; SQLite writes no chain
+        // and has no database-wide strict default
+        let no_role = |text: &str| {
+            text.lines()
+                .filter(|l| !l.trim_start().starts_with("\"db_user\""))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let a = no_role(a)
+            .replace("public.notes", "notes")
+            .replace("postgres", "-")
+            .replace(" (database default)", "");
+        let b = no_role(b).replace("no (SQLite writes none yet)", "yes");
+        assert_eq!(
+            squeeze(&a),
+            squeeze(&b),
+            "`chrononaut {args}` differs:\n--- PostgreSQL\n{a}\n--- SQLite\n{b}"
+        );
+    }
+    // the scenario recorded what it should (not only the same on both)
+    let log = &on_sqlite[0].1;
+    assert_eq!(log.matches("update").count(), 2, "{log}");
+    assert!(log.contains("insert"), "{log}");
+    let at = &on_sqlite[10].1;
+    assert!(at.contains("1,after"), "{at}");
+    assert!(at.contains("2,two"), "{at}");
+    assert!(at.contains("3,\"it's \"\"three\"\"\""), "{at}");
+}
+
+/// Runs of spaces become one: the aligned columns' widths follow the widest cell, which the
+/// role column changes.
+fn squeeze(text: &str) -> String {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn track_on_sqlite_records_the_existing_rows_as_a_baseline() {
+    let dir = TempDir::new("baseline");
+    let url = dir.url("b.db");
+    ok(&url, &["init"]);
+    exec(
+        &url,
+        &[
+            "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT)",
+            "CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT)",
+            "INSERT INTO a VALUES (1, 'x'), (2, 'y')",
+            "INSERT INTO b VALUES (1, 'x')",
+        ],
+    )
+    .await;
+    let out = ok(&url, &["track", "a"]);
+    assert!(
+        out.contains("2 existing rows recorded as version 0"),
+        "{out}"
+    );
+    let v = ok_json(&url, &["show", "a", "id=2"]);
+    assert_eq!(v["version"], 0);
+    assert_eq!(v["operation"], "insert");
+    assert_eq!(v["extra_info"], serde_json::json!({"baseline": true}));
+    assert_eq!(v["data"]["v"], "y");
+    // again: nothing more (every row has history)
+    let again = ok_json(&url, &["track", "a"]);
+    assert_eq!(again["baseline_rows"], 0, "{again}");
+    // the next change is version 1
+    exec(&url, &["UPDATE a SET v = 'z' WHERE id = 2"]).await;
+    assert_eq!(ok_json(&url, &["show", "a", "id=2"])["version"], 1);
+    // --no-baseline: none
+    let out = ok(&url, &["track", "b", "--no-baseline"]);
+    assert!(!out.contains("baseline"), "{out}");
+    let err = fails(&url, &["show", "b", "id=1"]);
+    assert!(err.contains("no history"), "{err}");
+}
+
+#[tokio::test]
+async fn what_sqlite_does_not_serve_is_refused_in_one_line() {
+    let dir = TempDir::new("refuse");
+    let url = dir.url("r.db");
+    ok(&url, &["init"]);
+    exec(&url, &["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"]).await;
+    ok(&url, &["track", "t"]);
+    for args in [
+        vec!["lock", "t", "id=1", "--reason", "r"],
+        vec!["unlock", "t", "id=1"],
+        vec!["locks"],
+        vec!["verify"],
+        vec!["digest"],
+        vec!["restore", "t", "id=1", "--version", "0", "--rationale", "r"],
+        vec!["partitions"],
+        vec!["strict-default", "on"],
+        vec!["prune", "--before", "2020-01-01"],
+        vec!["serve"],
+        vec!["init", "--partition", "monthly"],
+        vec!["init", "--schema", "audit"],
+        vec!["track", "t", "--keep", "30d"],
+        vec!["track", "t", "--record-changes"],
+    ] {
+        let err = fails(&url, &args);
+        assert!(
+            err.contains("is not available on SQLite"),
+            "{args:?}: {err}"
+        );
+    }
+    // a file that does not exist is named, and not created (init creates it)
+    let missing = dir.0.join("missing.db");
+    let err = fails(&dir.url("missing.db"), &["status"]);
+    assert!(
+        err.contains("missing.db") && err.contains("no such file"),
+        "{err}"
+    );
+    assert!(!missing.exists());
+    // a database without chrononaut says so
+    let bare = dir.url("bare.db");
+    exec(
+        &format!("{bare}?mode=rwc"),
+        &["CREATE TABLE t (id INTEGER PRIMARY KEY)"],
+    )
+    .await;
+    let err = fails(&bare, &["status"]);
+    assert!(
+        err.contains("not installed") || err.contains("init"),
+        "{err}"
+    );
+}
+
+/// Runs `chrononaut ARGS` with a temporary directory of its own and `extra` environment.
+fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)], remove_url: bool) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chrononaut"));
+    cmd.args(args).env("NO_COLOR", "1").env("TMPDIR", dir);
+    if remove_url {
+        cmd.env_remove("DATABASE_URL");
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run chrononaut")
+}
+
+fn stdout_of(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn demo_runs_on_sqlite_when_asked_and_its_next_commands_work() {
+    let dir = TempDir::new("demo");
+    let out = stdout_of(&run_in(&dir.0, &["demo", "--sqlite"], &[], true));
+    assert!(
+        out.contains("What chrononaut recorded in chrononaut_activity (8 versions)"),
+        "{out}"
+    );
+    assert!(out.contains("+hidden cost_price"), "{out}");
+    // the printed commands run as printed, against the demo's file
+    let next: Vec<&str> = out
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("cargo run -q -p chrononaut-cli -- "))
+        .collect();
+    assert_eq!(next.len(), 2, "{out}");
+    for line in next {
+        let args: Vec<String> = line["cargo run -q -p chrononaut-cli -- ".len()..]
+            .split(' ')
+            .map(|w| w.trim_matches('\'').to_owned())
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let printed = stdout_of(&run_in(&dir.0, &args, &[], true));
+        assert!(printed.contains("update"), "{line}: {printed}");
+    }
+    assert!(dir.0.join("chrononaut_demo.db").exists());
+    // again: made afresh, the same 8 versions (not 16)
+    let json: Value = serde_json::from_str(&stdout_of(&run_in(
+        &dir.0,
+        &["demo", "--sqlite", "--json"],
+        &[],
+        true,
+    )))
+    .expect("json");
+    let history = json["history"].as_array().expect("history");
+    let ops: Vec<&str> = history
+        .iter()
+        .filter_map(|h| h["operation"].as_str())
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "insert", "insert", "insert", "update", "update", "update", "update", "delete"
+        ]
+    );
+    assert!(
+        history
+            .iter()
+            .all(|h| h["data"].get("cost_price").is_none())
+    );
+    assert!(history.iter().all(|h| h["data"].get("views").is_none()));
+    assert_eq!(history[7]["user_info"]["user_id"], "bob@example.com");
+    assert_eq!(history[7]["extra_info"]["rationale"], "discontinued");
+    assert_eq!(
+        history[6]["extra_info"]["hidden_cols_changed"],
+        serde_json::json!(["cost_price"])
+    );
+    // a sqlite: URL is not the demo's to fill
+    let out = run_in(
+        &dir.0,
+        &["demo", "--database-url", &dir.url("mine.db")],
+        &[],
+        true,
+    );
+    assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn demo_falls_back_to_sqlite_without_any_postgresql() {
+    let dir = TempDir::new("fallback");
+    // no DATABASE_URL, the local server ignored, and no binaries to start one
+    let none = dir.0.join("no-postgres-here");
+    let out = run_in(
+        &dir.0,
+        &["demo"],
+        &[
+            (chrononaut_testdb::FORCE_TEMP_ENV, "1"),
+            (chrononaut_testdb::BINDIR_ENV, none.to_str().expect("path")),
+        ],
+        true,
+    );
+    let text = stdout_of(&out);
+    let first = text.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("no PostgreSQL configured, reachable or startable (")
+            && first.contains("running the demo on SQLite (sqlite://"),
+        "{text}"
+    );
+    assert!(text.contains("(8 versions)"), "{text}");
+    // with --json the line goes to stderr and stdout stays one document
+    let out = run_in(
+        &dir.0,
+        &["demo", "--json"],
+        &[
+            (chrononaut_testdb::FORCE_TEMP_ENV, "1"),
+            (chrononaut_testdb::BINDIR_ENV, none.to_str().expect("path")),
+        ],
+        true,
+    );
+    let json: Value = serde_json::from_str(&stdout_of(&out)).expect("one JSON document");
+    assert_eq!(json["table"], "demo_products");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("running the demo on SQLite"));
+}

@@ -5,7 +5,7 @@ use chrononaut::{ChangeContext, Chrononaut, RestoreTarget};
 use clap::Args;
 
 use crate::history::{key_text, parse_key, parse_time};
-use crate::{CliResult, Failure, connect_pg, print_json};
+use crate::{CliResult, Failure, connect, print_json};
 
 /// `chrononaut restore TABLE KEY (--version N | --at T) --rationale R`.
 #[derive(Args, Debug)]
@@ -35,7 +35,7 @@ pub async fn run(
     json_out: bool,
     args: RestoreArgs,
 ) -> CliResult<()> {
-    let mut conn = connect_pg(url, "restore").await?;
+    let mut conn = connect(url).await?;
     let record = ch
         .record(&mut conn, &args.table, parse_key(&args.key)?)
         .await?;

@@ -151,6 +151,48 @@ async fn scenario(url: &str, create: &str) -> Vec<(String, String)> {
     for args in runs {
         outputs.push((args.join(" "), without_times(&ok(url, &args))));
     }
+    // restores, written as new versions: an update, a re-insert of the deleted record, and
+    // one that finds nothing to do
+    for args in [
+        vec![
+            "restore",
+            "notes",
+            "id=1",
+            "--version",
+            "0",
+            "--rationale",
+            "undo",
+            "--user",
+            "u",
+        ],
+        vec![
+            "restore",
+            "notes",
+            "id=2",
+            "--version",
+            "0",
+            "--rationale",
+            "back",
+            "--user",
+            "u",
+        ],
+        vec![
+            "restore",
+            "notes",
+            "id=2",
+            "--version",
+            "0",
+            "--rationale",
+            "again",
+            "--user",
+            "u",
+        ],
+        vec!["log", "notes", "id=1"],
+        vec!["log", "notes", "id=2", "--json"],
+        vec!["at", "notes", "--at", "2999-01-01", "--format", "csv"],
+    ] {
+        outputs.push((args.join(" "), without_times(&ok(url, &args))));
+    }
     // bad input is refused the same way
     for args in [
         vec!["log", "nope", "id=1"],
@@ -210,6 +252,24 @@ async fn history_commands_print_the_same_on_sqlite_and_postgres() {
     let log = &on_sqlite[0].1;
     assert_eq!(log.matches("update").count(), 2, "{log}");
     assert!(log.contains("insert"), "{log}");
+    let restored = &on_sqlite[15..18];
+    assert!(
+        restored[0]
+            .1
+            .starts_with("restored notes id=1 to version 0 as version 3"),
+        "{restored:?}"
+    );
+    assert!(
+        restored[1]
+            .1
+            .starts_with("re-inserted notes id=2 to version 0 as version 2"),
+        "{restored:?}"
+    );
+    assert!(restored[2].1.contains("nothing written"), "{restored:?}");
+    let now = &on_sqlite[20].1;
+    // the hidden column keeps its current value, the restored ones are back
+    assert!(now.contains("1,before"), "{now}");
+    assert!(now.contains("2,two"), "{now}");
     let at = &on_sqlite[10].1;
     assert!(at.contains("1,after"), "{at}");
     assert!(at.contains("2,two"), "{at}");
@@ -276,7 +336,6 @@ async fn what_sqlite_does_not_serve_is_refused_in_one_line() {
         vec!["locks"],
         vec!["verify"],
         vec!["digest"],
-        vec!["restore", "t", "id=1", "--version", "0", "--rationale", "r"],
         vec!["partitions"],
         vec!["strict-default", "on"],
         vec!["prune", "--before", "2020-01-01"],

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::history::RecordHistory;
 use crate::ident::quote_ident;
 use crate::snapshot::Snapshot;
-use crate::{Chrononaut, sql};
+use crate::{Chrononaut, Db, DbConn, sql};
 
 /// Which state [`Chrononaut::restore`] puts back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,24 @@ impl Chrononaut {
     /// }
     /// # Ok(()) }
     /// ```
+    ///
+    /// On SQLite the same, in one transaction whose context row is removed before it commits.
     pub async fn restore(
+        &self,
+        conn: &mut (impl DbConn + ?Sized),
+        record: &RecordHistory,
+        target: RestoreTarget,
+        ctx: &ChangeContext,
+    ) -> Result<RestoreReport> {
+        match conn.db() {
+            Db::Postgres(conn) => self.restore_postgres(conn, record, target, ctx).await,
+            Db::Sqlite(conn) => {
+                crate::backend::sqlite::restore(self, conn, record, target, ctx).await
+            }
+        }
+    }
+
+    async fn restore_postgres(
         &self,
         conn: &mut PgConnection,
         record: &RecordHistory,
@@ -75,24 +92,9 @@ impl Chrononaut {
     ) -> Result<RestoreReport> {
         let mut tx = conn.begin().await?;
         let info = record.info();
-        let snapshot = match target {
-            RestoreTarget::Version(n) => record.version(&mut tx, n).await?,
-            RestoreTarget::At(t) => {
-                record
-                    .version_at(&mut tx, t)
-                    .await?
-                    .ok_or_else(|| Error::NoHistory {
-                        table: info.table.qualified.clone(),
-                        key: record.key().to_string(),
-                        when: format!(" at {}", t.to_rfc3339()),
-                    })?
-            }
-        };
-        let ctx = ctx.clone().extra(
-            "restored_from",
-            json!({"version": snapshot.version(), "changed": snapshot.changed()}),
-        );
-        self.apply(&mut tx, &ctx).await?;
+        let snapshot = restored_snapshot(&mut *tx, record, target).await?;
+        self.apply(&mut tx, &restore_context(ctx, &snapshot))
+            .await?;
 
         let cols: Vec<Col> = sqlx::query(sql::RESTORE_COLUMNS)
             .bind(info.table.oid)
@@ -134,16 +136,10 @@ impl Chrononaut {
         .fetch_one(&mut *tx)
         .await?;
 
-        let data = snapshot.data();
-        let excluded = |name: &str| {
-            name == "version"
-                || info.columns.hidden.iter().any(|h| h == name)
-                || info.columns.untracked.iter().any(|u| u == name)
-        };
         // the columns whose recorded values are written back
         let written: Vec<&Col> = cols
             .iter()
-            .filter(|c| !c.generated && !excluded(&c.name) && data.contains_key(&c.name))
+            .filter(|c| !c.generated && written_back(record, &snapshot, &c.name))
             .collect();
         let list = |cols: &[&Col], alias: &str| {
             cols.iter()
@@ -177,14 +173,7 @@ impl Chrononaut {
                 .map(|c| c.name.as_str())
                 .collect();
             if !unknowable.is_empty() {
-                return Err(Error::CannotRestore(format!(
-                    "{} {} is deleted and its column(s) {} (hidden, untracked or added since \
-                     version {}) are NOT NULL without a default: their values were never recorded",
-                    info.table.qualified,
-                    record.key(),
-                    unknowable.join(", "),
-                    snapshot.version()
-                )));
+                return Err(cannot_restore(record, &snapshot, &unknowable));
             }
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO {t} ({}) OVERRIDING SYSTEM VALUE \
@@ -205,4 +194,57 @@ impl Chrononaut {
             reinserted: !exists,
         })
     }
+}
+
+/// The version a restore puts back: version `n`, or the one in force at a time.
+pub(crate) async fn restored_snapshot(
+    conn: &mut (impl DbConn + ?Sized),
+    record: &RecordHistory,
+    target: RestoreTarget,
+) -> Result<Snapshot> {
+    match target {
+        RestoreTarget::Version(n) => record.version(conn, n).await,
+        RestoreTarget::At(t) => record
+            .version_at(conn, t)
+            .await?
+            .ok_or_else(|| Error::NoHistory {
+                table: record.info().table.qualified.clone(),
+                key: record.key().to_string(),
+                when: format!(" at {}", t.to_rfc3339()),
+            }),
+    }
+}
+
+/// The restore's context: the caller's, plus `extra_info.restored_from`.
+pub(crate) fn restore_context(ctx: &ChangeContext, snapshot: &Snapshot) -> ChangeContext {
+    ctx.clone().extra(
+        "restored_from",
+        json!({"version": snapshot.version(), "changed": snapshot.changed()}),
+    )
+}
+
+/// Whether a restore writes `column`'s recorded value back: recorded in `snapshot`, and not
+/// `version`, hidden or untracked (whose values were never recorded).
+pub(crate) fn written_back(record: &RecordHistory, snapshot: &Snapshot, column: &str) -> bool {
+    let columns = &record.info().columns;
+    column != "version"
+        && !columns.hidden.iter().any(|h| h == column)
+        && !columns.untracked.iter().any(|u| u == column)
+        && snapshot.data().contains_key(column)
+}
+
+/// The refusal of a re-insert that needs values never recorded (`unknowable` columns).
+pub(crate) fn cannot_restore(
+    record: &RecordHistory,
+    snapshot: &Snapshot,
+    unknowable: &[&str],
+) -> Error {
+    Error::CannotRestore(format!(
+        "{} {} is deleted and its column(s) {} (hidden, untracked or added since version {}) \
+         are NOT NULL without a default: their values were never recorded",
+        record.info().table.qualified,
+        record.key(),
+        unknowable.join(", "),
+        snapshot.version()
+    ))
 }

@@ -996,3 +996,101 @@ async fn baseline_records_existing_rows_once_with_odd_names() {
         Err(Error::NotTracked(_))
     ));
 }
+
+#[tokio::test]
+async fn restore_writes_an_earlier_state_as_a_new_version() {
+    let d = db("restore").await;
+    // a blob, a generated column, a hidden NOT NULL column without a default
+    exec(
+        &d.pool,
+        "CREATE TABLE docs (id INTEGER PRIMARY KEY, title TEXT, body BLOB, price NUMERIC, \
+         token TEXT NOT NULL, twice INTEGER GENERATED ALWAYS AS (id * 2) VIRTUAL);
+         INSERT INTO docs (id, title, body, price, token) VALUES (1, 'one', x'00ff', 350.5, 't1');",
+    )
+    .await;
+    let ch = Chrononaut::new();
+    let mut conn = d.pool.acquire().await.unwrap();
+    ch.install(&mut conn).await.unwrap();
+    ch.track(&mut conn, "docs", &TrackOptions::new().hidden(["token"]))
+        .await
+        .unwrap();
+    ch.baseline(&mut conn, "docs", chrononaut::BaselineOptions::new())
+        .await
+        .unwrap();
+    exec(
+        &d.pool,
+        "UPDATE docs SET title = 'changed', body = x'01', price = 1, token = 't2' WHERE id = 1",
+    )
+    .await;
+    let record = ch
+        .record(&mut conn, "docs", json!({"id": 1}))
+        .await
+        .unwrap();
+    let ctx = ChangeContext::new().user("alice").rationale("undo");
+    let report = ch
+        .restore(
+            &mut conn,
+            &record,
+            chrononaut::RestoreTarget::Version(0),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.restored_from, 0);
+    assert!(!report.reinserted);
+    let v = report.new_version.expect("a new version");
+    assert_eq!(v.version(), 2);
+    assert_eq!(v.meta().user_id(), Some("alice"));
+    assert_eq!(v.meta().rationale(), Some("undo"));
+    assert_eq!(v.meta().extra_info["restored_from"]["version"], 0);
+    // the row is back, blob as a blob; the hidden column keeps its current value
+    let row: (String, Vec<u8>, f64, String, i64) =
+        sqlx::query_as("SELECT title, body, price, token, twice FROM docs WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    assert_eq!(row, ("one".into(), vec![0x00, 0xff], 350.5, "t2".into(), 2));
+    // the context row is gone: a later plain write is nobody's
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM chrononaut_context")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    // the same state again: nothing written
+    let again = ch
+        .restore(
+            &mut conn,
+            &record,
+            chrononaut::RestoreTarget::Version(0),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(again.new_version.is_none());
+    // deleted, with a NOT NULL hidden column never recorded: refused, nothing written
+    exec(&d.pool, "DELETE FROM docs WHERE id = 1").await;
+    let before = history(&d.pool, "docs").await.len();
+    let err = ch
+        .restore(
+            &mut conn,
+            &record,
+            chrononaut::RestoreTarget::Version(0),
+            &ctx,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::CannotRestore(_)), "{err:?}");
+    assert!(err.to_string().contains("token"), "{err}");
+    assert_eq!(history(&d.pool, "docs").await.len(), before);
+    // a time with no version yet
+    let err = ch
+        .restore(
+            &mut conn,
+            &record,
+            chrononaut::RestoreTarget::At("2000-01-01T00:00:00Z".parse().unwrap()),
+            &ctx,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NoHistory { .. }), "{err:?}");
+}

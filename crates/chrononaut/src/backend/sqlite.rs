@@ -127,6 +127,10 @@ struct SqliteColumn {
     decl: String,
     /// Position in the primary key (0: not in it).
     pk: i64,
+    /// NOT NULL without a default: an insert must give it.
+    required: bool,
+    /// A generated column (virtual or stored): never written.
+    generated: bool,
 }
 
 /// The table's name as SQLite knows it: `name` exactly, a double-quoted identifier, or a
@@ -150,16 +154,21 @@ async fn resolve(conn: &mut SqliteConnection, name: &str) -> Result<String> {
 }
 
 async fn columns(conn: &mut SqliteConnection, table: &str) -> Result<Vec<SqliteColumn>> {
-    let rows = sqlx::query("SELECT name, type, pk FROM pragma_table_xinfo(?1) ORDER BY cid")
-        .bind(table)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT name, type, pk, (\"notnull\" AND dflt_value IS NULL) AS required, \
+         hidden IN (2, 3) AS generated FROM pragma_table_xinfo(?1) ORDER BY cid",
+    )
+    .bind(table)
+    .fetch_all(&mut *conn)
+    .await?;
     rows.iter()
         .map(|r| {
             Ok(SqliteColumn {
                 name: r.try_get("name")?,
                 decl: r.try_get::<String, _>("type")?.to_ascii_lowercase(),
                 pk: r.try_get("pk")?,
+                required: r.try_get("required")?,
+                generated: r.try_get("generated")?,
             })
         })
         .collect()
@@ -830,6 +839,144 @@ pub(crate) async fn as_of(
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((recorded, rows))
+}
+
+/// Binds a recorded JSON value as the value an ordinary write would have stored: numbers as
+/// integers or reals, `true`/`false` as 1/0, and `\x...` text as the blob it was recorded from
+/// (in a column of blob affinity).
+fn bind_value<'q>(
+    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    value: &Value,
+    affinity: Affinity,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+    match value {
+        Value::Null => query.bind(None::<String>),
+        Value::Bool(b) => query.bind(i64::from(*b)),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => query.bind(i),
+            None => query.bind(n.as_f64()),
+        },
+        Value::String(text) => {
+            let blob = (affinity == Affinity::Blob)
+                .then(|| text.strip_prefix("\\x"))
+                .flatten()
+                .and_then(|hex| {
+                    (hex.len() % 2 == 0)
+                        .then(|| {
+                            (0..hex.len())
+                                .step_by(2)
+                                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                                .collect::<Option<Vec<u8>>>()
+                        })
+                        .flatten()
+                });
+            match blob {
+                Some(bytes) => query.bind(bytes),
+                None => query.bind(text.clone()),
+            }
+        }
+        other => query.bind(other.to_string()),
+    }
+}
+
+/// `restore` on SQLite: the state of an earlier version written as a new version (the
+/// capture triggers record it), in one transaction with the restore's context, whose row is
+/// removed before the commit. The rules are PostgreSQL's (`Chrononaut::restore`).
+pub(crate) async fn restore(
+    ch: &crate::Chrononaut,
+    conn: &mut SqliteConnection,
+    record: &crate::RecordHistory,
+    target: crate::RestoreTarget,
+    ctx: &ChangeContext,
+) -> Result<crate::RestoreReport> {
+    use crate::restore::{cannot_restore, restore_context, restored_snapshot, written_back};
+    let mut tx = conn.begin().await?;
+    let snapshot = restored_snapshot(&mut *tx, record, target).await?;
+    ch.apply(&mut *tx, &restore_context(ctx, &snapshot)).await?;
+    let table = &record.info().table.name;
+    let cols = columns(&mut tx, table).await?;
+    let key = key_of(&cols);
+    let key_where = Sql::join(
+        key.iter()
+            .map(|c| sql_format!("{} = ?", Sql::ident(&c.name))),
+        " AND ",
+    );
+    let bind_key =
+        |mut query: sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments>| {
+            for c in &key {
+                let value = record.key().get(&c.name).unwrap_or(&Value::Null);
+                query = bind_value(query, value, Affinity::of(&c.decl));
+            }
+            query
+        };
+    let exists: bool = bind_key(sqlx::query(AssertSqlSafe(
+        sql_format!(
+            "SELECT EXISTS (SELECT 1 FROM {} WHERE {})",
+            Sql::ident(table),
+            key_where
+        )
+        .into_string(),
+    )))
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get(0)?;
+    let data = snapshot.data();
+    let written: Vec<&SqliteColumn> = cols
+        .iter()
+        .filter(|c| !c.generated && written_back(record, &snapshot, &c.name))
+        .collect();
+    let before = record.latest(&mut *tx).await?.map(|s| s.meta().id);
+    let value_of = |c: &SqliteColumn| data.get(&c.name).unwrap_or(&Value::Null);
+    if exists {
+        let set: Vec<&SqliteColumn> = written.iter().copied().filter(|c| c.pk == 0).collect();
+        if !set.is_empty() {
+            let statement = sql_format!(
+                "UPDATE {} SET {} WHERE {}",
+                Sql::ident(table),
+                Sql::join(
+                    set.iter()
+                        .map(|c| sql_format!("{} = ?", Sql::ident(&c.name))),
+                    ", "
+                ),
+                key_where
+            );
+            let mut query = sqlx::query(AssertSqlSafe(statement.into_string()));
+            for c in &set {
+                query = bind_value(query, value_of(c), Affinity::of(&c.decl));
+            }
+            bind_key(query).execute(&mut *tx).await?;
+        }
+    } else {
+        let unknowable: Vec<&str> = cols
+            .iter()
+            .filter(|c| c.required && !c.generated && !written.iter().any(|w| w.name == c.name))
+            .map(|c| c.name.as_str())
+            .collect();
+        if !unknowable.is_empty() {
+            return Err(cannot_restore(record, &snapshot, &unknowable));
+        }
+        let statement = sql_format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            Sql::ident(table),
+            Sql::join(written.iter().map(|c| Sql::ident(&c.name)), ", "),
+            Sql::assembled(vec!["?"; written.len()].join(", "))
+        );
+        let mut query = sqlx::query(AssertSqlSafe(statement.into_string()));
+        for c in &written {
+            query = bind_value(query, value_of(c), Affinity::of(&c.decl));
+        }
+        query.execute(&mut *tx).await?;
+    }
+    let after = record.latest(&mut *tx).await?;
+    sqlx::query("DELETE FROM chrononaut_context")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(crate::RestoreReport {
+        restored_from: snapshot.version(),
+        new_version: after.filter(|s| Some(s.meta().id) != before),
+        reinserted: !exists,
+    })
 }
 
 fn unsupported(what: &str) -> Error {

@@ -6,7 +6,7 @@ use chrononaut::{Chrononaut, Digest, RecordLock, VerifyReport};
 use clap::Args;
 
 use crate::history::{key_text, parse_key, time};
-use crate::{CliResult, Failure, connect_pg, print_json};
+use crate::{CliResult, Conn, Failure, connect, connect_pg, print_json, sqlite_refusal};
 
 /// `chrononaut lock TABLE [KEY] --reason R`.
 #[derive(Args, Debug)]
@@ -196,6 +196,10 @@ pub async fn verify(
     json_out: bool,
     args: VerifyArgs,
 ) -> CliResult<()> {
+    let mut conn = connect(url).await?;
+    if matches!(conn, Conn::Sqlite(_)) && args.digest.is_some() {
+        return Err(sqlite_refusal("history digests (--digest)"));
+    }
     let digest = match &args.digest {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -210,10 +214,10 @@ pub async fn verify(
         }
         None => None,
     };
-    let mut conn = connect_pg(url, "hash-chain verification (verify)").await?;
-    let report = match &digest {
-        Some(d) => ch.verify_digest(&mut conn, d).await?,
-        None => ch.verify(&mut conn, args.table.as_deref()).await?,
+    let report = match (&digest, &mut conn) {
+        (Some(d), Conn::Postgres(pg)) => ch.verify_digest(pg, d).await?,
+        (Some(_), Conn::Sqlite(_)) => return Err(sqlite_refusal("history digests (--digest)")),
+        (None, conn) => ch.verify(conn, args.table.as_deref()).await?,
     };
     if json_out {
         print_json(&report)?;
@@ -255,6 +259,25 @@ pub async fn digest(
             );
         }
         None => println!("{text}"),
+    }
+    Ok(())
+}
+
+/// `chrononaut seal`: chain the history rows written since the last seal (SQLite).
+pub async fn seal(ch: &Chrononaut, url: Option<&str>, json_out: bool) -> CliResult<()> {
+    let mut conn = connect(url).await?;
+    let report = ch.seal(&mut conn).await?;
+    if json_out {
+        return print_json(&report);
+    }
+    match conn {
+        Conn::Postgres(_) => {
+            println!("nothing to seal: PostgreSQL chains each history row as it is written")
+        }
+        Conn::Sqlite(_) => println!(
+            "sealed {} history row(s); the history is sealed through id {}",
+            report.sealed, report.sealed_through
+        ),
     }
     Ok(())
 }

@@ -140,6 +140,9 @@ enum Command {
     Locks(locking::LocksArgs),
     /// Recompute the history's hash chains (and check a digest): report every broken place.
     Verify(locking::VerifyArgs),
+    /// Chain the history rows written since the last seal, so that `verify` vouches for them
+    /// (SQLite, whose triggers write no hashes; PostgreSQL chains rows as it writes them).
+    Seal,
     /// Export a digest of the history, to check later with `verify --digest FILE`.
     Digest(locking::DigestArgs),
     /// Remove history older than a time from a partitioned history, by whole partitions.
@@ -605,6 +608,7 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Unlock(args) => locking::unlock(&ch, url, cli.json, args).await?,
         Command::Locks(args) => locking::locks(&ch, url, cli.json, args).await?,
         Command::Verify(args) => locking::verify(&ch, url, cli.json, args).await?,
+        Command::Seal => locking::seal(&ch, url, cli.json).await?,
         Command::Digest(args) => locking::digest(&ch, url, cli.json, args).await?,
         Command::Prune(args) => prune::prune(&ch, url, cli.json, args).await?,
         Command::Archive(args) => prune::archive(&ch, url, cli.json, args).await?,
@@ -713,7 +717,7 @@ fn print_partitioning(p: &chrononaut::PartitionStatus) {
 }
 
 /// A tracked table's options, as `track` and `status` print them (`sqlite`: on SQLite, which
-/// writes no hash chain yet).
+/// chains its history later, by `seal`).
 fn print_options(options: &TrackOptions, strict: bool, sqlite: bool) {
     let list = |v: &[String]| {
         if v.is_empty() {
@@ -731,7 +735,7 @@ fn print_options(options: &TrackOptions, strict: bool, sqlite: bool) {
     println!(
         "  hash chain:     {}",
         if sqlite {
-            "no (SQLite writes none yet)"
+            "sealed later, by `chrononaut seal` (SQLite)"
         } else if options.no_chain {
             "no (--no-chain)"
         } else {

@@ -226,6 +226,7 @@ async fn history_commands_print_the_same_on_sqlite_and_postgres() {
         "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, secret TEXT, hits INTEGER)",
     )
     .await;
+    assert!(ok(&pg.url, &["seal"]).contains("nothing to seal"));
     assert_eq!(on_pg.len(), on_sqlite.len());
     for ((args, a), (_, b)) in on_pg.iter().zip(&on_sqlite) {
         // what differs on purpose: PostgreSQL records the database role that wrote, SQLite
@@ -241,7 +242,7 @@ async fn history_commands_print_the_same_on_sqlite_and_postgres() {
             .replace("public.notes", "notes")
             .replace("postgres", "-")
             .replace(" (database default)", "");
-        let b = no_role(b).replace("no (SQLite writes none yet)", "yes");
+        let b = no_role(b).replace("sealed later, by `chrononaut seal` (SQLite)", "yes");
         assert_eq!(
             squeeze(&a),
             squeeze(&b),
@@ -334,8 +335,8 @@ async fn what_sqlite_does_not_serve_is_refused_in_one_line() {
         vec!["lock", "t", "id=1", "--reason", "r"],
         vec!["unlock", "t", "id=1"],
         vec!["locks"],
-        vec!["verify"],
         vec!["digest"],
+        vec!["verify", "--digest", "/nonexistent"],
         vec!["partitions"],
         vec!["strict-default", "on"],
         vec!["prune", "--before", "2020-01-01"],
@@ -497,4 +498,56 @@ async fn demo_falls_back_to_sqlite_without_any_postgresql() {
     let json: Value = serde_json::from_str(&stdout_of(&out)).expect("one JSON document");
     assert_eq!(json["table"], "demo_products");
     assert!(String::from_utf8_lossy(&out.stderr).contains("running the demo on SQLite"));
+}
+
+#[tokio::test]
+async fn seal_then_verify_finds_an_edit_made_behind_the_triggers() {
+    let dir = TempDir::new("seal");
+    let url = dir.url("s.db");
+    ok(&url, &["init"]);
+    exec(&url, &["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"]).await;
+    ok(&url, &["track", "t"]);
+    exec(
+        &url,
+        &[
+            "INSERT INTO t (id, v) VALUES (1, 'a'), (2, 'b')",
+            "UPDATE t SET v = 'c' WHERE id = 1",
+        ],
+    )
+    .await;
+    // before any seal: nothing vouched for, nothing broken
+    let out = ok(&url, &["verify"]);
+    assert!(
+        out.contains("t: 3 history rows, 0 chained, 3 unchained"),
+        "{out}"
+    );
+    assert!(out.contains("ok: no tampering found"), "{out}");
+    let out = ok(&url, &["seal"]);
+    assert!(out.starts_with("sealed 3 history row(s)"), "{out}");
+    assert!(ok(&url, &["seal"]).starts_with("sealed 0 history row(s)"));
+    exec(&url, &["UPDATE t SET v = 'd' WHERE id = 2"]).await;
+    let out = ok(&url, &["verify", "t"]);
+    assert!(
+        out.contains("t: 4 history rows, 3 chained, 1 unchained"),
+        "{out}"
+    );
+    ok(&url, &["seal"]);
+    // an edit with the append-only trigger dropped (anyone who can write the file can)
+    exec(
+        &url,
+        &[
+            "DROP TRIGGER chrononaut_activity_append_only_update",
+            "UPDATE chrononaut_activity SET data = replace(data, '\"a\"', '\"forged\"') WHERE version = 0 AND key = '{\"id\":1}'",
+        ],
+    )
+    .await;
+    let (stdout, err) = common::fails_with_stdout(&url, &["verify"]);
+    assert!(
+        err.contains("history verification failed: 1 broken place(s)"),
+        "{err}"
+    );
+    assert!(
+        stdout.contains("BROKEN t {\"id\":1} version 0: content does not match its hash (edited)"),
+        "{stdout}"
+    );
 }

@@ -82,6 +82,34 @@ pub struct VerifyIssue {
     pub message: String,
 }
 
+impl VerifyIssue {
+    /// An issue with its one line for people (every backend's verify words it so).
+    pub(crate) fn new(
+        kind: IssueKind,
+        table_name: &str,
+        key: Option<Value>,
+        version: Option<i32>,
+        id: Option<i64>,
+        lock_event: bool,
+    ) -> Self {
+        VerifyIssue {
+            kind,
+            message: format!(
+                "{table_name} {} {}version {}: {}",
+                key.as_ref().map(Value::to_string).unwrap_or_default(),
+                if lock_event { "lock event at " } else { "" },
+                version.map_or_else(|| "?".to_owned(), |v| v.to_string()),
+                kind.describe()
+            ),
+            table_name: table_name.to_owned(),
+            key,
+            version,
+            id,
+            lock_event,
+        }
+    }
+}
+
 /// The history of one table, as verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableIntegrity {
@@ -213,11 +241,22 @@ impl Chrononaut {
     /// rows, removed hash), with table, key and version. Rows without hash that precede a
     /// record's chain (written by the Python library, a conversion or a baseline) are counted
     /// as unchained, not reported.
+    ///
+    /// On SQLite, whose triggers write no hashes, rows are chained later by
+    /// [`Chrononaut::seal`]: verify recomputes those chains, counts the rows written since the
+    /// last seal as unchained and reports a row without hash below the last seal's mark as a
+    /// removed hash.
     pub async fn verify(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         table: Option<&str>,
     ) -> Result<VerifyReport> {
+        let conn = match conn.db() {
+            crate::Db::Postgres(conn) => conn,
+            crate::Db::Sqlite(conn) => {
+                return crate::backend::sqlite_seal::verify(conn, table).await;
+            }
+        };
         let installed = require_installed(conn).await?;
         let name = history_name(conn, table).await?;
         // (schemas before retention have no chrononaut.prunes)
@@ -259,23 +298,14 @@ impl Chrononaut {
                 let version = issue["version"]
                     .as_i64()
                     .and_then(|v| i32::try_from(v).ok());
-                let key = issue.get("key").cloned();
-                let lock_event = issue["lock_event"].as_bool().unwrap_or_default();
-                report.issues.push(VerifyIssue {
+                report.issues.push(VerifyIssue::new(
                     kind,
-                    message: format!(
-                        "{table_name} {} {}version {}: {}",
-                        key.as_ref().map(Value::to_string).unwrap_or_default(),
-                        if lock_event { "lock event at " } else { "" },
-                        version.map_or_else(|| "?".to_owned(), |v| v.to_string()),
-                        kind.describe()
-                    ),
-                    table_name: table_name.clone(),
-                    key,
+                    &table_name,
+                    issue.get("key").cloned(),
                     version,
-                    id: issue["id"].as_i64(),
-                    lock_event,
-                });
+                    issue["id"].as_i64(),
+                    issue["lock_event"].as_bool().unwrap_or_default(),
+                ));
             }
             report.tables.push(TableIntegrity {
                 table_name,
@@ -287,6 +317,42 @@ impl Chrononaut {
             });
         }
         Ok(report)
+    }
+
+    /// Chains the history rows written since the last seal (SQLite), so that
+    /// [`Chrononaut::verify`] can vouch for them: SQLite's capture triggers write no hashes
+    /// (every writer must be able to run them, and SQLite has no sha256 of its own). Run it
+    /// after writes, or on a schedule; rows not sealed yet are counted as unchained. On
+    /// PostgreSQL, whose capture chains each row as it writes it, there is nothing to seal.
+    ///
+    /// ```no_run
+    /// # async fn f(conn: &mut sqlx::SqliteConnection) -> Result<(), chrononaut::Error> {
+    /// let ch = chrononaut::Chrononaut::new();
+    /// let sealed = ch.seal(conn).await?;
+    /// println!("{} row(s) sealed", sealed.sealed);
+    /// assert!(ch.verify(conn, None).await?.is_ok());
+    /// # Ok(()) }
+    /// ```
+    pub async fn seal(
+        &self,
+        conn: &mut (impl crate::DbConn + ?Sized),
+    ) -> Result<crate::SealReport> {
+        match conn.db() {
+            crate::Db::Sqlite(conn) => crate::backend::sqlite_seal::seal(conn).await,
+            crate::Db::Postgres(conn) => {
+                let installed = require_installed(conn).await?;
+                let max: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT COALESCE(max(id), 0)::int8 FROM {}",
+                    installed.activity()
+                )))
+                .fetch_one(&mut *conn)
+                .await?;
+                Ok(crate::SealReport {
+                    sealed: 0,
+                    sealed_through: max,
+                })
+            }
+        }
     }
 
     /// Takes a digest of the history of `table` (`None`: every table). Waits (up to a minute)

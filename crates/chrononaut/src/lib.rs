@@ -58,7 +58,7 @@ use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 
 pub use activity::{ActivityCursor, ActivityFilter, ActivityPage, DEFAULT_ACTIVITY_LIMIT};
 pub use asof::{AsOf, AsOfRow, BaselineOptions, BaselineReport};
-pub use backend::{Db, DbConn, SqliteTransaction};
+pub use backend::{Db, DbConn, SealReport, SqliteTransaction};
 #[cfg(feature = "derive")]
 pub use chrononaut_macros::Versioned;
 pub use context::{

@@ -1094,3 +1094,109 @@ async fn restore_writes_an_earlier_state_as_a_new_version() {
         .unwrap_err();
     assert!(matches!(err, Error::NoHistory { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn seal_and_verify_report_each_kind_of_tampering() {
+    use chrononaut::IssueKind;
+    let d = items("seal").await;
+    let ch = Chrononaut::new();
+    let mut conn = d.pool.acquire().await.unwrap();
+    for stmt in [
+        "INSERT INTO items (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')",
+        "UPDATE items SET name = name || '1'",
+        "UPDATE items SET name = name || '2'",
+    ] {
+        exec(&d.pool, stmt).await;
+    }
+    let report = ch.seal(&mut conn).await.unwrap();
+    assert_eq!(report.sealed, 12);
+    let clean = ch.verify(&mut conn, None).await.unwrap();
+    assert!(clean.is_ok(), "{:?}", clean.issues);
+    assert_eq!(clean.tables[0].chained, 12);
+    // a history write the triggers would refuse, done with them dropped
+    exec(
+        &d.pool,
+        "DROP TRIGGER chrononaut_activity_append_only_update;
+         DROP TRIGGER chrononaut_activity_append_only_delete;
+         -- record 1: its middle version removed
+         DELETE FROM chrononaut_activity WHERE key = '{\"id\":1}' AND version = 1;
+         -- record 2: a version edited
+         UPDATE chrononaut_activity SET user_info = '{\"user_id\":\"mallory\"}'
+         WHERE key = '{\"id\":2}' AND version = 2;
+         -- record 3: a hash removed
+         UPDATE chrononaut_activity SET hash = NULL, prev_hash = NULL
+         WHERE key = '{\"id\":3}' AND version = 2;",
+    )
+    .await;
+    let report = ch.verify(&mut conn, Some("items")).await.unwrap();
+    let found: Vec<(IssueKind, String, Option<i32>)> = report
+        .issues
+        .iter()
+        .map(|i| (i.kind, i.key.clone().unwrap().to_string(), i.version))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (IssueKind::Missing, "{\"id\":1}".to_owned(), Some(2)),
+            (IssueKind::Edited, "{\"id\":2}".to_owned(), Some(2)),
+            (IssueKind::HashRemoved, "{\"id\":3}".to_owned(), Some(2)),
+        ],
+        "{:?}",
+        report.issues
+    );
+    // record 4 is untouched and a new row after the seal is only not sealed yet
+    exec(&d.pool, "UPDATE items SET name = 'new' WHERE id = 4").await;
+    let report = ch.verify(&mut conn, None).await.unwrap();
+    assert_eq!(report.issues.len(), 3);
+    assert_eq!(report.tables[0].unchained, 2);
+    // an unknown table is refused
+    assert!(matches!(
+        ch.verify(&mut conn, Some("nope")).await,
+        Err(Error::UnknownTable(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_seal_across_batches_and_seals_keeps_every_chain_whole() {
+    let d = items("seal_batches").await;
+    let ch = Chrononaut::new();
+    let mut conn = d.pool.acquire().await.unwrap();
+    // 2 records x 3000 versions, interleaved, then a second seal over more of the same: the
+    // seal's batches (5000 rows) cut through both records' chains
+    exec(
+        &d.pool,
+        "INSERT INTO items (id, name, price) VALUES (1, 'a', 0), (2, 'b', 0)",
+    )
+    .await;
+    let mut tx = conn.begin().await.unwrap();
+    for _ in 0..2999 {
+        sqlx::query("UPDATE items SET price = price + 1")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(ch.seal(&mut conn).await.unwrap().sealed, 6000);
+    for _ in 0..10 {
+        sqlx::query("UPDATE items SET price = price + 1")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    assert_eq!(ch.seal(&mut conn).await.unwrap().sealed, 20);
+    let report = ch.verify(&mut conn, None).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.issues);
+    assert_eq!(report.tables[0].chained, 6020);
+    // every row links to its record's previous row
+    let broken: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM chrononaut_activity AS a
+         WHERE a.prev_hash IS NOT (SELECT p.hash FROM chrononaut_activity AS p
+                                   WHERE p.key = a.key AND p.table_name = a.table_name
+                                     AND p.id < a.id
+                                   ORDER BY p.id DESC LIMIT 1)",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(broken, 0);
+}

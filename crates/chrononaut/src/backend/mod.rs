@@ -7,11 +7,13 @@
 //! (`install`, `track`, `capture`, ...); SQLite's is [`sqlite`].
 
 pub(crate) mod sqlite;
+pub(crate) mod sqlite_seal;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection, Transaction};
 
 pub use sqlite::SqliteTransaction;
+pub use sqlite_seal::SealReport;
 
 /// A connection of one of the databases chrononaut serves, borrowed for one call.
 #[derive(Debug)]

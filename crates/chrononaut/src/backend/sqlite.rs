@@ -82,7 +82,7 @@ async fn installed_version(conn: &mut SqliteConnection) -> Result<Option<i32>> {
     Ok(v.and_then(|v| v.parse().ok()))
 }
 
-async fn require_installed(conn: &mut SqliteConnection) -> Result<i32> {
+pub(crate) async fn require_installed(conn: &mut SqliteConnection) -> Result<i32> {
     match installed_version(conn).await? {
         None => Err(Error::NotInstalled),
         Some(v) if v > SCHEMA_VERSION => Err(Error::SchemaTooNew {
@@ -135,7 +135,7 @@ struct SqliteColumn {
 
 /// The table's name as SQLite knows it: `name` exactly, a double-quoted identifier, or a
 /// name that matches one table without regard to case (as SQLite itself resolves names).
-async fn resolve(conn: &mut SqliteConnection, name: &str) -> Result<String> {
+pub(crate) async fn resolve(conn: &mut SqliteConnection, name: &str) -> Result<String> {
     let wanted = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
         Some(quoted) if name.len() >= 2 => quoted.replace("\"\"", "\""),
         _ => name.strip_prefix("main.").unwrap_or(name).to_owned(),

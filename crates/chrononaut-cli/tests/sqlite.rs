@@ -430,29 +430,7 @@ async fn demo_runs_on_sqlite_when_asked_and_its_next_commands_work() {
         true,
     )))
     .expect("json");
-    let history = json["history"].as_array().expect("history");
-    let ops: Vec<&str> = history
-        .iter()
-        .filter_map(|h| h["operation"].as_str())
-        .collect();
-    assert_eq!(
-        ops,
-        [
-            "insert", "insert", "insert", "update", "update", "update", "update", "delete"
-        ]
-    );
-    assert!(
-        history
-            .iter()
-            .all(|h| h["data"].get("cost_price").is_none())
-    );
-    assert!(history.iter().all(|h| h["data"].get("views").is_none()));
-    assert_eq!(history[7]["user_info"]["user_id"], "bob@example.com");
-    assert_eq!(history[7]["extra_info"]["rationale"], "discontinued");
-    assert_eq!(
-        history[6]["extra_info"]["hidden_cols_changed"],
-        serde_json::json!(["cost_price"])
-    );
+    common::assert_demo_history(&json);
     // a sqlite: URL is not the demo's to fill
     let out = run_in(
         &dir.0,

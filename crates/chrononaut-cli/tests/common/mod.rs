@@ -64,3 +64,33 @@ pub async fn sql(db: &TestDb, text: &str) {
         .unwrap_or_else(|e| panic!("{text}: {e}"));
     pool.close().await;
 }
+
+/// What `demo --json` recorded, on either backend: 3 inserts, 3 bulk updates, 1 hidden
+/// change, 1 delete (the untracked change makes none), with who and why.
+pub fn assert_demo_history(json: &Value) {
+    let history = json["history"].as_array().expect("history array");
+    // 3 inserts, 3 bulk updates, 1 hidden change, 1 delete; the untracked change makes none
+    assert_eq!(history.len(), 8, "{json}");
+    let ops: Vec<&str> = history
+        .iter()
+        .filter_map(|h| h["operation"].as_str())
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "insert", "insert", "insert", "update", "update", "update", "update", "delete"
+        ]
+    );
+    assert!(
+        history
+            .iter()
+            .all(|h| h["data"].get("cost_price").is_none())
+    );
+    assert!(history.iter().all(|h| h["data"].get("views").is_none()));
+    assert_eq!(history[7]["user_info"]["user_id"], "bob@example.com");
+    assert_eq!(history[7]["extra_info"]["rationale"], "discontinued");
+    assert_eq!(
+        history[6]["extra_info"]["hidden_cols_changed"],
+        serde_json::json!(["cost_price"])
+    );
+}

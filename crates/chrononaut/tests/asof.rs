@@ -310,7 +310,8 @@ const REFERENCE: &str = "SELECT COALESCE(jsonb_agg(jsonb_build_array(h.key, h.ve
 /// every moment of a history with inserts, updates, deletions, re-inserts, baseline rows,
 /// rows the Python library wrote (no operation, repeated version numbers, equal times),
 /// hidden and untracked columns, keys deleted since (absent from the live table), composite
-/// keys, and other tables' history with the same keys on both sides of the table's name.
+/// keys, and other tables' history with the same keys on both sides of the table's name; on
+/// each of the paths of `chrononaut.as_of_path` (walk, skip, scan), forced and as chosen.
 #[tokio::test]
 async fn as_of_agrees_with_the_reference_at_every_moment() {
     let t = common::setup().await;
@@ -372,76 +373,95 @@ async fn as_of_agrees_with_the_reference_at_every_moment() {
     .expect("times");
     let us = chrono::Duration::microseconds(1);
     moments.extend(changed.iter().flat_map(|c| [*c - us, *c, *c + us]));
-    let mut non_empty = 0;
-    for at in moments {
-        let want: Value = sqlx::query_scalar(REFERENCE)
-            .bind("m")
-            .bind(at)
-            .fetch_one(&t.pool)
+    // and the statistics as_of_path estimates from (without them it always skips)
+    t.exec("ANALYZE m; ANALYZE chrononaut_activity").await;
+    // every path of chrononaut.as_of_path, forced, and the one it chooses ('' = auto)
+    for path in ["", "walk", "skip", "scan"] {
+        sqlx::query("SELECT set_config('chrononaut.as_of_path', $1, false)")
+            .bind(path)
+            .execute(&mut *conn)
             .await
-            .expect("reference");
-        let rows: Vec<chrononaut::AsOfRow> =
-            t.ch.as_of(&mut conn, "m", at)
+            .expect("set the path");
+        let mut non_empty = 0;
+        for &at in &moments {
+            let want: Value = sqlx::query_scalar(REFERENCE)
+                .bind("m")
+                .bind(at)
+                .fetch_one(&t.pool)
                 .await
-                .expect("as of")
-                .rows()
-                .try_collect()
-                .await
-                .expect("rows");
-        let got = Value::Array(
-            rows.iter()
-                .map(|r| json!([r.key, r.version, r.changed, r.data]))
-                .collect(),
-        );
-        // the same rows, in the same (descending key) order; times compared as instants
-        let norm = |v: &Value| -> Vec<(Value, Value, i64, Value)> {
-            v.as_array()
+                .expect("reference");
+            let rows: Vec<chrononaut::AsOfRow> =
+                t.ch.as_of(&mut conn, "m", at)
+                    .await
+                    .expect("as of")
+                    .rows()
+                    .try_collect()
+                    .await
+                    .expect("rows");
+            let got = Value::Array(
+                rows.iter()
+                    .map(|r| json!([r.key, r.version, r.changed, r.data]))
+                    .collect(),
+            );
+            // the same rows, in the same (descending key) order; times compared as instants
+            let norm = |v: &Value| -> Vec<(Value, Value, i64, Value)> {
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| {
+                        let t: DateTime<Utc> =
+                            serde_json::from_value(r[2].clone()).expect("timestamp");
+                        (
+                            r[0].clone(),
+                            r[1].clone(),
+                            t.timestamp_micros(),
+                            r[3].clone(),
+                        )
+                    })
+                    .collect()
+            };
+            assert_eq!(norm(&got), norm(&want), "as of {at}, path '{path}'");
+            let sql: Vec<Value> = sqlx::query_scalar(
+                "SELECT to_jsonb(r) FROM chrononaut.as_of(NULL::m, $1) r ORDER BY r.org, r.num",
+            )
+            .bind(at)
+            .fetch_all(&mut *conn)
+            .await
+            .expect("as_of()");
+            let mut want_sql: Vec<Value> = want
+                .as_array()
                 .into_iter()
                 .flatten()
                 .map(|r| {
-                    let t: DateTime<Utc> = serde_json::from_value(r[2].clone()).expect("timestamp");
-                    (
-                        r[0].clone(),
-                        r[1].clone(),
-                        t.timestamp_micros(),
-                        r[3].clone(),
-                    )
+                    let d = &r[3];
+                    json!({"org": d["org"], "num": d["num"], "name": d.get("name"),
+                           "secret": null, "note": null, "version": d["version"]})
                 })
-                .collect()
-        };
-        assert_eq!(norm(&got), norm(&want), "as of {at}");
-        let sql: Vec<Value> = sqlx::query_scalar(
-            "SELECT to_jsonb(r) FROM chrononaut.as_of(NULL::m, $1) r ORDER BY r.org, r.num",
-        )
-        .bind(at)
-        .fetch_all(&t.pool)
-        .await
-        .expect("as_of()");
-        let mut want_sql: Vec<Value> = want
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| {
-                let d = &r[3];
-                json!({"org": d["org"], "num": d["num"], "name": d.get("name"),
-                       "secret": null, "note": null, "version": d["version"]})
-            })
-            .collect();
-        want_sql.sort_by_key(|d| (d["org"].as_str().map(str::to_owned), d["num"].as_i64()));
-        assert_eq!(sql, want_sql, "chrononaut.as_of at {at}");
-        non_empty += usize::from(!sql.is_empty());
+                .collect();
+            want_sql.sort_by_key(|d| (d["org"].as_str().map(str::to_owned), d["num"].as_i64()));
+            assert_eq!(sql, want_sql, "chrononaut.as_of at {at}, path '{path}'");
+            non_empty += usize::from(!sql.is_empty());
+        }
+        assert!(non_empty > 20, "{non_empty} (path '{path}')");
     }
-    assert!(non_empty > 20, "{non_empty}");
 }
 
-/// "As of" reads O(records) index entries: a skip scan of the table's keys and one probe per
-/// key, never the table's history (the DISTINCT ON it replaced read every version up to t),
-/// with the parameters' values and in a generic plan; and the SQL function takes the same
-/// path (its statement's buffer reads stay near the Rust query's).
+/// "As of" reads O(records) index entries: one or two index steps per key, never the table's
+/// history (the DISTINCT ON it replaced read every version up to t), on the walk path (one
+/// step per key, what as_of_path chooses here) and the skip path (a skip to the next key and a
+/// probe), with the parameters' values and in a generic plan; a time before the table's
+/// history reads nothing; the scan path (only ever chosen for at most 16 versions per record)
+/// reads the table's entries once, index only, and one row per key; and the SQL function
+/// takes the same path (its statement's buffer reads stay near the Rust query's).
 #[tokio::test]
 async fn as_of_reads_per_key_not_per_version() {
     let t = common::setup().await;
-    t.exec("CREATE TABLE doc (id int PRIMARY KEY, v int)").await;
+    t.exec(
+        "CREATE TABLE doc (id int PRIMARY KEY, v int); \
+         INSERT INTO doc SELECT g, 39 FROM generate_series(1, 300) g",
+    )
+    .await;
+    t.track("doc", &TrackOptions::new()).await;
     // 300 keys x 40 versions, interleaved in time; other tables' history around it
     t.exec(
         "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, operation) \
@@ -452,72 +472,144 @@ async fn as_of_reads_per_key_not_per_version() {
     )
     .await;
     t.exec("VACUUM ANALYZE chrononaut_activity").await;
+    t.exec("ANALYZE doc").await;
     let mut conn = t.plain_connection().await;
     sqlx::raw_sql(common::plans::AUTO_EXPLAIN_JSON)
         .execute(&mut conn)
         .await
         .expect("auto_explain (the test suite runs as a superuser)");
-    for mode in ["force_custom_plan", "force_generic_plan"] {
-        for at in [
-            "2026-01-01 00:00+00",
-            "2026-01-01 05:00+00",
-            "2026-01-02 00:00+00",
-        ] {
-            // the statement of chrononaut.history_as_of, which the library calls
-            let plans = common::plans::plans_of(
-                &mut conn,
-                &format!(
-                    "SET plan_cache_mode = {mode}; \
-                     SELECT count(*) FROM chrononaut.history_as_of('doc', '{at}')"
-                ),
-            )
-            .await;
-            let plan = plans
-                .iter()
-                .find(|p| {
-                    p["Query Text"]
-                        .as_str()
-                        .is_some_and(|q| q.contains("WITH RECURSIVE"))
-                })
-                .unwrap_or_else(|| panic!("no plan of the as-of statement: {plans:#?}"));
-            let all = common::plans::nodes(&plan["Plan"]);
-            let what = format!("as of {at} ({mode}): {plan:#}");
-            for n in &all {
-                assert_ne!(n["Node Type"], "Seq Scan", "{what}");
-                assert_ne!(n["Node Type"], "Bitmap Heap Scan", "{what}");
-                if n["Node Type"]
+    let chosen = |at: &'static str| {
+        let pool = t.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT chrononaut.as_of_path('doc', $1::timestamptz)")
+                .bind(at)
+                .fetch_one(&pool)
+                .await
+                .expect("as_of_path")
+        }
+    };
+    // 40 versions per key: one step per key, in the middle of the history and after it
+    assert_eq!(chosen("2026-01-01 05:00+00").await, "walk");
+    assert_eq!(chosen("2026-01-02 00:00+00").await, "walk");
+    assert_eq!(chosen("2026-01-01 00:00+00").await, "empty");
+    let index_rows = |all: &[&Value]| -> f64 {
+        all.iter()
+            .filter(|n| {
+                n["Node Type"]
                     .as_str()
                     .is_some_and(|s| s.starts_with("Index"))
-                {
-                    assert_eq!(
-                        n["Index Name"], "ix_chrononaut_activity_table_key_changed",
-                        "{what}"
-                    );
-                    // a probe reads a row or two per loop, never a key's versions
-                    let rows = n["Actual Rows"].as_f64().unwrap_or(f64::MAX);
-                    assert!(rows <= 2.0, "{what}");
-                }
-            }
-            // index entries read in all: about 2 per key (12000 history rows of doc)
-            let read: f64 = all
-                .iter()
-                .filter(|n| {
-                    n["Node Type"]
+            })
+            .map(|n| {
+                n["Actual Rows"].as_f64().unwrap_or(0.0) * n["Actual Loops"].as_f64().unwrap_or(0.0)
+            })
+            .sum()
+    };
+    for path in ["", "walk", "skip"] {
+        for mode in ["force_custom_plan", "force_generic_plan"] {
+            for at in ["2026-01-01 05:00+00", "2026-01-02 00:00+00"] {
+                // the statement of chrononaut.history_as_of, which the library calls
+                let plans = common::plans::plans_of(
+                    &mut conn,
+                    &format!(
+                        "SET plan_cache_mode = {mode}; SET chrononaut.as_of_path = '{path}'; \
+                         SELECT count(*) FROM chrononaut.history_as_of('doc', '{at}')"
+                    ),
+                )
+                .await;
+                let plan = plans
+                    .iter()
+                    .find(|p| {
+                        p["Query Text"]
+                            .as_str()
+                            .is_some_and(|q| q.contains("WITH RECURSIVE"))
+                    })
+                    .unwrap_or_else(|| panic!("no plan of the as-of statement: {plans:#?}"));
+                let text = plan["Query Text"].as_str().unwrap_or_default();
+                let walks = text.contains("a.key < r.key");
+                assert_eq!(walks, path != "skip", "path '{path}': {text}");
+                let all = common::plans::nodes(&plan["Plan"]);
+                let what = format!("as of {at} ({mode}, path '{path}'): {plan:#}");
+                let mut scans = 0;
+                for n in &all {
+                    assert_ne!(n["Node Type"], "Seq Scan", "{what}");
+                    assert_ne!(n["Node Type"], "Bitmap Heap Scan", "{what}");
+                    if n["Node Type"]
                         .as_str()
                         .is_some_and(|s| s.starts_with("Index"))
-                })
-                .map(|n| {
-                    n["Actual Rows"].as_f64().unwrap_or(0.0)
-                        * n["Actual Loops"].as_f64().unwrap_or(0.0)
-                })
-                .sum();
-            assert!(read <= 3.0 * 301.0, "{read} index rows: {what}");
-            // and the buffers touched stay O(keys x depth)
-            let hits = plan["Plan"]["Shared Hit Blocks"].as_f64().unwrap_or(0.0)
-                + plan["Plan"]["Shared Read Blocks"].as_f64().unwrap_or(0.0);
-            assert!(hits <= 301.0 * 10.0, "{hits} buffers: {what}");
+                    {
+                        scans += 1;
+                        assert_eq!(
+                            n["Index Name"], "ix_chrononaut_activity_table_key_changed",
+                            "{what}"
+                        );
+                        // a step or probe reads a row or two per loop, never a key's versions
+                        let rows = n["Actual Rows"].as_f64().unwrap_or(f64::MAX);
+                        assert!(rows <= 2.0, "{what}");
+                    }
+                }
+                // the walk: the first step and the recursive one, no second probe per key
+                if walks {
+                    assert_eq!(scans, 2, "{what}");
+                }
+                // index entries read in all: about 2 per key (12000 history rows of doc)
+                let read = index_rows(&all);
+                assert!(read <= 3.0 * 301.0, "{read} index rows: {what}");
+                // and the buffers touched stay O(keys x depth)
+                let hits = plan["Plan"]["Shared Hit Blocks"].as_f64().unwrap_or(0.0)
+                    + plan["Plan"]["Shared Read Blocks"].as_f64().unwrap_or(0.0);
+                assert!(hits <= 301.0 * 10.0, "{hits} buffers: {what}");
+            }
         }
     }
+    // before the table's first history row: nothing is read but its first row's time
+    let plans = common::plans::plans_of(
+        &mut conn,
+        "SET chrononaut.as_of_path = ''; \
+         SELECT count(*) FROM chrononaut.history_as_of('doc', '2026-01-01 00:00+00')",
+    )
+    .await;
+    for p in &plans {
+        let read = index_rows(&common::plans::nodes(&p["Plan"]));
+        assert!(read <= 1.0, "{read} index rows: {p:#}");
+    }
+    // the scan path: doc's entries at or before t once (index only), one exact probe per key
+    let plans = common::plans::plans_of(
+        &mut conn,
+        "SET chrononaut.as_of_path = 'scan'; \
+         SELECT count(*) FROM chrononaut.history_as_of('doc', '2026-01-01 05:00+00')",
+    )
+    .await;
+    let plan = plans
+        .iter()
+        .find(|p| {
+            p["Query Text"]
+                .as_str()
+                .is_some_and(|q| q.contains("DISTINCT ON"))
+        })
+        .unwrap_or_else(|| panic!("no plan of the scan: {plans:#?}"));
+    let what = format!("{plan:#}");
+    for n in common::plans::nodes(&plan["Plan"]) {
+        assert_ne!(n["Node Type"], "Seq Scan", "{what}");
+        assert_ne!(n["Node Type"], "Bitmap Heap Scan", "{what}");
+        if n["Node Type"] == "Index Only Scan" {
+            // 300 keys x 18 versions at or before 05:00, none of another table's
+            let rows = n["Actual Rows"].as_f64().unwrap_or(f64::MAX);
+            assert!(rows <= 300.0 * 18.0, "{what}");
+        } else if n["Node Type"] == "Index Scan" {
+            assert!(
+                n["Actual Rows"].as_f64().unwrap_or(f64::MAX) <= 1.0,
+                "{what}"
+            );
+            assert!(
+                n["Actual Loops"].as_f64().unwrap_or(f64::MAX) <= 300.0,
+                "{what}"
+            );
+        }
+    }
+    sqlx::raw_sql("SET chrononaut.as_of_path = ''")
+        .execute(&mut conn)
+        .await
+        .expect("reset");
     // the SQL function: the same order of buffer reads as the query (the reference
     // DISTINCT ON over doc's 12000 rows reads several times more)
     let buffers = |sql: &'static str| {
@@ -539,6 +631,86 @@ async fn as_of_reads_per_key_not_per_version() {
     let function =
         buffers("SELECT count(*) FROM chrononaut.as_of(NULL::doc, '2026-01-02 00:00+00')").await;
     assert!(function <= 301.0 * 10.0, "{function} buffers");
+}
+
+/// The path as_of_path chooses follows the history's shape: few versions per record read the
+/// table's entries once (scan), recent times on many versions one step per record (walk), far
+/// back in a long history two (skip); without statistics it skips, as earlier releases did.
+#[tokio::test]
+async fn as_of_path_follows_the_history_shape() {
+    let t = common::setup().await;
+    t.exec(
+        "CREATE TABLE few (id int PRIMARY KEY, v int); \
+         CREATE TABLE many (id int PRIMARY KEY, v int); \
+         CREATE TABLE fresh (id int PRIMARY KEY, v int); \
+         INSERT INTO few SELECT g, 0 FROM generate_series(1, 1000) g; \
+         INSERT INTO many SELECT g, 0 FROM generate_series(1, 50) g; \
+         INSERT INTO fresh SELECT g, 0 FROM generate_series(1, 50) g",
+    )
+    .await;
+    for table in ["few", "many", "fresh"] {
+        t.track(table, &TrackOptions::new()).await;
+    }
+    // few: 1000 records x 4 versions; many: 50 records x 400 versions; over the same day
+    t.exec(
+        "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, operation) \
+         SELECT 'few', timestamptz '2026-01-01' + make_interval(secs => v * 21600 + k), v, \
+                jsonb_build_object('id', k), jsonb_build_object('id', k, 'version', v), 'update' \
+         FROM generate_series(0, 3) v, generate_series(1, 1000) k; \
+         INSERT INTO chrononaut_activity (table_name, changed, version, key, data, operation) \
+         SELECT 'many', timestamptz '2026-01-01' + make_interval(secs => v * 216 + k), v, \
+                jsonb_build_object('id', k), jsonb_build_object('id', k, 'version', v), 'update' \
+         FROM generate_series(0, 399) v, generate_series(1, 50) k; \
+         ANALYZE few; ANALYZE many; ANALYZE chrononaut_activity; \
+         INSERT INTO chrononaut_activity (table_name, changed, version, key, data, operation) \
+         SELECT 'fresh', timestamptz '2026-01-01', 0, jsonb_build_object('id', k), \
+                jsonb_build_object('id', k, 'version', 0), 'insert' \
+         FROM generate_series(1, 50) k",
+    )
+    .await;
+    let path = |table: &'static str, at: &'static str| {
+        let pool = t.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT chrononaut.as_of_path($1, $2::timestamptz)")
+                .bind(table)
+                .bind(at)
+                .fetch_one(&pool)
+                .await
+                .expect("as_of_path")
+        }
+    };
+    assert_eq!(path("few", "2026-01-01 12:00+00").await, "scan");
+    assert_eq!(path("few", "2026-01-03 00:00+00").await, "scan");
+    assert_eq!(path("many", "2026-01-03 00:00+00").await, "walk");
+    assert_eq!(path("many", "2026-01-01 23:00+00").await, "walk");
+    assert_eq!(path("many", "2026-01-01 06:00+00").await, "skip");
+    assert_eq!(path("many", "2025-12-31 00:00+00").await, "empty");
+    // never analyzed (no statistics of its history rows): the skip scan
+    assert_eq!(path("fresh", "2026-01-03 00:00+00").await, "skip");
+    // no history at all
+    assert_eq!(path("other", "2026-01-03 00:00+00").await, "empty");
+    // history of a table that is not tracked: no estimate of its records
+    t.exec(
+        "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, operation) \
+         VALUES ('other', '2026-01-01', 0, '{\"id\": 1}', '{\"id\": 1}', 'insert')",
+    )
+    .await;
+    assert_eq!(path("other", "2026-01-03 00:00+00").await, "skip");
+    // a forced path wins, whatever the estimates
+    let mut conn = t.pool.acquire().await.expect("connection");
+    sqlx::raw_sql("SET chrononaut.as_of_path = 'walk'")
+        .execute(&mut *conn)
+        .await
+        .expect("set");
+    let forced: String = sqlx::query_scalar("SELECT chrononaut.as_of_path('few', now())")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("as_of_path");
+    assert_eq!(forced, "walk");
+    sqlx::raw_sql("RESET chrononaut.as_of_path")
+        .execute(&mut *conn)
+        .await
+        .expect("reset");
 }
 
 /// An as-of row keeps numbers as PostgreSQL stored them (`raw`), beside the f64s of `data`.

@@ -12,13 +12,15 @@
 //!   `chrononaut.history_as_of`, what the library calls), through the library (client, every
 //!   row streamed), and through the CLI (`chrononaut at doc --at T --format csv`, the whole
 //!   process) when a `chrononaut` binary of the same build profile sits beside this one
-//!   (`cargo build --release -p chrononaut-cli` first);
+//!   (`cargo build --release -p chrononaut-cli` first); and server-side after its last change
+//!   (`as_of` of the present); with the path `chrononaut.as_of_path` chose for each time
+//!   (`--path walk|skip|scan` forces one in every session, as `SET chrononaut.as_of_path`);
 //! - the newest 50 of `doc` (`table_activity`), its page 2 by keyset cursor, and the newest 50
 //!   across tables (`activity`), client round trips.
 //!
 //! ```sh
 //! cargo build --release -p chrononaut-cli
-//! cargo run --release -p chrononaut-bench --bin read_shapes -- [--runs 5] [--other 100000] [--large]
+//! cargo run --release -p chrononaut-bench --bin read_shapes -- [--runs 5] [--other 100000] [--large] [--path P]
 //! ```
 
 mod common;
@@ -62,6 +64,16 @@ async fn main() -> Res<()> {
     let runs = arg("--runs", 5).max(1) as usize;
     let other = arg("--other", 100_000);
     let large = std::env::args().any(|a| a == "--large");
+    let args: Vec<String> = std::env::args().collect();
+    let forced = args
+        .iter()
+        .position(|a| a == "--path")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_default();
+    if !["", "walk", "skip", "scan"].contains(&forced.as_str()) {
+        return Err(format!("--path {forced}: walk, skip or scan").into());
+    }
     let mut shapes: Vec<(i64, i64)> = vec![(100_000, 10), (10_000, 100), (1_000, 1_000)];
     if large {
         shapes.extend([(1_000_000, 10), (100_000, 100), (10_000, 1_000)]);
@@ -82,9 +94,9 @@ async fn main() -> Res<()> {
             .join(" ")
     );
     println!(
-        "| records x versions | history rows | as_of server | as_of library | as_of CLI | newest 50 | page 2 | newest 50, all tables |"
+        "| records x versions | history rows | as_of server (path) | as_of library | as_of CLI | as_of server, after the last change (path) | newest 50 | page 2 | newest 50, all tables |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (records, versions) in shapes {
         let db = TestDb::new().await?;
         let mut conn = PgConnection::connect(&db.url).await?;
@@ -119,6 +131,9 @@ async fn main() -> Res<()> {
         sqlx::raw_sql("VACUUM ANALYZE chrononaut_activity")
             .execute(&mut conn)
             .await?;
+        // the live table's statistics, as autovacuum keeps them (as_of_path reads its
+        // reltuples)
+        sqlx::raw_sql("ANALYZE doc").execute(&mut conn).await?;
         let history = records * versions + other;
         let span_secs = (versions * records) as f64 / 1000.0;
         let mid: DateTime<Utc> = sqlx::query_scalar(AssertSqlSafe(format!(
@@ -128,10 +143,46 @@ async fn main() -> Res<()> {
         .fetch_one(&mut conn)
         .await?;
         let t = mid.to_rfc3339();
+        let end: DateTime<Utc> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT timestamptz '2026-01-01' + make_interval(secs => {})",
+            span_secs + 1.0
+        )))
+        .fetch_one(&mut conn)
+        .await?;
+        let t_end = end.to_rfc3339();
+        let force = format!(
+            "ALTER DATABASE \"{}\" SET chrononaut.as_of_path = '{forced}'",
+            db.name
+        );
+        sqlx::raw_sql(AssertSqlSafe(force))
+            .execute(&mut conn)
+            .await?;
+        drop(conn);
+        let mut conn = PgConnection::connect(&db.url).await?;
+        let path_at = |at: String| {
+            let url = db.url.clone();
+            async move {
+                let mut c = PgConnection::connect(&url).await?;
+                let path: String =
+                    sqlx::query_scalar("SELECT chrononaut.as_of_path('doc', $1::timestamptz)")
+                        .bind(at)
+                        .fetch_one(&mut c)
+                        .await?;
+                Res::Ok(path)
+            }
+        };
+        let path_mid = path_at(t.clone()).await?;
+        let path_end = path_at(t_end.clone()).await?;
 
         let server = common::execution_ms(
             &mut conn,
             &format!("SELECT count(*) FROM chrononaut.history_as_of('doc', '{t}')"),
+            runs,
+        )
+        .await?;
+        let server_end = common::execution_ms(
+            &mut conn,
+            &format!("SELECT count(*) FROM chrononaut.history_as_of('doc', '{t_end}')"),
             runs,
         )
         .await?;
@@ -176,7 +227,7 @@ async fn main() -> Res<()> {
             ch.activity(&mut conn, &filter).await?;
         });
         println!(
-            "| {records} x {versions} | {history} | {server:.1} ms | {library:.1} ms | {via_cli} | {newest:.2} ms | {page2:.2} ms | {across:.2} ms |"
+            "| {records} x {versions} | {history} | {server:.1} ms ({path_mid}) | {library:.1} ms | {via_cli} | {server_end:.1} ms ({path_end}) | {newest:.2} ms | {page2:.2} ms | {across:.2} ms |"
         );
         drop(conn);
         drop(db); // the database is dropped with it

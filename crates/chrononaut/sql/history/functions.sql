@@ -68,18 +68,123 @@ COMMENT ON FUNCTION chrononaut.as_of(anyelement, timestamptz) IS
 -- A reader who may not read the history gets no rows, as from the table. They only read
 -- history rows: nothing in them runs code of a tracked table (types, domains).
 
+-- chrononaut.as_of_path(hist, t): how chrononaut.history_as_of reads an unpartitioned history
+-- at t, chosen from estimates (all three paths give the same rows, in the same order):
+--   'walk'  one index step per record: from the previous key, the newest entry at or before t
+--           of the next key down, with its data, in ix_chrononaut_activity_table_key_changed
+--           (the step passes over that key's entries newer than t). Cost per record: one
+--           descent plus the entries after t; best when few versions are newer than t (t
+--           recent: none at all).
+--   'skip'  two index steps per record: a skip to the next key, then a probe of that key at t.
+--           Cost per record: two descents, whatever the versions; best when many versions per
+--           record are newer than t (t far back in a long history).
+--   'scan'  one pass over the table's index entries (index only, the newest entry at or before
+--           t of each key), then one exact probe per record for its data. Cost: every entry of
+--           the table once plus a descent per record; chosen only when the table has at most 16
+--           history rows per record, so that it stays O(records).
+--   'empty' t is before the table's first history row: no row can be at or before it.
+-- Estimates: records from the live table's reltuples (pg_class, kept by VACUUM / ANALYZE); the
+-- table's history rows from the activity table's statistics of table_name (pg_stats); the
+-- share newer than t from its first and last history times (two probes of
+-- ix_chrononaut_activity_table_changed), assuming writes spread evenly over that span. Without
+-- statistics (never analyzed, table no longer tracked) it is 'skip', the path of earlier
+-- releases. The weights below (per record: walk 23 + entries after t / 3, skip 50, scan
+-- 13 + entries / 3) are measured costs relative to each other (BENCHMARKS.md, "Whole-table as
+-- of: three paths"); a wrong estimate costs time, never rows.
+-- Setting chrononaut.as_of_path to 'walk', 'skip' or 'scan' (SET, or set_config) forces that
+-- path: for tests and to compare them on a real history.
+CREATE OR REPLACE FUNCTION chrononaut.as_of_path(hist text, at timestamptz)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    forced   text := pg_catalog.current_setting('chrononaut.as_of_path', true);
+    records  float8;
+    rows_all float8;
+    first_at timestamptz;
+    last_at  timestamptz;
+    newer    float8;
+    walk     float8;
+    scan     float8;
+BEGIN
+    IF forced IN ('walk', 'skip', 'scan') THEN
+        RETURN forced;
+    END IF;
+    SELECT a.changed INTO first_at
+    FROM {{activity_schema}}.chrononaut_activity AS a
+    WHERE a.table_name = hist AND a.id IS NOT NULL
+    ORDER BY a.changed LIMIT 1;
+    IF first_at IS NULL OR at < first_at THEN
+        RETURN 'empty';
+    END IF;
+    SELECT a.changed INTO last_at
+    FROM {{activity_schema}}.chrononaut_activity AS a
+    WHERE a.table_name = hist AND a.id IS NOT NULL
+    ORDER BY a.changed DESC LIMIT 1;
+    SELECT c.reltuples INTO records
+    FROM chrononaut.tracked AS t
+    JOIN pg_catalog.pg_class AS c ON c.oid = t.relid
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE COALESCE(t.history_name,
+                   CASE WHEN n.nspname = 'public' THEN c.relname::text
+                        ELSE pg_catalog.format('%I.%I', n.nspname, c.relname) END) = hist
+    LIMIT 1;
+    -- the history rows of hist: its frequency among the activity table's most common
+    -- table_names, else an even share of the rest
+    SELECT c.reltuples * CASE
+               WHEN pg_catalog.array_position(s.most_common_vals::text::text[], hist) IS NOT NULL
+               THEN s.most_common_freqs[pg_catalog.array_position(s.most_common_vals::text::text[], hist)]
+               ELSE (1 - s.null_frac - COALESCE((SELECT sum(f) FROM unnest(s.most_common_freqs) AS f), 0))
+                    / GREATEST(CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * c.reltuples
+                                    ELSE s.n_distinct END
+                               - COALESCE(pg_catalog.cardinality(s.most_common_vals::text::text[]), 0), 1)
+           END
+    INTO rows_all
+    FROM pg_catalog.pg_stats AS s
+    JOIN pg_catalog.pg_namespace AS n ON n.nspname = s.schemaname
+    JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid AND c.relname = s.tablename
+    WHERE s.schemaname = {{activity_schema_literal}} AND s.tablename = 'chrononaut_activity'
+      AND s.attname = 'table_name' AND NOT s.inherited;
+    IF records IS NULL OR records < 1 OR rows_all IS NULL OR rows_all <= 0 THEN
+        RETURN 'skip';
+    END IF;
+    newer := CASE WHEN at >= last_at THEN 0
+                  ELSE rows_all * pg_catalog.date_part('epoch', last_at - at)
+                       / GREATEST(pg_catalog.date_part('epoch', last_at - first_at), 1e-6) END;
+    walk := 23 + newer / records / 3;
+    scan := CASE WHEN rows_all / records <= 16 THEN 13 + rows_all / records / 3 ELSE 'infinity' END;
+    IF scan < walk AND scan < 50 THEN
+        RETURN 'scan';
+    ELSIF walk < 50 THEN
+        RETURN 'walk';
+    END IF;
+    RETURN 'skip';
+END
+$fn$;
+COMMENT ON FUNCTION chrononaut.as_of_path(text, timestamptz) IS
+    'how chrononaut.history_as_of reads the history named hist at a time: walk, skip, scan or empty';
+
 -- chrononaut.history_as_of(hist, t): every record of the history named hist as it was at t:
 -- per key, the latest version recorded at or before t, unless it is a deletion (records
 -- inserted later are absent). Rows in descending key order.
--- O(records x log(history)), whatever the number of versions per record:
---   keys: a skip scan of the table's distinct keys, newest key first, in
---         ix_chrononaut_activity_table_key_changed: each step is one index probe for the
---         greatest (table_name, key) below the previous one (written as a row comparison so
---         that only this index can serve it; the first step starts at table_name <= hist for
---         the same reason, and the walk stops at the first key of another table). Keys come
---         from the history, not from the live table, so records deleted since are found too.
---   then per key one backward probe of the same index for its latest version at or before
---   t (`id` breaks ties of (changed, version)).
+-- O(records x log(history)), whatever the number of versions per record, by one of the paths
+-- of chrononaut.as_of_path (above), each in ix_chrononaut_activity_table_key_changed:
+--   skip: a skip scan of the table's distinct keys, newest key first: each step is one index
+--         probe for the greatest (table_name, key) below the previous one (written as a row
+--         comparison so that only this index can serve it; the first step starts at
+--         table_name <= hist for the same reason, and the walk stops at the first key of
+--         another table); then per key one backward probe of the same index for its latest
+--         version at or before t.
+--   walk: each step goes straight to the next key's latest version at or before t (its data
+--         included): one probe per key instead of two.
+--   scan: the table's entries at or before t once, index only, keeping each key's newest; then
+--         one exact probe per key for its row.
+-- `id` breaks ties of (changed, version) everywhere: the step and the probes sort the one or
+-- two entries of equal (key, changed, version) they read by id (an incremental sort).
+-- Keys come from the history, not from the live table, so records deleted since are found too.
+-- Sequential and bitmap scans are off: every path must read the index in its order (a
+-- planner that estimated most of the table's history at or before t would otherwise sort it).
 -- On a partitioned activity table (record heads kept, sql/heads/install.sql) both steps would
 -- search every partition; there the keys come from chrononaut.heads (one range of its primary
 -- key, deleted records included) and each key's probe is bounded below by its head's time when
@@ -91,8 +196,12 @@ CREATE OR REPLACE FUNCTION chrononaut.history_as_of(hist text, at timestamptz)
 RETURNS TABLE (key jsonb, version integer, changed timestamptz, data jsonb)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $fn$
 #variable_conflict use_column
+DECLARE
+    path text;
 BEGIN
     IF at IS NULL THEN
         RAISE EXCEPTION 'chrononaut.history_as_of needs a time, got NULL' USING ERRCODE = '22004';
@@ -120,36 +229,79 @@ BEGIN
         ORDER BY k.table_name DESC, k.key DESC;
         RETURN;
     END IF;
-    RETURN QUERY
-    WITH RECURSIVE keys (table_name, key) AS (
-        (SELECT a.table_name, a.key
-         FROM {{activity_schema}}.chrononaut_activity AS a
-         WHERE a.table_name <= hist
-         ORDER BY a.table_name DESC, a.key DESC
-         LIMIT 1)
-        UNION ALL
-        SELECT n.table_name, n.key
+    path := chrononaut.as_of_path(hist, at);
+    IF path = 'empty' THEN
+        RETURN;
+    ELSIF path = 'walk' THEN
+        RETURN QUERY
+        WITH RECURSIVE r (table_name, key, version, changed, data, operation) AS (
+            (SELECT a.table_name, a.key, a.version, a.changed, a.data, a.operation
+             FROM {{activity_schema}}.chrononaut_activity AS a
+             WHERE a.table_name = hist AND a.changed <= at
+             ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC, a.id DESC
+             LIMIT 1)
+            UNION ALL
+            SELECT n.table_name, n.key, n.version, n.changed, n.data, n.operation
+            FROM r
+            CROSS JOIN LATERAL (
+                SELECT a.table_name, a.key, a.version, a.changed, a.data, a.operation
+                FROM {{activity_schema}}.chrononaut_activity AS a
+                WHERE a.table_name = hist AND a.key < r.key AND a.changed <= at
+                ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC, a.id DESC
+                LIMIT 1
+            ) AS n
+        )
+        SELECT r.key, r.version, r.changed, r.data
+        FROM r
+        WHERE r.operation IS DISTINCT FROM 'delete';
+    ELSIF path = 'scan' THEN
+        RETURN QUERY
+        SELECT h.key, h.version, h.changed, h.data
+        FROM (SELECT DISTINCT ON (a.table_name, a.key) a.table_name, a.key, a.changed, a.version
+              FROM {{activity_schema}}.chrononaut_activity AS a
+              WHERE a.table_name = hist AND a.changed <= at
+              ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC) AS k
+        CROSS JOIN LATERAL (
+            SELECT a.key, a.version, a.changed, a.data, a.operation
+            FROM {{activity_schema}}.chrononaut_activity AS a
+            WHERE a.table_name = hist AND a.key = k.key
+              AND a.changed = k.changed AND a.version = k.version
+            ORDER BY a.id DESC
+            LIMIT 1
+        ) AS h
+        WHERE h.operation IS DISTINCT FROM 'delete';
+    ELSE
+        RETURN QUERY
+        WITH RECURSIVE keys (table_name, key) AS (
+            (SELECT a.table_name, a.key
+             FROM {{activity_schema}}.chrononaut_activity AS a
+             WHERE a.table_name <= hist
+             ORDER BY a.table_name DESC, a.key DESC
+             LIMIT 1)
+            UNION ALL
+            SELECT n.table_name, n.key
+            FROM keys AS k
+            CROSS JOIN LATERAL (
+                SELECT a.table_name, a.key
+                FROM {{activity_schema}}.chrononaut_activity AS a
+                WHERE (a.table_name, a.key) < (k.table_name, k.key)
+                ORDER BY a.table_name DESC, a.key DESC
+                LIMIT 1
+            ) AS n
+            WHERE k.table_name = hist
+        )
+        SELECT h.key, h.version, h.changed, h.data
         FROM keys AS k
         CROSS JOIN LATERAL (
-            SELECT a.table_name, a.key
+            SELECT a.key, a.version, a.changed, a.data, a.operation
             FROM {{activity_schema}}.chrononaut_activity AS a
-            WHERE (a.table_name, a.key) < (k.table_name, k.key)
-            ORDER BY a.table_name DESC, a.key DESC
+            WHERE a.table_name = hist AND a.key = k.key AND a.changed <= at
+            ORDER BY a.changed DESC, a.version DESC, a.id DESC
             LIMIT 1
-        ) AS n
+        ) AS h
         WHERE k.table_name = hist
-    )
-    SELECT h.key, h.version, h.changed, h.data
-    FROM keys AS k
-    CROSS JOIN LATERAL (
-        SELECT a.key, a.version, a.changed, a.data, a.operation
-        FROM {{activity_schema}}.chrononaut_activity AS a
-        WHERE a.table_name = hist AND a.key = k.key AND a.changed <= at
-        ORDER BY a.changed DESC, a.version DESC, a.id DESC
-        LIMIT 1
-    ) AS h
-    WHERE k.table_name = hist
-      AND h.operation IS DISTINCT FROM 'delete';
+          AND h.operation IS DISTINCT FROM 'delete';
+    END IF;
 END
 $fn$;
 COMMENT ON FUNCTION chrononaut.history_as_of(text, timestamptz) IS

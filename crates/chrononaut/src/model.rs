@@ -11,7 +11,6 @@ use futures_util::TryStreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use sqlx::PgConnection;
 
 use crate::Chrononaut;
 use crate::diff::Diff;
@@ -81,7 +80,7 @@ pub trait Versioned: DeserializeOwned + Send + Sync {
     fn record(
         &self,
         ch: &Chrononaut,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
     ) -> impl Future<Output = Result<TypedRecord<Self>>> + Send {
         async move {
             let key = self.key()?;
@@ -93,7 +92,7 @@ pub trait Versioned: DeserializeOwned + Send + Sync {
     /// [`Chrononaut::record`]), typed.
     fn record_by_key(
         ch: &Chrononaut,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         key: Value,
     ) -> impl Future<Output = Result<TypedRecord<Self>>> + Send {
         async move {
@@ -106,7 +105,7 @@ pub trait Versioned: DeserializeOwned + Send + Sync {
     fn versions(
         &self,
         ch: &Chrononaut,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         filter: &VersionFilter,
     ) -> impl Future<Output = Result<Vec<TypedSnapshot<Self>>>> + Send {
         async move { self.record(ch, conn).await?.versions(conn, filter).await }
@@ -116,7 +115,7 @@ pub trait Versioned: DeserializeOwned + Send + Sync {
     fn version(
         &self,
         ch: &Chrononaut,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         n: i32,
     ) -> impl Future<Output = Result<TypedSnapshot<Self>>> + Send {
         async move { self.record(ch, conn).await?.version(conn, n).await }
@@ -127,7 +126,7 @@ pub trait Versioned: DeserializeOwned + Send + Sync {
     fn version_at(
         &self,
         ch: &Chrononaut,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<TypedSnapshot<Self>>>> + Send {
         async move { self.record(ch, conn).await?.version_at(conn, at).await }
@@ -137,7 +136,7 @@ pub trait Versioned: DeserializeOwned + Send + Sync {
     fn latest_version(
         &self,
         ch: &Chrononaut,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
     ) -> impl Future<Output = Result<Option<TypedSnapshot<Self>>>> + Send {
         async move { self.record(ch, conn).await?.latest(conn).await }
     }
@@ -146,7 +145,7 @@ pub trait Versioned: DeserializeOwned + Send + Sync {
     fn previous_version(
         &self,
         ch: &Chrononaut,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
     ) -> impl Future<Output = Result<Option<TypedSnapshot<Self>>>> + Send {
         async move { self.record(ch, conn).await?.previous_version(conn).await }
     }
@@ -156,7 +155,7 @@ pub trait Versioned: DeserializeOwned + Send + Sync {
     fn has_changed_since(
         &self,
         ch: &Chrononaut,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         since: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool>> + Send {
         async move {
@@ -173,7 +172,7 @@ pub trait Versioned: DeserializeOwned + Send + Sync {
     fn diff_versions(
         &self,
         ch: &Chrononaut,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         from: i32,
         to: Option<i32>,
         include_hidden: bool,
@@ -192,7 +191,7 @@ pub trait Versioned: DeserializeOwned + Send + Sync {
     fn diff_timestamps(
         &self,
         ch: &Chrononaut,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         from: DateTime<Utc>,
         to: Option<DateTime<Utc>>,
         include_hidden: bool,
@@ -210,7 +209,7 @@ pub trait Versioned: DeserializeOwned + Send + Sync {
     /// descending key order). Hidden and untracked columns are absent from the data.
     fn history_at(
         ch: &Chrononaut,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<Self>>> + Send {
         async move {
@@ -404,7 +403,7 @@ impl<T: DeserializeOwned> TypedRecord<T> {
     /// The record's versions ([`RecordHistory::versions`]).
     pub async fn versions(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         filter: &VersionFilter,
     ) -> Result<Vec<TypedSnapshot<T>>> {
         self.history
@@ -416,14 +415,18 @@ impl<T: DeserializeOwned> TypedRecord<T> {
     }
 
     /// Version `n` ([`RecordHistory::version`]).
-    pub async fn version(&self, conn: &mut PgConnection, n: i32) -> Result<TypedSnapshot<T>> {
+    pub async fn version(
+        &self,
+        conn: &mut (impl crate::DbConn + ?Sized),
+        n: i32,
+    ) -> Result<TypedSnapshot<T>> {
         TypedSnapshot::new(self.history.version(conn, n).await?)
     }
 
     /// The version in force at `at` ([`RecordHistory::version_at`]).
     pub async fn version_at(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         at: DateTime<Utc>,
     ) -> Result<Option<TypedSnapshot<T>>> {
         self.history
@@ -434,7 +437,10 @@ impl<T: DeserializeOwned> TypedRecord<T> {
     }
 
     /// The latest version ([`RecordHistory::latest`]).
-    pub async fn latest(&self, conn: &mut PgConnection) -> Result<Option<TypedSnapshot<T>>> {
+    pub async fn latest(
+        &self,
+        conn: &mut (impl crate::DbConn + ?Sized),
+    ) -> Result<Option<TypedSnapshot<T>>> {
         self.history
             .latest(conn)
             .await?
@@ -445,7 +451,7 @@ impl<T: DeserializeOwned> TypedRecord<T> {
     /// The version before the latest ([`RecordHistory::previous_version`]).
     pub async fn previous_version(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
     ) -> Result<Option<TypedSnapshot<T>>> {
         self.history
             .previous_version(conn)
@@ -457,7 +463,7 @@ impl<T: DeserializeOwned> TypedRecord<T> {
     /// The changes from `from` to `to` (`None`: the latest) ([`RecordHistory::diff`]).
     pub async fn diff(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         from: &TypedSnapshot<T>,
         to: Option<&TypedSnapshot<T>>,
         include_hidden: bool,

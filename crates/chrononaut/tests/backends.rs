@@ -399,3 +399,60 @@ async fn restore_and_bad_input_agree() {
     })
     .await;
 }
+
+/// A row of `items`, for the typed reads of `#[derive(Versioned)]`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, chrononaut::Versioned)]
+#[chrononaut(table = "items")]
+struct Item {
+    id: i64,
+    name: String,
+    price: f64,
+    /// hidden: never in a snapshot
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+#[tokio::test]
+async fn typed_reads_of_the_derive_agree() {
+    use chrononaut::Versioned;
+    on_both("typed", |b| async move {
+        let ch = Chrononaut::new();
+        items(&b, &ch).await;
+        b.exec("UPDATE items SET name = 'uno', price = 1.75 WHERE id = 1")
+            .await;
+        let mut conn = b.conn().await;
+        let item = Item {
+            id: 1,
+            name: String::new(),
+            price: 0.0,
+            secret: None,
+        };
+        let versions = item
+            .versions(&ch, &mut *conn, &VersionFilter::new())
+            .await
+            .expect("typed versions");
+        let values: Vec<(i32, Item)> = versions
+            .iter()
+            .map(|v| (v.version(), v.value().clone()))
+            .collect();
+        let row = |name: &str, price: f64| Item {
+            id: 1,
+            name: name.into(),
+            price,
+            secret: None,
+        };
+        assert_eq!(
+            values,
+            [(0, row("one", 1.5)), (1, row("uno", 1.75))],
+            "{}",
+            b.name()
+        );
+        let latest = item
+            .latest_version(&ch, &mut *conn)
+            .await
+            .expect("latest")
+            .expect("some");
+        assert_eq!(latest.value().name, "uno", "{}", b.name());
+    })
+    .await;
+}

@@ -7,6 +7,7 @@ use clap::Args;
 
 use crate::history::{key_text, parse_key, time};
 use crate::{CliResult, Conn, Failure, connect, connect_pg, print_json, sqlite_refusal};
+use sqlx::Connection as _;
 
 /// `chrononaut lock TABLE [KEY] --reason R`.
 #[derive(Args, Debug)]
@@ -83,20 +84,50 @@ fn describe(lock: &RecordLock) -> String {
     )
 }
 
+/// Runs a lock or unlock. On PostgreSQL as it is (the locker is the login role); on SQLite,
+/// which has no roles, in a transaction whose context names the OS user (`USER`), written and
+/// removed as the README tells every client to.
+async fn in_context<F>(ch: &Chrononaut, conn: &mut Conn, f: F) -> CliResult<RecordLock>
+where
+    F: AsyncFnOnce(&Chrononaut, &mut dyn chrononaut::DbConn) -> CliResult<RecordLock>,
+{
+    match conn {
+        Conn::Postgres(pg) => f(ch, pg).await,
+        Conn::Sqlite(lite) => {
+            let mut tx = lite.begin().await?;
+            let mut ctx = chrononaut::ChangeContext::new();
+            if let Ok(user) = std::env::var("USER") {
+                ctx = ctx.user(user);
+            }
+            ch.apply(&mut *tx, &ctx).await?;
+            let lock = f(ch, &mut *tx).await?;
+            sqlx::query("DELETE FROM chrononaut_context")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(lock)
+        }
+    }
+}
+
 pub async fn lock(
     ch: &Chrononaut,
     url: Option<&str>,
     json_out: bool,
     args: LockArgs,
 ) -> CliResult<()> {
-    let mut conn = connect_pg(url, "record locks").await?;
-    let lock = match &args.key {
-        Some(key) => {
-            ch.lock(&mut conn, &args.table, parse_key(key)?, &args.reason)
-                .await?
-        }
-        None => ch.freeze(&mut conn, &args.table, &args.reason).await?,
-    };
+    let mut conn = connect(url).await?;
+    let lock = in_context(ch, &mut conn, async |ch, conn| match &args.key {
+        Some(key) => ch
+            .lock(conn, &args.table, parse_key(key)?, &args.reason)
+            .await
+            .map_err(Failure::from),
+        None => ch
+            .freeze(conn, &args.table, &args.reason)
+            .await
+            .map_err(Failure::from),
+    })
+    .await?;
     if json_out {
         return print_json(&lock);
     }
@@ -110,11 +141,15 @@ pub async fn unlock(
     json_out: bool,
     args: UnlockArgs,
 ) -> CliResult<()> {
-    let mut conn = connect_pg(url, "record locks").await?;
-    let lock = match &args.key {
-        Some(key) => ch.unlock(&mut conn, &args.table, parse_key(key)?).await?,
-        None => ch.unfreeze(&mut conn, &args.table).await?,
-    };
+    let mut conn = connect(url).await?;
+    let lock = in_context(ch, &mut conn, async |ch, conn| match &args.key {
+        Some(key) => ch
+            .unlock(conn, &args.table, parse_key(key)?)
+            .await
+            .map_err(Failure::from),
+        None => ch.unfreeze(conn, &args.table).await.map_err(Failure::from),
+    })
+    .await?;
     if json_out {
         return print_json(&lock);
     }
@@ -128,7 +163,7 @@ pub async fn locks(
     json_out: bool,
     args: LocksArgs,
 ) -> CliResult<()> {
-    let mut conn = connect_pg(url, "record locks").await?;
+    let mut conn = connect(url).await?;
     let locks = ch.locks(&mut conn, args.table.as_deref()).await?;
     if json_out {
         return print_json(&locks);

@@ -332,9 +332,6 @@ async fn what_sqlite_does_not_serve_is_refused_in_one_line() {
     exec(&url, &["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"]).await;
     ok(&url, &["track", "t"]);
     for args in [
-        vec!["lock", "t", "id=1", "--reason", "r"],
-        vec!["unlock", "t", "id=1"],
-        vec!["locks"],
         vec!["digest"],
         vec!["verify", "--digest", "/nonexistent"],
         vec!["partitions"],
@@ -528,4 +525,57 @@ async fn seal_then_verify_finds_an_edit_made_behind_the_triggers() {
         stdout.contains("BROKEN t {\"id\":1} version 0: content does not match its hash (edited)"),
         "{stdout}"
     );
+}
+
+#[tokio::test]
+async fn lock_unlock_and_locks_work_on_sqlite() {
+    let dir = TempDir::new("locks");
+    let url = dir.url("l.db");
+    ok(&url, &["init"]);
+    exec(&url, &["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"]).await;
+    ok(&url, &["track", "t"]);
+    exec(&url, &["INSERT INTO t (id, v) VALUES (1, 'a'), (2, 'b')"]).await;
+    let out = ok(&url, &["lock", "t", "id=1", "--reason", "legal hold"]);
+    assert!(out.starts_with("locked t id=1  locked by "), "{out}");
+    assert!(out.trim_end().ends_with(": legal hold"), "{out}");
+    // a plain writer is refused, the other record is not
+    let mut conn = <sqlx::SqliteConnection as Connection>::connect(&url)
+        .await
+        .expect("open");
+    let err = sqlx::raw_sql("UPDATE t SET v = 'x' WHERE id = 1")
+        .execute(&mut conn)
+        .await
+        .expect_err("locked");
+    assert!(err.to_string().contains("CN006"), "{err}");
+    exec(&url, &["UPDATE t SET v = 'c' WHERE id = 2"]).await;
+    let listed = ok(&url, &["locks"]);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(
+        listed.contains("t id=1") && listed.contains("legal hold"),
+        "{listed}"
+    );
+    // the lock is an event beside the versions in log, not a version
+    let log = ok_json(&url, &["log", "t", "id=1"]);
+    let ops: Vec<&str> = log
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["operation"].as_str())
+        .collect();
+    assert_eq!(ops, ["insert", "lock"], "{log}");
+    let err = fails(&url, &["lock", "t", "id=1", "--reason", "again"]);
+    assert!(err.contains("already locked"), "{err}");
+    ok(&url, &["unlock", "t", "id=1"]);
+    assert!(ok(&url, &["locks"]).contains("no locks"));
+    exec(&url, &["UPDATE t SET v = 'y' WHERE id = 1"]).await;
+    // a freeze, and its end
+    ok(&url, &["lock", "t", "--table", "--reason", "migration"]);
+    let err = sqlx::raw_sql("INSERT INTO t (id, v) VALUES (3, 'z')")
+        .execute(&mut conn)
+        .await
+        .expect_err("frozen");
+    assert!(err.to_string().contains("CN006"), "{err}");
+    ok(&url, &["unlock", "t", "--table"]);
+    let err = fails(&url, &["unlock", "t", "--table"]);
+    assert!(err.contains("not frozen"), "{err}");
 }

@@ -368,8 +368,7 @@ impl RecordHistory {
     }
 
     /// The record's lock and unlock events, newest first, at most `limit` (they are not
-    /// versions: [`RecordHistory::versions`] never returns them). None on SQLite, which serves
-    /// no record locks yet.
+    /// versions: [`RecordHistory::versions`] never returns them).
     pub async fn lock_events(
         &self,
         conn: &mut (impl DbConn + ?Sized),
@@ -379,8 +378,16 @@ impl RecordHistory {
             Db::Postgres(conn) => {
                 crate::locking::lock_events(conn, self.history_name(), Some(&self.key), limit).await
             }
-            // SQLite serves no record locks yet, so no lock was ever taken there
-            Db::Sqlite(_) => Ok(Vec::new()),
+            Db::Sqlite(conn) => {
+                let text = self.key_text.as_deref().unwrap_or_default();
+                crate::backend::sqlite_locks::lock_events(
+                    conn,
+                    self.history_name(),
+                    Some(text),
+                    limit,
+                )
+                .await
+            }
         }
     }
 

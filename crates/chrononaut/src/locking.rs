@@ -254,14 +254,24 @@ impl Chrononaut {
     /// unchanged) with the context's user. Needs UPDATE privilege on the table.
     /// [`Error::LockRefused`] when the record does not exist or is already locked,
     /// [`Error::InvalidContext`] when the reason is longer than [`LIMIT_LOCK_REASON`].
+    ///
+    /// On SQLite the lock is enforced by triggers on the table while it has locks (against
+    /// every writer); the locker is the context's user of the locking transaction, and,
+    /// SQLite having no roles, anyone who can write the file may unlock.
     pub async fn lock(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         table: &str,
         key: Value,
         reason: &str,
     ) -> Result<RecordLock> {
         bounded_reason(reason)?;
+        let conn = match conn.db() {
+            crate::Db::Postgres(conn) => conn,
+            crate::Db::Sqlite(conn) => {
+                return crate::backend::sqlite_locks::lock(conn, table, Some(&key), reason).await;
+            }
+        };
         let info = load_table(conn, table).await?;
         let key = normalize_key(conn, &info, &key).await?;
         call(
@@ -279,10 +289,16 @@ impl Chrononaut {
     /// [`LockEvent`]. [`Error::LockRefused`] when the record is not locked.
     pub async fn unlock(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         table: &str,
         key: Value,
     ) -> Result<RecordLock> {
+        let conn = match conn.db() {
+            crate::Db::Postgres(conn) => conn,
+            crate::Db::Sqlite(conn) => {
+                return crate::backend::sqlite_locks::unlock(conn, table, Some(&key)).await;
+            }
+        };
         let info = load_table(conn, table).await?;
         let key = normalize_key(conn, &info, &key).await?;
         call(
@@ -299,11 +315,17 @@ impl Chrononaut {
     /// until [`Chrononaut::unfreeze`]. Recorded as a [`LockEvent`] with no key.
     pub async fn freeze(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         table: &str,
         reason: &str,
     ) -> Result<RecordLock> {
         bounded_reason(reason)?;
+        let conn = match conn.db() {
+            crate::Db::Postgres(conn) => conn,
+            crate::Db::Sqlite(conn) => {
+                return crate::backend::sqlite_locks::lock(conn, table, None, reason).await;
+            }
+        };
         let info = load_table(conn, table).await?;
         call(
             conn,
@@ -316,7 +338,17 @@ impl Chrononaut {
     }
 
     /// Ends a freeze of `table` (same rights as [`Chrononaut::unlock`]).
-    pub async fn unfreeze(&self, conn: &mut PgConnection, table: &str) -> Result<RecordLock> {
+    pub async fn unfreeze(
+        &self,
+        conn: &mut (impl crate::DbConn + ?Sized),
+        table: &str,
+    ) -> Result<RecordLock> {
+        let conn = match conn.db() {
+            crate::Db::Postgres(conn) => conn,
+            crate::Db::Sqlite(conn) => {
+                return crate::backend::sqlite_locks::unlock(conn, table, None).await;
+            }
+        };
         let info = load_table(conn, table).await?;
         call(
             conn,
@@ -330,7 +362,6 @@ impl Chrononaut {
 
     /// The lock and unlock events of `table` (its records' and its freezes), newest first, at
     /// most `limit`. They are kept apart from the versions (`chrononaut.lock_events`).
-    /// On SQLite, which serves no record locks yet, there are none.
     pub async fn lock_events(
         &self,
         conn: &mut (impl crate::DbConn + ?Sized),
@@ -340,9 +371,14 @@ impl Chrononaut {
         let conn = match conn.db() {
             crate::Db::Postgres(conn) => conn,
             crate::Db::Sqlite(conn) => {
-                // the table must exist; SQLite serves no record locks yet, so it has no events
-                crate::backend::sqlite::load_table(conn, table).await?;
-                return Ok(Vec::new());
+                let (info, _) = crate::backend::sqlite::load_table(conn, table).await?;
+                return crate::backend::sqlite_locks::lock_events(
+                    conn,
+                    info.history_name(),
+                    None,
+                    limit,
+                )
+                .await;
             }
         };
         let info = load_table(conn, table).await?;
@@ -353,9 +389,15 @@ impl Chrononaut {
     /// table's freeze first).
     pub async fn locks(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         table: Option<&str>,
     ) -> Result<Vec<RecordLock>> {
+        let conn = match conn.db() {
+            crate::Db::Postgres(conn) => conn,
+            crate::Db::Sqlite(conn) => {
+                return crate::backend::sqlite_locks::locks(conn, table).await;
+            }
+        };
         let oid = match table {
             Some(name) => Some(load_table(conn, name).await?.table.oid),
             None => {

@@ -1200,3 +1200,136 @@ async fn a_seal_across_batches_and_seals_keeps_every_chain_whole() {
     .unwrap();
     assert_eq!(broken, 0);
 }
+
+#[tokio::test]
+async fn locks_refuse_every_writer_until_unlocked() {
+    let d = items("locks").await;
+    exec(
+        &d.pool,
+        "INSERT INTO items (id, name, price) VALUES (1, 'a', 1.5), (2, 'b', 2.5)",
+    )
+    .await;
+    let ch = Chrononaut::new();
+    let ctx = ChangeContext::new().user("alice").rationale("audit");
+    // locked inside a transaction with a context: alice locked it
+    let mut tx = ch.begin_sqlite(&d.pool, &ctx).await.unwrap();
+    let lock = ch
+        .lock(&mut *tx, "items", json!({"id": "1"}), "under audit")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(lock.key, Some(json!({"id": 1})));
+    assert_eq!(lock.locked_by, "alice");
+    assert_eq!(lock.user_id.as_deref(), Some("alice"));
+    assert_eq!(lock.reason, "under audit");
+    let mut conn = d.pool.acquire().await.unwrap();
+    // every writer is refused: this library's connection (typed), and the sqlite3 shell
+    for statement in [
+        "UPDATE items SET name = 'x' WHERE id = 1",
+        "UPDATE items SET seen = 1 WHERE id = 1",
+        "DELETE FROM items WHERE id = 1",
+        "UPDATE items SET id = 9 WHERE id = 1",
+        "INSERT OR REPLACE INTO items (id, name) VALUES (1, 'r')",
+    ] {
+        let err: Error = sqlx::query(statement)
+            .execute(&mut *conn)
+            .await
+            .unwrap_err()
+            .into();
+        assert!(
+            matches!(err, Error::RecordLocked(_)),
+            "{statement}: {err:?}"
+        );
+    }
+    let shell =
+        std::process::Command::new(std::env::var("SQLITE3").unwrap_or_else(|_| "sqlite3".into()))
+            .arg(&d.path)
+            .arg("UPDATE items SET name = 'shell' WHERE id = 1;")
+            .output()
+            .unwrap();
+    assert!(!shell.status.success());
+    assert!(String::from_utf8_lossy(&shell.stderr).contains("CN006"));
+    // the other record is free; the locked one unchanged, no history made
+    exec(&d.pool, "UPDATE items SET name = 'b2' WHERE id = 2").await;
+    let h = history(&d.pool, "items").await;
+    assert_eq!(ops(&h), [(0, "insert"), (0, "insert"), (1, "update")]);
+    // refusals of the lock calls themselves
+    for (key, reason) in [(json!({"id": 1}), "again"), (json!({"id": 7}), "absent")] {
+        assert!(
+            matches!(
+                ch.lock(&mut *conn, "items", key, reason).await,
+                Err(Error::LockRefused(_))
+            ),
+            "{reason}"
+        );
+    }
+    assert!(matches!(
+        ch.unlock(&mut *conn, "items", json!({"id": 2})).await,
+        Err(Error::LockRefused(_))
+    ));
+    let listed = ch.locks(&mut *conn, None).await.unwrap();
+    assert_eq!(listed, vec![lock.clone()]);
+    // a freeze refuses inserts too
+    ch.freeze(&mut *conn, "items", "migration").await.unwrap();
+    let err: Error = sqlx::query("INSERT INTO items (id, name) VALUES (3, 'c')")
+        .execute(&mut *conn)
+        .await
+        .unwrap_err()
+        .into();
+    assert!(matches!(err, Error::RecordLocked(_)), "{err:?}");
+    assert_eq!(ch.locks(&mut *conn, Some("items")).await.unwrap().len(), 2);
+    ch.unfreeze(&mut *conn, "items").await.unwrap();
+    ch.unlock(&mut *conn, "items", json!({"id": 1}))
+        .await
+        .unwrap();
+    // no lock left: writes go through and are recorded, the refusing triggers are gone
+    exec(&d.pool, "UPDATE items SET name = 'a2' WHERE id = 1").await;
+    let triggers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN \
+         ('chrononaut_lock_insert_items', 'chrononaut_lock_update_items', 'chrononaut_lock_delete_items')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(triggers, 0);
+    // the events: not versions, each with its version, user and reason
+    let record = ch
+        .record(&mut *conn, "items", json!({"id": 1}))
+        .await
+        .unwrap();
+    let events = record.lock_events(&mut *conn, 10).await.unwrap();
+    let seen: Vec<(String, Option<i32>, Value)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.operation.to_string(),
+                e.version,
+                e.extra_info["reason"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("unlock".to_owned(), Some(0), json!("under audit")),
+            ("lock".to_owned(), Some(0), json!("under audit")),
+        ]
+    );
+    assert_eq!(events[1].user_info["user_id"], "alice");
+    assert_eq!(
+        ch.lock_events(&mut *conn, "items", 10).await.unwrap().len(),
+        4
+    );
+    let versions = record
+        .versions(&mut *conn, &VersionFilter::new())
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 2, "lock events are not versions");
+    // events are append-only
+    assert!(
+        sqlx::query("DELETE FROM chrononaut_lock_events")
+            .execute(&mut *conn)
+            .await
+            .is_err()
+    );
+}

@@ -69,9 +69,49 @@ CREATE TABLE IF NOT EXISTS chrononaut_context (
     suppressed INTEGER NOT NULL DEFAULT 0
 );
 
+-- Record locks and table freezes (src/backend/sqlite_locks.rs): one row per locked record
+-- (`key` the history key's text) or frozen table (`key` = ''). While a table has a row here
+-- it carries the refusing triggers of sql/sqlite/lock_triggers.sql; a table without locks
+-- has none and pays nothing. SQLite has no roles: `locked_by` is the context's user when the
+-- locking transaction had one, and anyone who can write the file can unlock.
+CREATE TABLE IF NOT EXISTS chrononaut_locks (
+    table_name TEXT NOT NULL,
+    key TEXT NOT NULL,
+    locked_by TEXT NOT NULL,
+    user_id TEXT,
+    reason TEXT NOT NULL,
+    locked_at TEXT NOT NULL,
+    PRIMARY KEY (table_name, key)
+);
+
+-- Lock and unlock events: not versions, so not in chrononaut_activity (the Python reader
+-- sees versions only); append-only like the history.
+CREATE TABLE IF NOT EXISTS chrononaut_lock_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    table_name TEXT NOT NULL,
+    key TEXT,                               -- NULL: the whole table (a freeze)
+    version INTEGER,                        -- the record's version then (locking keeps it)
+    operation TEXT NOT NULL,                -- lock / unlock
+    changed TEXT NOT NULL,
+    user_info TEXT NOT NULL DEFAULT '{}',
+    extra_info TEXT NOT NULL DEFAULT '{}'   -- the context's, with the lock's reason
+);
+CREATE INDEX IF NOT EXISTS ix_chrononaut_lock_events_table_changed
+    ON chrononaut_lock_events (table_name, changed);
+CREATE TRIGGER IF NOT EXISTS chrononaut_lock_events_append_only_update
+BEFORE UPDATE ON chrononaut_lock_events
+BEGIN
+    SELECT RAISE(ABORT, 'CN002: chrononaut_lock_events is append-only: an event cannot be changed');
+END;
+CREATE TRIGGER IF NOT EXISTS chrononaut_lock_events_append_only_delete
+BEFORE DELETE ON chrononaut_lock_events
+BEGIN
+    SELECT RAISE(ABORT, 'CN002: chrononaut_lock_events is append-only: an event cannot be removed');
+END;
+
 CREATE TABLE IF NOT EXISTS chrononaut_meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-INSERT INTO chrononaut_meta (key, value) VALUES ('schema_version', '1')
+INSERT INTO chrononaut_meta (key, value) VALUES ('schema_version', '2')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value;

@@ -7,6 +7,7 @@
 //! (`install`, `track`, `capture`, ...); SQLite's is [`sqlite`].
 
 pub(crate) mod sqlite;
+pub(crate) mod sqlite_locks;
 pub(crate) mod sqlite_seal;
 
 use sqlx::pool::PoolConnection;

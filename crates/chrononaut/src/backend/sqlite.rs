@@ -28,7 +28,7 @@ use crate::track::{TableStatus, TrackOptions, TrackedTable};
 use crate::{ChangeContext, InstallReport};
 
 /// The schema version of chrononaut's SQLite objects (`chrononaut_meta`).
-pub(crate) const SCHEMA_VERSION: i32 = 1;
+pub(crate) const SCHEMA_VERSION: i32 = 2;
 
 const INSTALL: &str = include_str!("../../sql/sqlite/install.sql");
 const CAPTURE: &str = include_str!("../../sql/sqlite/capture.sql");
@@ -41,21 +41,21 @@ const BASELINE_VERSION: &str = include_str!("../../sql/sqlite/baseline_version.s
 
 /// The history time of a capture trigger: now, in UTC, with microseconds (SQLite's clock has
 /// milliseconds), in the one text form every reader compares.
-const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')";
+pub(crate) const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')";
 
 /// A time as the SQLite history holds it (`2026-12-02T19:30:00.123456+00:00`).
 pub(crate) fn time_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, false)
 }
 
-fn parse_time(text: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| Error::Internal(format!("history time {text:?} is not ISO-8601: {e}")))
 }
 
 /// A string literal for SQLite, which has no escapes: `it's` becomes `'it''s'`.
-fn literal(value: &str) -> Sql {
+pub(crate) fn literal(value: &str) -> Sql {
     Sql::assembled(format!("'{}'", value.replace('\'', "''")))
 }
 
@@ -121,7 +121,7 @@ pub(crate) async fn install(conn: &mut SqliteConnection) -> Result<InstallReport
 }
 
 /// A column of a SQLite table, from `pragma_table_xinfo`.
-struct SqliteColumn {
+pub(crate) struct SqliteColumn {
     name: String,
     /// The declared type, lower case (`integer`, `text`, `` for none).
     decl: String,
@@ -153,7 +153,7 @@ pub(crate) async fn resolve(conn: &mut SqliteConnection, name: &str) -> Result<S
         .ok_or_else(|| Error::UnknownTable(name.to_owned()))
 }
 
-async fn columns(conn: &mut SqliteConnection, table: &str) -> Result<Vec<SqliteColumn>> {
+pub(crate) async fn columns(conn: &mut SqliteConnection, table: &str) -> Result<Vec<SqliteColumn>> {
     let rows = sqlx::query(
         "SELECT name, type, pk, (\"notnull\" AND dflt_value IS NULL) AS required, \
          hidden IN (2, 3) AS generated FROM pragma_table_xinfo(?1) ORDER BY cid",
@@ -175,7 +175,7 @@ async fn columns(conn: &mut SqliteConnection, table: &str) -> Result<Vec<SqliteC
 }
 
 /// The primary-key columns, in key order, without `version`.
-fn key_of(cols: &[SqliteColumn]) -> Vec<&SqliteColumn> {
+pub(crate) fn key_of(cols: &[SqliteColumn]) -> Vec<&SqliteColumn> {
     let mut pk: Vec<&SqliteColumn> = cols
         .iter()
         .filter(|c| c.pk > 0 && c.name != "version")
@@ -217,13 +217,13 @@ fn trigger_names(table: &str) -> [Sql; 3] {
 
 /// The SQL expressions of a tracked table's key and recorded data, for a row under an alias
 /// (`NEW`, `OLD`, a table alias), as the capture triggers and the baseline write them.
-struct Exprs<'a> {
+pub(crate) struct Exprs<'a> {
     pk: Vec<&'a SqliteColumn>,
     recorded: Vec<&'a SqliteColumn>,
 }
 
 impl<'a> Exprs<'a> {
-    fn new(cols: &'a [SqliteColumn], opts: &TrackOptions) -> Self {
+    pub(crate) fn new(cols: &'a [SqliteColumn], opts: &TrackOptions) -> Self {
         Exprs {
             pk: key_of(cols),
             recorded: cols
@@ -253,7 +253,7 @@ impl<'a> Exprs<'a> {
     }
 
     /// The record's key: `json_object` of the primary-key columns, in key order.
-    fn key(&self, alias: &'static str) -> Sql {
+    pub(crate) fn key(&self, alias: &'static str) -> Sql {
         let pairs = Sql::join(
             self.pk
                 .iter()
@@ -519,7 +519,7 @@ pub(crate) async fn untrack(conn: &mut SqliteConnection, name: &str) -> Result<(
 }
 
 /// The hidden and untracked columns of a table's tracking (none when it is not tracked).
-async fn tracked_columns(
+pub(crate) async fn tracked_columns(
     conn: &mut SqliteConnection,
     table: &str,
 ) -> Result<Option<(Hidden, bool, String)>> {
@@ -844,7 +844,7 @@ pub(crate) async fn as_of(
 /// Binds a recorded JSON value as the value an ordinary write would have stored: numbers as
 /// integers or reals, `true`/`false` as 1/0, and `\x...` text as the blob it was recorded from
 /// (in a column of blob affinity).
-fn bind_value<'q>(
+pub(crate) fn bind_value<'q>(
     query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
     value: &Value,
     affinity: Affinity,
@@ -879,6 +879,50 @@ fn bind_value<'q>(
     }
 }
 
+/// `pk1 = ? AND pk2 = ?`: a row by its primary key, bound by [`bind_key`].
+pub(crate) fn key_filter(key: &[&SqliteColumn]) -> Sql {
+    Sql::join(
+        key.iter()
+            .map(|c| sql_format!("{} = ?", Sql::ident(&c.name))),
+        " AND ",
+    )
+}
+
+/// Binds the values of a history key (a JSON object) for [`key_filter`].
+pub(crate) fn bind_key<'q>(
+    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    key: &[&SqliteColumn],
+    value: &Value,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+    for c in key {
+        let v = value.get(&c.name).unwrap_or(&Value::Null);
+        query = bind_value(query, v, Affinity::of(&c.decl));
+    }
+    query
+}
+
+/// Whether `table` has a row with the history key `value`.
+pub(crate) async fn record_exists(
+    conn: &mut SqliteConnection,
+    table: &str,
+    key: &[&SqliteColumn],
+    value: &Value,
+) -> Result<bool> {
+    let statement = sql_format!(
+        "SELECT EXISTS (SELECT 1 FROM {} WHERE {})",
+        Sql::ident(table),
+        key_filter(key)
+    );
+    Ok(bind_key(
+        sqlx::query(AssertSqlSafe(statement.into_string())),
+        key,
+        value,
+    )
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get(0)?)
+}
+
 /// `restore` on SQLite: the state of an earlier version written as a new version (the
 /// capture triggers record it), in one transaction with the restore's context, whose row is
 /// removed before the commit. The rules are PostgreSQL's (`Chrononaut::restore`).
@@ -896,30 +940,9 @@ pub(crate) async fn restore(
     let table = &record.info().table.name;
     let cols = columns(&mut tx, table).await?;
     let key = key_of(&cols);
-    let key_where = Sql::join(
-        key.iter()
-            .map(|c| sql_format!("{} = ?", Sql::ident(&c.name))),
-        " AND ",
-    );
-    let bind_key =
-        |mut query: sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments>| {
-            for c in &key {
-                let value = record.key().get(&c.name).unwrap_or(&Value::Null);
-                query = bind_value(query, value, Affinity::of(&c.decl));
-            }
-            query
-        };
-    let exists: bool = bind_key(sqlx::query(AssertSqlSafe(
-        sql_format!(
-            "SELECT EXISTS (SELECT 1 FROM {} WHERE {})",
-            Sql::ident(table),
-            key_where
-        )
-        .into_string(),
-    )))
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get(0)?;
+    let key_where = key_filter(&key);
+    let bind_key = |query| bind_key(query, &key, record.key());
+    let exists = record_exists(&mut tx, table, &key, record.key()).await?;
     let data = snapshot.data();
     let written: Vec<&SqliteColumn> = cols
         .iter()

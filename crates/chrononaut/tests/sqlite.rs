@@ -1333,3 +1333,42 @@ async fn locks_refuse_every_writer_until_unlocked() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_schema_1_file_is_told_to_upgrade_and_upgrades_in_place() {
+    let d = items("upgrade").await;
+    exec(&d.pool, "INSERT INTO items (id, name) VALUES (1, 'a')").await;
+    // a file as the first SQLite release left it: no lock tables, schema 1
+    exec(
+        &d.pool,
+        "DROP TRIGGER chrononaut_lock_events_append_only_update;
+         DROP TRIGGER chrononaut_lock_events_append_only_delete;
+         DROP TABLE chrononaut_lock_events; DROP TABLE chrononaut_locks;
+         UPDATE chrononaut_meta SET value = '1' WHERE key = 'schema_version';",
+    )
+    .await;
+    let ch = Chrononaut::new();
+    let mut conn = d.pool.acquire().await.unwrap();
+    let err = ch
+        .lock(&mut *conn, "items", json!({"id": 1}), "r")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::SchemaTooOld { found: 1, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("chrononaut init"), "{err}");
+    // reads still work, and know no lock events
+    let record = ch
+        .record(&mut *conn, "items", json!({"id": 1}))
+        .await
+        .unwrap();
+    assert!(record.lock_events(&mut *conn, 5).await.unwrap().is_empty());
+    let report = ch.install(&mut *conn).await.unwrap();
+    assert_eq!(report.previous_version, Some(1));
+    assert_eq!(report.schema_version, 2);
+    ch.lock(&mut *conn, "items", json!({"id": 1}), "r")
+        .await
+        .unwrap();
+    assert_eq!(history(&d.pool, "items").await.len(), 1);
+}

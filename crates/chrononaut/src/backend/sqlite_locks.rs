@@ -47,6 +47,18 @@ async fn context(conn: &mut SqliteConnection) -> Result<(Value, Value)> {
     })
 }
 
+/// The locks need schema 2 (their tables): an older file is told to run `init`.
+async fn require_locks(conn: &mut SqliteConnection) -> Result<()> {
+    let found = super::sqlite::require_installed(conn).await?;
+    if found < 2 {
+        return Err(Error::SchemaTooOld {
+            found,
+            supported: super::sqlite::SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
 /// Locks (`key` Some) or freezes (`key` None) `table`, in a savepoint of the caller's
 /// transaction if it has one.
 pub(crate) async fn lock(
@@ -55,6 +67,7 @@ pub(crate) async fn lock(
     key: Option<&Value>,
     reason: &str,
 ) -> Result<RecordLock> {
+    require_locks(conn).await?;
     let (info, key_cols) = load_table(conn, table).await?;
     let name = info.table.name.clone();
     if tracked_columns(conn, &name).await?.is_none() {
@@ -140,6 +153,7 @@ pub(crate) async fn unlock(
     table: &str,
     key: Option<&Value>,
 ) -> Result<RecordLock> {
+    require_locks(conn).await?;
     let (info, key_cols) = load_table(conn, table).await?;
     let name = info.table.name.clone();
     let key = match key {
@@ -274,11 +288,11 @@ pub(crate) async fn locks(
 ) -> Result<Vec<RecordLock>> {
     let name = match table {
         Some(t) => Some(load_table(conn, t).await?.0.table.name),
-        None => {
-            super::sqlite::require_installed(conn).await?;
-            None
-        }
+        None => None,
     };
+    if super::sqlite::require_installed(conn).await? < 2 {
+        return Ok(Vec::new());
+    }
     let rows = sqlx::query(
         "SELECT * FROM chrononaut_locks WHERE ?1 IS NULL OR table_name = ?1 \
          ORDER BY table_name, key",
@@ -296,6 +310,10 @@ pub(crate) async fn lock_events(
     key: Option<&str>,
     limit: i64,
 ) -> Result<Vec<LockEvent>> {
+    // (a file of schema 1 has no lock events: it could take no locks)
+    if super::sqlite::require_installed(conn).await? < 2 {
+        return Ok(Vec::new());
+    }
     let rows = sqlx::query(
         "SELECT * FROM chrononaut_lock_events WHERE table_name = ?1 AND (?2 IS NULL OR key = ?2) \
          ORDER BY changed DESC, id DESC LIMIT ?3",

@@ -21,6 +21,15 @@ use crate::template::{self, Sql};
 use crate::track::TrackOptions;
 
 const LOCK_TRIGGERS: &str = include_str!("../../sql/sqlite/lock_triggers.sql");
+const CONTEXT: &str = include_str!("../../sql/sqlite/locks/context.sql");
+const INSERT: &str = include_str!("../../sql/sqlite/locks/insert.sql");
+const DELETE: &str = include_str!("../../sql/sqlite/locks/delete.sql");
+const ANY_LEFT: &str = include_str!("../../sql/sqlite/locks/any_left.sql");
+const FIND: &str = include_str!("../../sql/sqlite/locks/find.sql");
+const LIST: &str = include_str!("../../sql/sqlite/locks/list.sql");
+const RECORD_VERSION: &str = include_str!("../../sql/sqlite/locks/record_version.sql");
+const EVENT_INSERT: &str = include_str!("../../sql/sqlite/locks/event_insert.sql");
+const EVENTS: &str = include_str!("../../sql/sqlite/locks/events.sql");
 
 /// The lock of a whole table (a freeze) is kept under this key.
 const TABLE_KEY: &str = "";
@@ -36,10 +45,7 @@ fn refused(message: String) -> Error {
 
 /// The context of the open transaction (the row of `chrononaut_context`), or an empty one.
 async fn context(conn: &mut SqliteConnection) -> Result<(Value, Value)> {
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT user_info, extra_info FROM chrononaut_context WHERE id = 1")
-            .fetch_optional(&mut *conn)
-            .await?;
+    let row: Option<(String, String)> = sqlx::query_as(CONTEXT).fetch_optional(&mut *conn).await?;
     let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or_else(|_| json!({}));
     Ok(match row {
         Some((user, extra)) => (parse(&user), parse(&extra)),
@@ -99,18 +105,15 @@ pub(crate) async fn lock(
     let (user_info, extra_info) = context(&mut tx).await?;
     let user_id = user_info["user_id"].as_str().map(str::to_owned);
     let now = time_text(Utc::now());
-    sqlx::query(
-        "INSERT INTO chrononaut_locks (table_name, key, locked_by, user_id, reason, locked_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .bind(&name)
-    .bind(key_text)
-    .bind(user_id.as_deref().unwrap_or("anonymous"))
-    .bind(user_id.as_deref())
-    .bind(reason)
-    .bind(&now)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(INSERT)
+        .bind(&name)
+        .bind(key_text)
+        .bind(user_id.as_deref().unwrap_or("anonymous"))
+        .bind(user_id.as_deref())
+        .bind(reason)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
     event(
         &mut tx,
         &name,
@@ -168,7 +171,7 @@ pub(crate) async fn unlock(
             None => format!("{name} is not frozen"),
         }));
     };
-    sqlx::query("DELETE FROM chrononaut_locks WHERE table_name = ?1 AND key = ?2")
+    sqlx::query(DELETE)
         .bind(&name)
         .bind(key_text)
         .execute(&mut *tx)
@@ -184,11 +187,10 @@ pub(crate) async fn unlock(
         extra_info,
     )
     .await?;
-    let left: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM chrononaut_locks WHERE table_name = ?1)")
-            .bind(&name)
-            .fetch_one(&mut *tx)
-            .await?;
+    let left: bool = sqlx::query_scalar(ANY_LEFT)
+        .bind(&name)
+        .fetch_one(&mut *tx)
+        .await?;
     if !left {
         // no lock left: the table pays nothing again
         let drop: String = trigger_names(&name)
@@ -213,34 +215,27 @@ async fn event(
 ) -> Result<()> {
     let version: Option<i64> = match key {
         Some((_, text)) => {
-            sqlx::query_scalar(
-                "SELECT version FROM chrononaut_activity WHERE table_name = ?1 AND key = ?2 \
-                 ORDER BY changed DESC, version DESC LIMIT 1",
-            )
-            .bind(name)
-            .bind(text)
-            .fetch_optional(&mut *conn)
-            .await?
+            sqlx::query_scalar(RECORD_VERSION)
+                .bind(name)
+                .bind(text)
+                .fetch_optional(&mut *conn)
+                .await?
         }
         None => None,
     };
     if let Some(map) = extra_info.as_object_mut() {
         map.insert("reason".into(), reason.into());
     }
-    sqlx::query(
-        "INSERT INTO chrononaut_lock_events \
-         (table_name, key, version, operation, changed, user_info, extra_info) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .bind(name)
-    .bind(key.map(|(_, t)| t.as_str()))
-    .bind(version)
-    .bind(operation.as_str())
-    .bind(time_text(Utc::now()))
-    .bind(user_info.to_string())
-    .bind(extra_info.to_string())
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(EVENT_INSERT)
+        .bind(name)
+        .bind(key.map(|(_, t)| t.as_str()))
+        .bind(version)
+        .bind(operation.as_str())
+        .bind(time_text(Utc::now()))
+        .bind(user_info.to_string())
+        .bind(extra_info.to_string())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -273,7 +268,7 @@ fn lock_of(row: &SqliteRow) -> Result<RecordLock> {
 }
 
 async fn find(conn: &mut SqliteConnection, name: &str, key: &str) -> Result<Option<RecordLock>> {
-    let row = sqlx::query("SELECT * FROM chrononaut_locks WHERE table_name = ?1 AND key = ?2")
+    let row = sqlx::query(FIND)
         .bind(name)
         .bind(key)
         .fetch_optional(&mut *conn)
@@ -293,13 +288,7 @@ pub(crate) async fn locks(
     if super::sqlite::require_installed(conn).await? < 2 {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query(
-        "SELECT * FROM chrononaut_locks WHERE ?1 IS NULL OR table_name = ?1 \
-         ORDER BY table_name, key",
-    )
-    .bind(name)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = sqlx::query(LIST).bind(name).fetch_all(&mut *conn).await?;
     rows.iter().map(lock_of).collect()
 }
 
@@ -314,15 +303,12 @@ pub(crate) async fn lock_events(
     if super::sqlite::require_installed(conn).await? < 2 {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query(
-        "SELECT * FROM chrononaut_lock_events WHERE table_name = ?1 AND (?2 IS NULL OR key = ?2) \
-         ORDER BY changed DESC, id DESC LIMIT ?3",
-    )
-    .bind(name)
-    .bind(key)
-    .bind(limit.max(0))
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = sqlx::query(EVENTS)
+        .bind(name)
+        .bind(key)
+        .bind(limit.max(0))
+        .fetch_all(&mut *conn)
+        .await?;
     rows.iter()
         .map(|r| {
             let json = |c: &str| -> Result<Value> {

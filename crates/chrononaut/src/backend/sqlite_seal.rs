@@ -34,6 +34,9 @@ const PER_INSERT: usize = 500;
 /// Records whose newest hash a seal keeps in memory (beyond: read back from the history).
 const REMEMBERED: usize = 200_000;
 const VERIFY_ROWS: &str = include_str!("../../sql/sqlite/verify_rows.sql");
+const SEAL_BEGIN: &str = include_str!("../../sql/sqlite/seal_begin.sql");
+const SEAL_MARK_READ: &str = include_str!("../../sql/sqlite/seal_mark_read.sql");
+const SEAL_MARK: &str = include_str!("../../sql/sqlite/seal_mark.sql");
 
 /// What [`Chrononaut::seal`](crate::Chrononaut::seal) did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -101,10 +104,9 @@ impl Content {
 }
 
 async fn sealed_through(conn: &mut SqliteConnection) -> Result<i64> {
-    let mark: Option<String> =
-        sqlx::query_scalar("SELECT value FROM chrononaut_meta WHERE key = 'sealed_through'")
-            .fetch_optional(&mut *conn)
-            .await?;
+    let mark: Option<String> = sqlx::query_scalar(SEAL_MARK_READ)
+        .fetch_optional(&mut *conn)
+        .await?;
     match mark {
         None => Ok(0),
         Some(text) => text
@@ -119,9 +121,7 @@ pub(crate) async fn seal(conn: &mut SqliteConnection) -> Result<SealReport> {
     super::sqlite::require_installed(conn).await?;
     let mut tx = conn.begin().await?;
     // take the write lock first: the rows read below are all there will be
-    sqlx::query("UPDATE chrononaut_meta SET value = value WHERE key = 'schema_version'")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(SEAL_BEGIN).execute(&mut *tx).await?;
     let mark = sealed_through(&mut tx).await?;
     sqlx::raw_sql(SEAL_TEMP).execute(&mut *tx).await?;
     // each record's newest hash so far: its next row links to it without a query
@@ -167,17 +167,10 @@ pub(crate) async fn seal(conn: &mut SqliteConnection) -> Result<SealReport> {
         sqlx::raw_sql(SEAL_APPLY).execute(&mut *tx).await?;
         sealed += rows.len() as u64;
     }
-    let max_id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM chrononaut_activity")
+    let through: i64 = sqlx::query_scalar(SEAL_MARK)
+        .bind(through)
         .fetch_one(&mut *tx)
         .await?;
-    through = through.max(max_id);
-    sqlx::query(
-        "INSERT INTO chrononaut_meta (key, value) VALUES ('sealed_through', ?1) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )
-    .bind(through.to_string())
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
     Ok(SealReport {
         sealed,

@@ -1,0 +1,2 @@
+-- Removes one lock: ?1 table_name, ?2 key text ('' for a freeze).
+DELETE FROM chrononaut_locks WHERE table_name = ?1 AND key = ?2

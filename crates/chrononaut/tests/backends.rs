@@ -331,6 +331,60 @@ async fn reads_diffs_and_time_travel_agree() {
     .await;
 }
 
+/// Writes of one record closer together than the clock's step (SQLite's has milliseconds)
+/// still get strictly increasing times, so the version at each version's own time is that
+/// version, and the newest time is the latest version's, the delete's included.
+#[tokio::test]
+async fn a_records_versions_have_increasing_times() {
+    on_both("times", |b| async move {
+        let ch = Chrononaut::new();
+        items(&b, &ch).await;
+        // many versions in one statement batch (one transaction), then one per statement
+        let mut batch = String::from("BEGIN;");
+        for i in 0..40 {
+            batch.push_str(&format!("UPDATE items SET price = {i} WHERE id = 1;"));
+        }
+        batch.push_str("COMMIT;");
+        b.exec(&batch).await;
+        for i in 0..20 {
+            b.exec(&format!("UPDATE items SET name = 'n{i}' WHERE id = 1"))
+                .await;
+        }
+        b.exec("DELETE FROM items WHERE id = 1").await;
+        b.exec("INSERT INTO items (id, name) VALUES (1, 'back')")
+            .await;
+        let mut conn = b.conn().await;
+        let record = ch
+            .record(&mut *conn, "items", json!({"id": 1}))
+            .await
+            .expect("record");
+        let all = record
+            .versions(&mut *conn, &VersionFilter::new())
+            .await
+            .expect("versions");
+        assert_eq!(all.len(), 63, "{}", b.name());
+        for pair in all.windows(2) {
+            assert!(
+                pair[0].changed() < pair[1].changed(),
+                "{}: version {} at {} and version {} at {}",
+                b.name(),
+                pair[0].version(),
+                pair[0].changed(),
+                pair[1].version(),
+                pair[1].changed()
+            );
+        }
+        for v in &all {
+            let at = record
+                .version_at(&mut *conn, v.changed())
+                .await
+                .expect("at");
+            assert_eq!(at.map(|s| s.version()), Some(v.version()), "{}", b.name());
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn restore_and_bad_input_agree() {
     on_both("restore", |b| async move {

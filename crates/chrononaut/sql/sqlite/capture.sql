@@ -24,7 +24,10 @@
 --                                              hidden_cols_changed where hidden columns
 --                                              were set (insert) or changed (update)
 --   <strict_insert> <strict_update> <strict_delete>  strict mode's refusal, or nothing
---   <now>                                    the time, ISO-8601 UTC with microseconds
+--   <time>                                   the version's time, ISO-8601 UTC with microseconds:
+--                                              now, or 1 µs after s.t (the record's latest
+--                                              history time) when the clock (milliseconds)
+--                                              has not passed it
 
 CREATE TRIGGER {{trg_insert}} AFTER INSERT ON {{table}}
 BEGIN
@@ -35,10 +38,10 @@ BEGIN
     -- which is recorded as the update it is.
     INSERT INTO chrononaut_activity
         (table_name, changed, version, key, data, user_info, extra_info, operation)
-    SELECT {{table_name}}, {{now}}, s.v, s.k, {{data_new}},
+    SELECT {{table_name}}, {{time}}, s.v, s.k, {{data_new}},
            coalesce(c.user_info, '{"user_id":null,"remote_addr":null}'), {{extra_insert}},
            CASE WHEN s.live THEN 'update' ELSE 'insert' END
-    FROM (SELECT q.k, coalesce(p.version + 1, 0) AS v,
+    FROM (SELECT q.k, coalesce(p.version + 1, 0) AS v, p.changed AS t,
                  (p.id IS NOT NULL AND p.operation IS NOT 'delete') AS live
           FROM (SELECT {{key_new}} AS k) AS q
           LEFT JOIN chrononaut_activity AS p ON p.id = (
@@ -70,16 +73,19 @@ BEGIN
     -- A primary-key change ends the old key's record with a delete version, as a DELETE would.
     INSERT INTO chrononaut_activity
         (table_name, changed, version, key, data, user_info, extra_info, operation)
-    SELECT {{table_name}}, {{now}}, s.v, {{key_old}}, {{data_old}},
+    SELECT {{table_name}}, {{time}}, s.v, {{key_old}}, {{data_old}},
            coalesce(c.user_info, '{"user_id":null,"remote_addr":null}'),
            coalesce(c.extra_info, '{}'), 'delete'
-    FROM (SELECT coalesce(OLD.version, 0) + 1 AS v) AS s
+    FROM (SELECT coalesce(OLD.version, 0) + 1 AS v,
+                 (SELECT a.changed FROM chrononaut_activity AS a
+                  WHERE a.table_name = {{table_name}} AND a.key = {{key_old}}
+                  ORDER BY a.changed DESC, a.version DESC LIMIT 1) AS t) AS s
     LEFT JOIN chrononaut_context AS c ON c.id = 1
     WHERE coalesce(c.suppressed, 0) = 0 AND ({{key_changed}});
     -- The new version: the row's own + 1 (a moved row also continues any history of its new key).
     INSERT INTO chrononaut_activity
         (table_name, changed, version, key, data, user_info, extra_info, operation)
-    SELECT {{table_name}}, {{now}}, s.v, {{key_new}}, {{data_new}},
+    SELECT {{table_name}}, {{time}}, s.v, {{key_new}}, {{data_new}},
            coalesce(c.user_info, '{"user_id":null,"remote_addr":null}'), {{extra_update}},
            'update'
     FROM (SELECT CASE WHEN {{key_changed}}
@@ -88,7 +94,10 @@ BEGIN
                                          WHERE a.table_name = {{table_name}}
                                            AND a.key = {{key_new}}
                                          ORDER BY a.changed DESC, a.version DESC LIMIT 1), 0))
-                      ELSE coalesce(OLD.version, 0) + 1 END AS v) AS s
+                      ELSE coalesce(OLD.version, 0) + 1 END AS v,
+                 (SELECT a.changed FROM chrononaut_activity AS a
+                  WHERE a.table_name = {{table_name}} AND a.key = {{key_new}}
+                  ORDER BY a.changed DESC, a.version DESC LIMIT 1) AS t) AS s
     LEFT JOIN chrononaut_context AS c ON c.id = 1
     WHERE coalesce(c.suppressed, 0) = 0 AND ({{changed}} OR {{key_changed}});
     UPDATE {{table}} SET version = (SELECT a.version FROM chrononaut_activity AS a
@@ -102,10 +111,13 @@ BEGIN
     {{strict_delete}}
     INSERT INTO chrononaut_activity
         (table_name, changed, version, key, data, user_info, extra_info, operation)
-    SELECT {{table_name}}, {{now}}, s.v, {{key_old}}, {{data_old}},
+    SELECT {{table_name}}, {{time}}, s.v, {{key_old}}, {{data_old}},
            coalesce(c.user_info, '{"user_id":null,"remote_addr":null}'),
            coalesce(c.extra_info, '{}'), 'delete'
-    FROM (SELECT coalesce(OLD.version, 0) + 1 AS v) AS s
+    FROM (SELECT coalesce(OLD.version, 0) + 1 AS v,
+                 (SELECT a.changed FROM chrononaut_activity AS a
+                  WHERE a.table_name = {{table_name}} AND a.key = {{key_old}}
+                  ORDER BY a.changed DESC, a.version DESC LIMIT 1) AS t) AS s
     LEFT JOIN chrononaut_context AS c ON c.id = 1
     WHERE coalesce(c.suppressed, 0) = 0;
 END;

@@ -43,6 +43,23 @@ const BASELINE_VERSION: &str = include_str!("../../sql/sqlite/baseline_version.s
 /// milliseconds), in the one text form every reader compares.
 pub(crate) const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')";
 
+/// The history time of a new version whose record's latest history time is `s.t` (NULL: no
+/// history): now, or one microsecond after `s.t` when the clock has not moved past it. SQLite's
+/// clock has milliseconds, so two writes of one record within a millisecond would otherwise
+/// share a time, and `version_at` at the first one's time would give the second. With this a
+/// record's versions have strictly increasing times, as on PostgreSQL.
+pub(crate) fn time_after_s_t() -> Sql {
+    Sql::assembled(format!(
+        "CASE WHEN s.t IS NULL OR {NOW} > s.t \
+              OR s.t NOT GLOB '????-??-??T??:??:??.??????+00:00' THEN {NOW} \
+         WHEN substr(s.t, 21, 6) < '999999' \
+         THEN substr(s.t, 1, 20) || printf('%06d', CAST(substr(s.t, 21, 6) AS INTEGER) + 1) \
+              || '+00:00' \
+         ELSE strftime('%Y-%m-%dT%H:%M:%S', substr(s.t, 1, 19), '+1 seconds') \
+              || '.000000+00:00' END"
+    ))
+}
+
 /// A time as the SQLite history holds it (`2026-12-02T19:30:00.123456+00:00`).
 pub(crate) fn time_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, false)
@@ -370,7 +387,7 @@ fn capture_sql(
                 &strict_check(sql_format!("{} OR {}", changed, key_changed))?,
             ),
             ("strict_delete", &strict_check(Sql::code("1"))?),
-            ("now", &Sql::code(NOW)),
+            ("time", &time_after_s_t()),
         ],
     )
 }
@@ -1090,4 +1107,53 @@ pub(crate) async fn begin(
     let mut tx = pool.begin().await?;
     apply(&mut tx, ctx, auto).await?;
     Ok(SqliteTransaction { tx })
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, SqliteConnection};
+
+    async fn time_after(conn: &mut SqliteConnection, latest: &str) -> String {
+        let sql = format!(
+            "SELECT {} FROM (SELECT ?1 AS t) AS s",
+            super::time_after_s_t()
+        );
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(latest)
+            .fetch_one(conn)
+            .await
+            .expect("time")
+    }
+
+    /// The time after a record's latest one: now when the clock has passed it, otherwise 1 µs
+    /// later, carrying into seconds, minutes and days; a time in another form is ignored.
+    #[tokio::test]
+    async fn the_time_after_a_latest_time() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:")
+            .await
+            .expect("sqlite");
+        for (latest, want) in [
+            (
+                "2999-01-01T10:00:00.123000+00:00",
+                "2999-01-01T10:00:00.123001+00:00",
+            ),
+            (
+                "2999-12-31T23:59:59.999999+00:00",
+                "3000-01-01T00:00:00.000000+00:00",
+            ),
+            (
+                "2999-02-28T10:00:00.000998+00:00",
+                "2999-02-28T10:00:00.000999+00:00",
+            ),
+        ] {
+            assert_eq!(time_after(&mut conn, latest).await, want, "after {latest}");
+        }
+        // the clock has passed it, or it is not in the history's form: now
+        for latest in ["2001-01-01T10:00:00.123000+00:00", "3000-01-01 10:00:00"] {
+            let got = time_after(&mut conn, latest).await;
+            let now = super::time_text(chrono::Utc::now());
+            assert_eq!(&got[..10], &now[..10], "after {latest}: {got}");
+            assert_eq!(got.len(), 32, "{got}");
+        }
+    }
 }

@@ -10,6 +10,7 @@
 //!   ship (`sql/reference_rowlevel.sql`: version bump in BEFORE ROW, hidden column noted not
 //!   stored, context from the chrononaut.* settings, insert/update/delete rows);
 //! * `chrononaut`: tracked by chrononaut (hidden `secret`, untracked `seen`, hash chain on).
+//! * `nochain`: the same tracked without the hash chain (`track --no-chain`), beside it.
 //!
 //! Two measures, interleaved (the variants take turns, the order rotating per round):
 //! 1. client-side: single-row UPDATE / INSERT / DELETE and a 1000-row bulk UPDATE with prepared
@@ -154,14 +155,17 @@ pub enum Variant {
     Rowlevel,
     /// Tracked by chrononaut (hidden secret, untracked seen).
     Chrononaut,
+    /// Tracked by chrononaut as above, without the hash chain (`track --no-chain`).
+    Nochain,
 }
 
 impl Variant {
-    const ALL: [Variant; 4] = [
+    const ALL: [Variant; 5] = [
         Variant::Untracked,
         Variant::Minimal,
         Variant::Rowlevel,
         Variant::Chrononaut,
+        Variant::Nochain,
     ];
 
     /// The benchmark table of this variant.
@@ -171,6 +175,7 @@ impl Variant {
             Variant::Minimal => "bench_minimal",
             Variant::Rowlevel => "bench_rowlevel",
             Variant::Chrononaut => "bench_tracked",
+            Variant::Nochain => "bench_nochain",
         }
     }
 
@@ -180,6 +185,7 @@ impl Variant {
             Variant::Minimal => "minimal",
             Variant::Rowlevel => "rowlevel",
             Variant::Chrononaut => "chrononaut",
+            Variant::Nochain => "nochain",
         }
     }
 
@@ -187,6 +193,12 @@ impl Variant {
     fn track_options(self) -> Option<TrackOptions> {
         match self {
             Variant::Chrononaut => Some(TrackOptions::new().hidden(["secret"]).untracked(["seen"])),
+            Variant::Nochain => Some(
+                TrackOptions::new()
+                    .hidden(["secret"])
+                    .untracked(["seen"])
+                    .without_chain(true),
+            ),
             _ => None,
         }
     }

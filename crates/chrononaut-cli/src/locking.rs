@@ -6,7 +6,7 @@ use chrononaut::{Chrononaut, Digest, RecordLock, VerifyReport};
 use clap::Args;
 
 use crate::history::{key_text, parse_key, time};
-use crate::{CliResult, Conn, Failure, connect, connect_pg, print_json, sqlite_refusal};
+use crate::{CliResult, Conn, Failure, connect, print_json};
 use sqlx::Connection as _;
 
 /// `chrononaut lock TABLE [KEY] --reason R`.
@@ -232,9 +232,6 @@ pub async fn verify(
     args: VerifyArgs,
 ) -> CliResult<()> {
     let mut conn = connect(url).await?;
-    if matches!(conn, Conn::Sqlite(_)) && args.digest.is_some() {
-        return Err(sqlite_refusal("history digests (--digest)"));
-    }
     let digest = match &args.digest {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -249,10 +246,9 @@ pub async fn verify(
         }
         None => None,
     };
-    let report = match (&digest, &mut conn) {
-        (Some(d), Conn::Postgres(pg)) => ch.verify_digest(pg, d).await?,
-        (Some(_), Conn::Sqlite(_)) => return Err(sqlite_refusal("history digests (--digest)")),
-        (None, conn) => ch.verify(conn, args.table.as_deref()).await?,
+    let report = match &digest {
+        Some(d) => ch.verify_digest(&mut conn, d).await?,
+        None => ch.verify(&mut conn, args.table.as_deref()).await?,
     };
     if json_out {
         print_json(&report)?;
@@ -275,7 +271,7 @@ pub async fn digest(
     json_out: bool,
     args: DigestArgs,
 ) -> CliResult<()> {
-    let mut conn = connect_pg(url, "history digests (digest)").await?;
+    let mut conn = connect(url).await?;
     let digest = ch.digest(&mut conn, args.table.as_deref()).await?;
     let text = serde_json::to_string_pretty(&digest).map_err(|e| Failure(e.to_string()))?;
     match &args.output {

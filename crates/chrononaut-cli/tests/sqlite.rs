@@ -332,8 +332,6 @@ async fn what_sqlite_does_not_serve_is_refused_in_one_line() {
     exec(&url, &["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"]).await;
     ok(&url, &["track", "t"]);
     for args in [
-        vec!["digest"],
-        vec!["verify", "--digest", "/nonexistent"],
         vec!["partitions"],
         vec!["strict-default", "on"],
         vec!["prune", "--before", "2020-01-01"],
@@ -523,6 +521,56 @@ async fn seal_then_verify_finds_an_edit_made_behind_the_triggers() {
     );
     assert!(
         stdout.contains("BROKEN t {\"id\":1} version 0: content does not match its hash (edited)"),
+        "{stdout}"
+    );
+}
+
+/// A digest pins the history: removing a record's latest version leaves every chain whole,
+/// so `verify` alone finds nothing, but `verify --digest` does; a seal after the digest
+/// changes nothing it covers.
+#[tokio::test]
+async fn a_digest_catches_what_the_chains_cannot() {
+    let dir = TempDir::new("digest");
+    let url = dir.url("d.db");
+    ok(&url, &["init"]);
+    exec(&url, &["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"]).await;
+    ok(&url, &["track", "t"]);
+    exec(
+        &url,
+        &[
+            "INSERT INTO t (id, v) VALUES (1, 'a'), (2, 'b')",
+            "UPDATE t SET v = 'c' WHERE id = 1",
+        ],
+    )
+    .await;
+    let file = dir.0.join("digest.json");
+    let file_arg = file.display().to_string();
+    let out = ok(&url, &["digest", "--output", &file_arg]);
+    assert!(
+        out.starts_with("digest of 1 table(s), history up to id 3, written to "),
+        "{out}"
+    );
+    ok(&url, &["seal"]);
+    exec(&url, &["UPDATE t SET v = 'd' WHERE id = 2"]).await;
+    let out = ok(&url, &["verify", "--digest", &file_arg]);
+    assert!(out.contains("(history matches the digest)"), "{out}");
+    // the latest version of record 1 removed behind the triggers' back
+    exec(
+        &url,
+        &[
+            "DROP TRIGGER chrononaut_activity_append_only_delete",
+            "DELETE FROM chrononaut_activity WHERE key = '{\"id\":1}' AND version = 1",
+        ],
+    )
+    .await;
+    assert!(ok(&url, &["verify"]).contains("ok: no tampering found"));
+    let (stdout, err) = common::fails_with_stdout(&url, &["verify", "--digest", &file_arg]);
+    assert!(
+        err.contains("history verification failed: 1 broken place(s)"),
+        "{err}"
+    );
+    assert!(
+        stdout.contains("t: 2 history rows up to id 3 now, 3 when the digest was taken"),
         "{stdout}"
     );
 }

@@ -159,7 +159,8 @@ pub struct TableDigest {
     pub table_name: String,
     /// History rows covered (id up to the digest's `max_id`).
     pub rows: i64,
-    /// sha256 (hex) over the rows' hashes in id order.
+    /// sha256 (hex) over the rows' hashes in id order (on SQLite: over the sha256 of each
+    /// row's content, so that a seal does not change it).
     pub digest: String,
 }
 
@@ -198,18 +199,19 @@ async fn history_name(conn: &mut PgConnection, table: Option<&str>) -> Result<Op
     }
 }
 
-async fn overall(conn: &mut PgConnection, tables: &[TableDigest]) -> Result<String> {
+/// sha256 (hex) over the tables' lines (`name`, rows, digest): the digest's one value.
+pub(crate) fn overall(tables: &[TableDigest]) -> String {
+    use sha2::{Digest as _, Sha256};
     let lines: String = tables
         .iter()
         .map(|t| format!("{}\t{}\t{}\n", t.table_name, t.rows, t.digest))
         .collect();
-    let hex: String = sqlx::query_scalar(
-        "SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to($1, 'UTF8')), 'hex')",
-    )
-    .bind(lines)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(hex)
+    hex(&Sha256::digest(lines.as_bytes()))
+}
+
+/// Lower-case hex of bytes (as PostgreSQL's `encode(..., 'hex')` prints them).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn table_digests(
@@ -358,7 +360,20 @@ impl Chrononaut {
     /// Takes a digest of the history of `table` (`None`: every table). Waits (up to a minute)
     /// for transactions that were running when it started, so that rows they commit later
     /// with ids below the cut-off are covered too.
-    pub async fn digest(&self, conn: &mut PgConnection, table: Option<&str>) -> Result<Digest> {
+    ///
+    /// On SQLite a row is digested by its content alone (its seal's hash is left out), so
+    /// that sealing the rows a digest covers does not change it.
+    pub async fn digest(
+        &self,
+        conn: &mut (impl crate::DbConn + ?Sized),
+        table: Option<&str>,
+    ) -> Result<Digest> {
+        let conn = match conn.db() {
+            crate::Db::Postgres(conn) => conn,
+            crate::Db::Sqlite(conn) => {
+                return crate::backend::sqlite_seal::digest(conn, table).await;
+            }
+        };
         let installed = require_installed(conn).await?;
         let activity = installed.activity();
         let name = history_name(conn, table).await?;
@@ -393,7 +408,7 @@ impl Chrononaut {
                 .await?;
         }
         let tables = table_digests(conn, activity.as_str(), max_id, name.as_deref()).await?;
-        let overall = overall(conn, &tables).await?;
+        let overall = overall(&tables);
         Ok(Digest {
             format: DIGEST_FORMAT.to_owned(),
             database,
@@ -410,7 +425,7 @@ impl Chrononaut {
     /// rows' hashes, differ is reported as [`IssueKind::DigestMismatch`].
     pub async fn verify_digest(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut (impl crate::DbConn + ?Sized),
         digest: &Digest,
     ) -> Result<VerifyReport> {
         if digest.format != DIGEST_FORMAT {
@@ -419,84 +434,102 @@ impl Chrononaut {
                 digest.format
             )));
         }
-        let installed = require_installed(conn).await?;
-        let activity = installed.activity();
-        let only = digest.scope.clone();
-        let mut report = self.verify(conn, None).await?;
-        if let Some(only) = &only {
-            report.tables.retain(|t| &t.table_name == only);
-            report.issues.retain(|i| &i.table_name == only);
+        let only = digest.scope.as_deref();
+        let (mut report, now) = match conn.db() {
+            crate::Db::Postgres(conn) => {
+                let installed = require_installed(conn).await?;
+                let activity = installed.activity();
+                let report = self.verify(conn, None).await?;
+                let now = table_digests(conn, activity.as_str(), digest.max_id, only).await?;
+                (report, now)
+            }
+            crate::Db::Sqlite(conn) => {
+                let report = crate::backend::sqlite_seal::verify(conn, None).await?;
+                let now =
+                    crate::backend::sqlite_seal::table_digests(conn, digest.max_id, only).await?;
+                (report, now)
+            }
+        };
+        if let Some(only) = only {
+            report.tables.retain(|t| t.table_name == only);
+            report.issues.retain(|i| i.table_name == only);
         }
         report.digest_checked = true;
-        let now = table_digests(conn, activity.as_str(), digest.max_id, only.as_deref()).await?;
-        // A prune since the digest removed rows it covers: say so beside each mismatch.
-        let pruned = report
-            .prunes
-            .iter()
-            .rfind(|p| p.pruned_at > digest.created_at)
-            .map(|p| {
-                format!(
-                    " (history before {} was pruned since the digest was taken: prune {} at {}; \
+        compare_digest(&mut report, digest, &now);
+        Ok(report)
+    }
+}
+
+/// Adds a [`IssueKind::DigestMismatch`] to `report` for each table whose history up to the
+/// digest's cut-off (`now`, as it stands) differs from the digest, and one when the digest file
+/// is inconsistent in itself.
+fn compare_digest(report: &mut VerifyReport, digest: &Digest, now: &[TableDigest]) {
+    // A prune since the digest removed rows it covers: say so beside each mismatch.
+    let pruned = report
+        .prunes
+        .iter()
+        .rfind(|p| p.pruned_at > digest.created_at)
+        .map(|p| {
+            format!(
+                " (history before {} was pruned since the digest was taken: prune {} at {}; \
                      take a new digest after a prune)",
-                    p.cut.format("%Y-%m-%d %H:%M:%S UTC"),
-                    p.id,
-                    p.pruned_at.format("%Y-%m-%d %H:%M:%S UTC")
-                )
-            })
-            .unwrap_or_default();
-        let mismatch = |table_name: &str, message: String| VerifyIssue {
-            kind: IssueKind::DigestMismatch,
-            table_name: table_name.to_owned(),
-            key: None,
-            version: None,
-            id: None,
-            lock_event: false,
-            message: format!("{message}{pruned}"),
-        };
-        for then in &digest.tables {
-            match now.iter().find(|t| t.table_name == then.table_name) {
-                None => report.issues.push(mismatch(
-                    &then.table_name,
-                    format!(
-                        "{}: the {} history rows the digest covers are gone",
-                        then.table_name, then.rows
-                    ),
-                )),
-                Some(t) if t.rows != then.rows => report.issues.push(mismatch(
-                    &then.table_name,
-                    format!(
-                        "{}: {} history rows up to id {} now, {} when the digest was taken",
-                        then.table_name, t.rows, digest.max_id, then.rows
-                    ),
-                )),
-                Some(t) if t.digest != then.digest => report.issues.push(mismatch(
-                    &then.table_name,
-                    format!(
-                        "{}: history up to id {} was changed since the digest was taken",
-                        then.table_name, digest.max_id
-                    ),
-                )),
-                Some(_) => {}
-            }
+                p.cut.format("%Y-%m-%d %H:%M:%S UTC"),
+                p.id,
+                p.pruned_at.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        })
+        .unwrap_or_default();
+    let mismatch = |table_name: &str, message: String| VerifyIssue {
+        kind: IssueKind::DigestMismatch,
+        table_name: table_name.to_owned(),
+        key: None,
+        version: None,
+        id: None,
+        lock_event: false,
+        message: format!("{message}{pruned}"),
+    };
+    for then in &digest.tables {
+        match now.iter().find(|t| t.table_name == then.table_name) {
+            None => report.issues.push(mismatch(
+                &then.table_name,
+                format!(
+                    "{}: the {} history rows the digest covers are gone",
+                    then.table_name, then.rows
+                ),
+            )),
+            Some(t) if t.rows != then.rows => report.issues.push(mismatch(
+                &then.table_name,
+                format!(
+                    "{}: {} history rows up to id {} now, {} when the digest was taken",
+                    then.table_name, t.rows, digest.max_id, then.rows
+                ),
+            )),
+            Some(t) if t.digest != then.digest => report.issues.push(mismatch(
+                &then.table_name,
+                format!(
+                    "{}: history up to id {} was changed since the digest was taken",
+                    then.table_name, digest.max_id
+                ),
+            )),
+            Some(_) => {}
         }
-        for t in &now {
-            if !digest.tables.iter().any(|d| d.table_name == t.table_name) {
-                report.issues.push(mismatch(
-                    &t.table_name,
-                    format!(
-                        "{}: {} history rows up to id {} that the digest does not know",
-                        t.table_name, t.rows, digest.max_id
-                    ),
-                ));
-            }
-        }
-        if overall(conn, &digest.tables).await? != digest.overall {
+    }
+    for t in now {
+        if !digest.tables.iter().any(|d| d.table_name == t.table_name) {
             report.issues.push(mismatch(
-                "",
-                "the digest file itself is inconsistent (its overall hash does not match its tables)"
-                    .into(),
+                &t.table_name,
+                format!(
+                    "{}: {} history rows up to id {} that the digest does not know",
+                    t.table_name, t.rows, digest.max_id
+                ),
             ));
         }
-        Ok(report)
+    }
+    if overall(&digest.tables) != digest.overall {
+        report.issues.push(mismatch(
+            "",
+            "the digest file itself is inconsistent (its overall hash does not match its tables)"
+                .into(),
+        ));
     }
 }

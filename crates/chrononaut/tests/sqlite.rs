@@ -1156,6 +1156,112 @@ async fn seal_and_verify_report_each_kind_of_tampering() {
     ));
 }
 
+/// A digest on SQLite: the same for the same history, unchanged by a later seal, and it
+/// catches what the chains cannot (a record's latest version removed) as well as an edited
+/// row, for every table or for one; a digest file edited by hand is told apart.
+#[tokio::test]
+async fn digests_pin_the_history_whatever_is_sealed() {
+    use chrononaut::IssueKind;
+    let d = items("digest").await;
+    let ch = Chrononaut::new();
+    let mut conn = d.pool.acquire().await.unwrap();
+    exec(
+        &d.pool,
+        "CREATE TABLE other (id INTEGER PRIMARY KEY, v TEXT)",
+    )
+    .await;
+    ch.track(&mut conn, "other", &TrackOptions::new())
+        .await
+        .unwrap();
+    for stmt in [
+        "INSERT INTO items (id, name) VALUES (1, 'a'), (2, 'b')",
+        "UPDATE items SET name = 'a1' WHERE id = 1",
+        "INSERT INTO other (id, v) VALUES (1, 'x')",
+    ] {
+        exec(&d.pool, stmt).await;
+    }
+    let digest = ch.digest(&mut conn, None).await.unwrap();
+    assert_eq!(digest.max_id, 4);
+    let tables: Vec<(&str, i64)> = digest
+        .tables
+        .iter()
+        .map(|t| (t.table_name.as_str(), t.rows))
+        .collect();
+    assert_eq!(tables, [("items", 3), ("other", 1)]);
+    assert!(
+        digest.database.starts_with("sqlite://"),
+        "{}",
+        digest.database
+    );
+    // the same history gives the same digest; a seal and later writes do not change it
+    let again = ch.digest(&mut conn, None).await.unwrap();
+    assert_eq!(
+        (&again.tables, &again.overall),
+        (&digest.tables, &digest.overall)
+    );
+    ch.seal(&mut conn).await.unwrap();
+    exec(&d.pool, "UPDATE items SET name = 'b1' WHERE id = 2").await;
+    let report = ch.verify_digest(&mut conn, &digest).await.unwrap();
+    assert!(
+        report.is_ok() && report.digest_checked,
+        "{:?}",
+        report.issues
+    );
+    let one = ch.digest(&mut conn, Some("ITEMS")).await.unwrap();
+    assert_eq!(one.scope.as_deref(), Some("items"));
+    assert_eq!(one.tables.len(), 1);
+    // behind the triggers' back: record 1's latest version removed, other's row edited
+    exec(
+        &d.pool,
+        "DROP TRIGGER chrononaut_activity_append_only_update;
+         DROP TRIGGER chrononaut_activity_append_only_delete;
+         DELETE FROM chrononaut_activity WHERE key = '{\"id\":1}' AND version = 1
+           AND table_name = 'items';
+         UPDATE chrononaut_activity SET data = replace(data, 'x', 'y')
+         WHERE table_name = 'other';",
+    )
+    .await;
+    // the chains of items are whole: record 1 merely ends one version earlier
+    let chains = ch.verify(&mut conn, Some("items")).await.unwrap();
+    assert!(chains.is_ok(), "{:?}", chains.issues);
+    let report = ch.verify_digest(&mut conn, &digest).await.unwrap();
+    let mismatches: Vec<(&str, &str)> = report
+        .issues
+        .iter()
+        .filter(|i| i.kind == IssueKind::DigestMismatch)
+        .map(|i| (i.table_name.as_str(), i.message.as_str()))
+        .collect();
+    assert_eq!(
+        mismatches,
+        [
+            (
+                "items",
+                "items: 2 history rows up to id 4 now, 3 when the digest was taken"
+            ),
+            (
+                "other",
+                "other: history up to id 4 was changed since the digest was taken"
+            ),
+        ]
+    );
+    // a digest for one table checks that table only
+    let report = ch.verify_digest(&mut conn, &one).await.unwrap();
+    assert!(report.issues.iter().all(|i| i.table_name == "items"));
+    assert_eq!(report.issues.len(), 1, "{:?}", report.issues);
+    // a digest file edited by hand is told apart
+    let mut forged = digest.clone();
+    forged.tables[0].rows = 2;
+    let report = ch.verify_digest(&mut conn, &forged).await.unwrap();
+    assert!(
+        report
+            .issues
+            .iter()
+            .any(|i| i.message.contains("the digest file itself is inconsistent")),
+        "{:?}",
+        report.issues
+    );
+}
+
 #[tokio::test]
 async fn a_seal_across_batches_and_seals_keeps_every_chain_whole() {
     let d = items("seal_batches").await;

@@ -11,7 +11,7 @@
 //! keeps the highest id sealed (`sealed_through`): a row above it without hash is merely not
 //! sealed yet; one below it has lost its hash.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures_util::TryStreamExt;
 use serde::Serialize;
@@ -21,7 +21,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection as _, Row, SqliteConnection};
 
 use crate::error::{Error, Result};
-use crate::integrity::{IssueKind, TableIntegrity, VerifyIssue, VerifyReport};
+use crate::integrity::{
+    DIGEST_FORMAT, Digest, IssueKind, TableDigest, TableIntegrity, VerifyIssue, VerifyReport,
+};
 
 const SEAL_ROWS: &str = include_str!("../../sql/sqlite/seal_rows.sql");
 const SEAL_TEMP: &str = include_str!("../../sql/sqlite/seal_temp.sql");
@@ -37,6 +39,8 @@ const VERIFY_ROWS: &str = include_str!("../../sql/sqlite/verify_rows.sql");
 const SEAL_BEGIN: &str = include_str!("../../sql/sqlite/seal_begin.sql");
 const SEAL_MARK_READ: &str = include_str!("../../sql/sqlite/seal_mark_read.sql");
 const SEAL_MARK: &str = include_str!("../../sql/sqlite/seal_mark.sql");
+const DIGEST_CUT: &str = include_str!("../../sql/sqlite/digest_cut.sql");
+const DIGEST_ROWS: &str = include_str!("../../sql/sqlite/digest_rows.sql");
 
 /// What [`Chrononaut::seal`](crate::Chrononaut::seal) did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -279,4 +283,63 @@ pub(crate) async fn verify(
         w.any = true;
     }
     Ok(report)
+}
+
+/// Per history table_name, the rows with an id up to `max_id` and the sha256 over their
+/// content hashes in id order (`table_name`: only that one).
+pub(crate) async fn table_digests(
+    conn: &mut SqliteConnection,
+    max_id: i64,
+    table_name: Option<&str>,
+) -> Result<Vec<TableDigest>> {
+    let mut tables: BTreeMap<String, (i64, Sha256)> = BTreeMap::new();
+    let mut rows = sqlx::query(DIGEST_ROWS)
+        .bind(max_id)
+        .bind(table_name)
+        .fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let content = Content::of(&row)?;
+        let (count, hasher) = tables
+            .entry(content.table_name.clone())
+            .or_insert_with(|| (0, Sha256::new()));
+        *count += 1;
+        hasher.update(content.hash(None));
+    }
+    Ok(tables
+        .into_iter()
+        .map(|(table_name, (rows, hasher))| TableDigest {
+            table_name,
+            rows,
+            digest: crate::integrity::hex(&hasher.finalize()),
+        })
+        .collect())
+}
+
+/// [`Chrononaut::digest`](crate::Chrononaut::digest) on SQLite: the rows up to the highest id,
+/// read in one read transaction.
+pub(crate) async fn digest(conn: &mut SqliteConnection, table: Option<&str>) -> Result<Digest> {
+    super::sqlite::require_installed(conn).await?;
+    let scope = match table {
+        Some(t) => Some(super::sqlite::resolve(conn, t).await?),
+        None => None,
+    };
+    let mut tx = conn.begin().await?;
+    let cut = sqlx::query(DIGEST_CUT).fetch_one(&mut *tx).await?;
+    let max_id: i64 = cut.try_get("max_id")?;
+    let file: Option<String> = cut.try_get("file")?;
+    let tables = table_digests(&mut tx, max_id, scope.as_deref()).await?;
+    tx.commit().await?;
+    let overall = crate::integrity::overall(&tables);
+    Ok(Digest {
+        format: DIGEST_FORMAT.to_owned(),
+        database: match file.filter(|f| !f.is_empty()) {
+            Some(file) => format!("sqlite://{file}"),
+            None => "sqlite::memory:".to_owned(),
+        },
+        created_at: chrono::Utc::now(),
+        scope,
+        max_id,
+        tables,
+        overall,
+    })
 }

@@ -904,6 +904,12 @@ async fn an_unpartitioned_install_has_no_partitions_to_maintain() {
 #[tokio::test]
 async fn maintenance_leaves_the_default_partition_small() {
     let t = partitioned(Partitioning::Monthly).await;
+    // REINDEX keeps the entries of rows that a snapshot still open in this database may see:
+    // autovacuum's ANALYZE of the freshly filled partition holds one (ANALYZE, unlike VACUUM,
+    // counts for the horizon) and, on a loaded machine, overlaps the maintenance and its
+    // REINDEX. Keep it off this partition so that only the maintenance decides the size.
+    t.exec("ALTER TABLE chrononaut_activity_default SET (autovacuum_enabled = off)")
+        .await;
     t.exec(
         "INSERT INTO chrononaut_activity (table_name, changed, version, key, data) \
          SELECT 'other', now() - interval '200 days' + g * interval '1 minute', 0, \

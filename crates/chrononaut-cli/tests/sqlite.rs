@@ -473,21 +473,26 @@ async fn demo_falls_back_to_sqlite_without_any_postgresql() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("running the demo on SQLite"));
 }
 
-#[tokio::test]
-async fn seal_then_verify_finds_an_edit_made_behind_the_triggers() {
-    let dir = TempDir::new("seal");
-    let url = dir.url("s.db");
-    ok(&url, &["init"]);
-    exec(&url, &["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"]).await;
-    ok(&url, &["track", "t"]);
+/// `init`, a tracked table `t` and three versions in it: records 1 (versions 0 and 1) and 2.
+async fn three_versions_of_t(url: &str) {
+    ok(url, &["init"]);
+    exec(url, &["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"]).await;
+    ok(url, &["track", "t"]);
     exec(
-        &url,
+        url,
         &[
             "INSERT INTO t (id, v) VALUES (1, 'a'), (2, 'b')",
             "UPDATE t SET v = 'c' WHERE id = 1",
         ],
     )
     .await;
+}
+
+#[tokio::test]
+async fn seal_then_verify_finds_an_edit_made_behind_the_triggers() {
+    let dir = TempDir::new("seal");
+    let url = dir.url("s.db");
+    three_versions_of_t(&url).await;
     // before any seal: nothing vouched for, nothing broken
     let out = ok(&url, &["verify"]);
     assert!(
@@ -532,17 +537,7 @@ async fn seal_then_verify_finds_an_edit_made_behind_the_triggers() {
 async fn a_digest_catches_what_the_chains_cannot() {
     let dir = TempDir::new("digest");
     let url = dir.url("d.db");
-    ok(&url, &["init"]);
-    exec(&url, &["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"]).await;
-    ok(&url, &["track", "t"]);
-    exec(
-        &url,
-        &[
-            "INSERT INTO t (id, v) VALUES (1, 'a'), (2, 'b')",
-            "UPDATE t SET v = 'c' WHERE id = 1",
-        ],
-    )
-    .await;
+    three_versions_of_t(&url).await;
     let file = dir.0.join("digest.json");
     let file_arg = file.display().to_string();
     let out = ok(&url, &["digest", "--output", &file_arg]);

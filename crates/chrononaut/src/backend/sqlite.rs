@@ -38,6 +38,13 @@ const AS_OF: &str = include_str!("../../sql/sqlite/as_of.sql");
 const TABLE_LOG: &str = include_str!("../../sql/sqlite/table_log.sql");
 const BASELINE: &str = include_str!("../../sql/sqlite/baseline.sql");
 const BASELINE_VERSION: &str = include_str!("../../sql/sqlite/baseline_version.sql");
+const TRACKED_UPSERT: &str = include_str!("../../sql/sqlite/tracked_upsert.sql");
+const TRACKED_DELETE: &str = include_str!("../../sql/sqlite/tracked_delete.sql");
+const TRACKED_OPTIONS: &str = include_str!("../../sql/sqlite/tracked_options.sql");
+const TRACKED_LIST: &str = include_str!("../../sql/sqlite/tracked_list.sql");
+const HISTORY_COUNT: &str = include_str!("../../sql/sqlite/history_count.sql");
+const CONTEXT_WRITE: &str = include_str!("../../sql/sqlite/context_write.sql");
+const CONTEXT_CLEAR: &str = include_str!("../../sql/sqlite/context_clear.sql");
 
 /// The history time of a capture trigger: now, in UTC, with microseconds (SQLite's clock has
 /// milliseconds), in the one text form every reader compares.
@@ -443,20 +450,15 @@ pub(crate) async fn track(
     ddl.push_str(capture_sql(&table, &cols, &options, strict)?.as_str());
     tracing::debug!(table = %table, ddl = %ddl, "SQLite capture triggers");
     exec(&mut tx, ddl).await?;
-    sqlx::query(
-        "INSERT INTO chrononaut_tracked (table_name, hidden, untracked, strict, tracked_at, columns) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-         ON CONFLICT (table_name) DO UPDATE SET hidden = excluded.hidden, \
-         untracked = excluded.untracked, strict = excluded.strict, columns = excluded.columns",
-    )
-    .bind(&table)
-    .bind(Value::from(options.hidden.clone()).to_string())
-    .bind(Value::from(options.untracked.clone()).to_string())
-    .bind(strict)
-    .bind(time_text(Utc::now()))
-    .bind(fingerprint(&cols))
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(TRACKED_UPSERT)
+        .bind(&table)
+        .bind(Value::from(options.hidden.clone()).to_string())
+        .bind(Value::from(options.untracked.clone()).to_string())
+        .bind(strict)
+        .bind(time_text(Utc::now()))
+        .bind(fingerprint(&cols))
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(TrackedTable {
         table: table.clone(),
@@ -523,7 +525,7 @@ pub(crate) async fn untrack(conn: &mut SqliteConnection, name: &str) -> Result<(
     let mut tx = conn.begin().await?;
     require_installed(&mut tx).await?;
     let table = resolve(&mut tx, name).await?;
-    let gone = sqlx::query("DELETE FROM chrononaut_tracked WHERE table_name = ?1")
+    let gone = sqlx::query(TRACKED_DELETE)
         .bind(&table)
         .execute(&mut *tx)
         .await?;
@@ -540,12 +542,10 @@ pub(crate) async fn tracked_columns(
     conn: &mut SqliteConnection,
     table: &str,
 ) -> Result<Option<(Hidden, bool, String)>> {
-    let row = sqlx::query(
-        "SELECT hidden, untracked, strict, columns FROM chrononaut_tracked WHERE table_name = ?1",
-    )
-    .bind(table)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row = sqlx::query(TRACKED_OPTIONS)
+        .bind(table)
+        .fetch_optional(&mut *conn)
+        .await?;
     let Some(row) = row else { return Ok(None) };
     let names = |column: &str| -> Result<Vec<String>> {
         let text: String = row.try_get(column)?;
@@ -565,20 +565,18 @@ pub(crate) async fn tracked_columns(
 /// `status` on SQLite: every tracked table with its options and history size.
 pub(crate) async fn status(conn: &mut SqliteConnection) -> Result<Vec<TableStatus>> {
     require_installed(conn).await?;
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT table_name FROM chrononaut_tracked ORDER BY table_name")
-            .fetch_all(&mut *conn)
-            .await?;
+    let names: Vec<String> = sqlx::query_scalar(TRACKED_LIST)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut out = Vec::new();
     for table in names {
         let Some((cols, strict, fp)) = tracked_columns(conn, &table).await? else {
             continue;
         };
-        let rows: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM chrononaut_activity WHERE table_name = ?1")
-                .bind(&table)
-                .fetch_one(&mut *conn)
-                .await?;
+        let rows: i64 = sqlx::query_scalar(HISTORY_COUNT)
+            .bind(&table)
+            .fetch_one(&mut *conn)
+            .await?;
         let now = columns(conn, &table).await?;
         out.push(TableStatus {
             table: table.clone(),
@@ -1008,9 +1006,7 @@ pub(crate) async fn restore(
         query.execute(&mut *tx).await?;
     }
     let after = record.latest(&mut *tx).await?;
-    sqlx::query("DELETE FROM chrononaut_context")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(CONTEXT_CLEAR).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(crate::RestoreReport {
         restored_from: snapshot.version(),
@@ -1040,15 +1036,12 @@ pub(crate) async fn apply(
     if let Value::Object(explicit) = ctx.extra_info() {
         extra.extend(explicit);
     }
-    sqlx::query(
-        "INSERT OR REPLACE INTO chrononaut_context (id, user_info, extra_info, suppressed) \
-         VALUES (1, ?1, ?2, ?3)",
-    )
-    .bind(ctx.user_info().to_string())
-    .bind(Value::Object(extra).to_string())
-    .bind(ctx.suppresses_versioning())
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(CONTEXT_WRITE)
+        .bind(ctx.user_info().to_string())
+        .bind(Value::Object(extra).to_string())
+        .bind(ctx.suppresses_versioning())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -1065,9 +1058,7 @@ pub struct SqliteTransaction<'c> {
 impl<'c> SqliteTransaction<'c> {
     /// Removes the context, then commits.
     pub async fn commit(mut self) -> Result<()> {
-        sqlx::query("DELETE FROM chrononaut_context")
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(CONTEXT_CLEAR).execute(&mut *self.tx).await?;
         self.tx.commit().await?;
         Ok(())
     }

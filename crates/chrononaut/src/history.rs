@@ -2,7 +2,7 @@
 //!
 //! Every per-record read is one query on `(table_name, key)` ordered by
 //! `(changed, version, id)`, served by the index
-//! `ix_chrononaut_activity_table_key_changed (table_name, key, changed, version)`.
+//! `ix_chrononaut_activity_table_key_changed (table_name, key, changed, version, id)`.
 
 use std::sync::Arc;
 

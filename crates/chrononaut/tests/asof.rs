@@ -451,7 +451,8 @@ async fn as_of_agrees_with_the_reference_at_every_moment() {
 /// step per key, what as_of_path chooses here) and the skip path (a skip to the next key and a
 /// probe), with the parameters' values and in a generic plan; a time before the table's
 /// history reads nothing; the scan path (only ever chosen for at most 16 versions per record)
-/// reads the table's entries once, index only, and one row per key; and the SQL function
+/// reads the table's entries once, index only, and one row per key by its id (primary key); no
+/// path sorts (the id tie-break is the index's last column); and the SQL function
 /// takes the same path (its statement's buffer reads stay near the Rust query's).
 #[tokio::test]
 async fn as_of_reads_per_key_not_per_version() {
@@ -533,6 +534,12 @@ async fn as_of_reads_per_key_not_per_version() {
                 for n in &all {
                     assert_ne!(n["Node Type"], "Seq Scan", "{what}");
                     assert_ne!(n["Node Type"], "Bitmap Heap Scan", "{what}");
+                    // the id tie-break comes from the index (its last column): no sort per
+                    // step (an index on (table_name, key, changed, version) needs one)
+                    assert!(
+                        !n["Node Type"].as_str().is_some_and(|s| s.contains("Sort")),
+                        "{what}"
+                    );
                     if n["Node Type"]
                         .as_str()
                         .is_some_and(|s| s.starts_with("Index"))
@@ -588,14 +595,28 @@ async fn as_of_reads_per_key_not_per_version() {
         })
         .unwrap_or_else(|| panic!("no plan of the scan: {plans:#?}"));
     let what = format!("{plan:#}");
+    let (mut passes, mut probes) = (0, 0);
     for n in common::plans::nodes(&plan["Plan"]) {
         assert_ne!(n["Node Type"], "Seq Scan", "{what}");
         assert_ne!(n["Node Type"], "Bitmap Heap Scan", "{what}");
+        assert!(
+            !n["Node Type"].as_str().is_some_and(|s| s.contains("Sort")),
+            "{what}"
+        );
         if n["Node Type"] == "Index Only Scan" {
+            passes += 1;
+            assert_eq!(
+                n["Index Name"], "ix_chrononaut_activity_table_key_changed",
+                "{what}"
+            );
             // 300 keys x 18 versions at or before 05:00, none of another table's
             let rows = n["Actual Rows"].as_f64().unwrap_or(f64::MAX);
             assert!(rows <= 300.0 * 18.0, "{what}");
         } else if n["Node Type"] == "Index Scan" {
+            probes += 1;
+            // each key's row by the id its index entry carries: integer comparisons, not a
+            // second descent of the jsonb index
+            assert_eq!(n["Index Name"], "chrononaut_activity_pkey", "{what}");
             assert!(
                 n["Actual Rows"].as_f64().unwrap_or(f64::MAX) <= 1.0,
                 "{what}"
@@ -606,6 +627,7 @@ async fn as_of_reads_per_key_not_per_version() {
             );
         }
     }
+    assert_eq!((passes, probes), (1, 1), "{what}");
     sqlx::raw_sql("SET chrononaut.as_of_path = ''")
         .execute(&mut conn)
         .await

@@ -79,6 +79,26 @@ async fn install_upgrades_a_database_made_by_the_first_release() {
     );
     // no version of the old history is changed, lost or added
     assert_eq!(t.json(VERSIONS).await, versions_before);
+    // the first release's history index (table_name, key, changed, version) is replaced by
+    // the one with id as its last key column; the Python library's index stays as it was
+    assert_eq!(
+        t.json(
+            "SELECT jsonb_agg(pg_get_indexdef(indexrelid) ORDER BY indexrelid::regclass::text) \
+             FROM pg_index WHERE indrelid = 'chrononaut_activity'::regclass"
+        )
+        .await,
+        json!([
+            "CREATE UNIQUE INDEX chrononaut_activity_pkey ON public.chrononaut_activity USING btree (id)",
+            "CREATE INDEX ix_chrononaut_activity_key_table_name ON public.chrononaut_activity USING btree (key, table_name)",
+            "CREATE INDEX ix_chrononaut_activity_table_changed ON public.chrononaut_activity USING btree (table_name, changed, id) WHERE (id IS NOT NULL)",
+            "CREATE INDEX ix_chrononaut_activity_table_key_changed ON public.chrononaut_activity USING btree (table_name, key, changed, version, id)",
+        ])
+    );
+    // and the reads take it: the oldest and the latest version of a record
+    let oldest: Value = t
+        .json("SELECT to_jsonb(h) FROM chrononaut.record_history('accounts', '{\"id\": 1}', max_rows => 1) AS h")
+        .await;
+    assert_eq!(oldest["version"], json!(0), "{oldest}");
     let verified = t.ch.verify(&mut conn, None).await.expect("verify");
     assert!(verified.is_ok(), "{:?}", verified.issues);
     assert_eq!(verified.tables.len(), TABLES.len());
@@ -272,9 +292,12 @@ async fn install_upgrades_a_database_made_by_the_first_release() {
     ));
     let verified = t.ch.verify(&mut conn, None).await.expect("verify");
     assert!(verified.is_ok(), "{:?}", verified.issues);
-    // a second install finds nothing more to do
+    // a second install finds nothing more to do (the history index is not built again)
+    let index = "SELECT 'ix_chrononaut_activity_table_key_changed'::regclass::oid::int8";
+    let index_before = t.scalar_i64(index).await;
     let report = t.ch.install(&mut conn).await.expect("install");
     assert_eq!(report.regenerated_tables, 0);
+    assert_eq!(t.scalar_i64(index).await, index_before);
 }
 
 /// The upgrade adds read visibility (row-level security on the history, lock events and

@@ -5,7 +5,7 @@
 --   $8 user (user_info->>'user_id'; NULL: every row), $9 the page size: as in
 --   activity_table.sql.
 -- A range scan of ix_chrononaut_activity_table_key_changed (table_name, key, changed,
--- version) over the record's rows within the time bounds, then the newest $9 of them by
+-- version, id) over the record's rows within the time bounds, then the newest $9 of them by
 -- (changed, id): its cost grows with the record's versions, not with the table's history.
 SELECT id, table_name, changed, version, key, data, user_info, extra_info, operation
 FROM {{activity}}

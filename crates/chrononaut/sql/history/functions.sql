@@ -64,7 +64,8 @@ COMMENT ON FUNCTION chrononaut.as_of(anyelement, timestamptz) IS
 -- itself would have its `key = ...` condition evaluated after the policy's (jsonb equality is
 -- not LEAKPROOF), so not as an index condition: reading one record would scan the history of
 -- its whole table, and the skip scan of as_of would do so once per key. Here every read is a
--- probe of ix_chrononaut_activity_table_key_changed (table_name, key, changed, version).
+-- probe of ix_chrononaut_activity_table_key_changed (table_name, key, changed, version, id)
+-- (and, for the rows as_of's scan path found in it, of the primary key).
 -- A reader who may not read the history gets no rows, as from the table. They only read
 -- history rows: nothing in them runs code of a tracked table (types, domains).
 
@@ -79,9 +80,10 @@ COMMENT ON FUNCTION chrononaut.as_of(anyelement, timestamptz) IS
 --           Cost per record: two descents, whatever the versions; best when many versions per
 --           record are newer than t (t far back in a long history).
 --   'scan'  one pass over the table's index entries (index only, the newest entry at or before
---           t of each key), then one exact probe per record for its data. Cost: every entry of
---           the table once plus a descent per record; chosen only when the table has at most 16
---           history rows per record, so that it stays O(records).
+--           t of each key, with its row id), then that row by the primary key. Cost: every entry
+--           of the table once plus a descent of the primary key (integer comparisons) per
+--           record; chosen only when the table has at most 16 history rows per record, so that
+--           it stays O(records).
 --   'empty' t is before the table's first history row: no row can be at or before it.
 -- Estimates: records from the live table's reltuples (pg_class, kept by VACUUM / ANALYZE); the
 -- table's history rows from the activity table's statistics of table_name (pg_stats); the
@@ -89,8 +91,9 @@ COMMENT ON FUNCTION chrononaut.as_of(anyelement, timestamptz) IS
 -- ix_chrononaut_activity_table_changed), assuming writes spread evenly over that span. Without
 -- statistics (never analyzed, table no longer tracked) it is 'skip', the path of earlier
 -- releases. The weights below (per record: walk 23 + entries after t / 3, skip 50, scan
--- 13 + entries / 3) are measured costs relative to each other (BENCHMARKS.md, "Whole-table as
--- of: three paths"); a wrong estimate costs time, never rows.
+-- 5 + entries / 3: its row by the primary key; 13 when that was a probe of the jsonb index)
+-- are measured costs relative to each other (BENCHMARKS.md, "Whole-table as of: three paths"
+-- and "the row id in the index"); a wrong estimate costs time, never rows.
 -- Setting chrononaut.as_of_path to 'walk', 'skip' or 'scan' (SET, or set_config) forces that
 -- path: for tests and to compare them on a real history.
 CREATE OR REPLACE FUNCTION chrononaut.as_of_path(hist text, at timestamptz)
@@ -153,7 +156,7 @@ BEGIN
                   ELSE rows_all * pg_catalog.date_part('epoch', last_at - at)
                        / GREATEST(pg_catalog.date_part('epoch', last_at - first_at), 1e-6) END;
     walk := 23 + newer / records / 3;
-    scan := CASE WHEN rows_all / records <= 16 THEN 13 + rows_all / records / 3 ELSE 'infinity' END;
+    scan := CASE WHEN rows_all / records <= 16 THEN 5 + rows_all / records / 3 ELSE 'infinity' END;
     IF scan < walk AND scan < 50 THEN
         RETURN 'scan';
     ELSIF walk < 50 THEN
@@ -178,10 +181,11 @@ COMMENT ON FUNCTION chrononaut.as_of_path(text, timestamptz) IS
 --         version at or before t.
 --   walk: each step goes straight to the next key's latest version at or before t (its data
 --         included): one probe per key instead of two.
---   scan: the table's entries at or before t once, index only, keeping each key's newest; then
---         one exact probe per key for its row.
--- `id` breaks ties of (changed, version) everywhere: the step and the probes sort the one or
--- two entries of equal (key, changed, version) they read by id (an incremental sort).
+--   scan: the table's entries at or before t once, index only, keeping each key's newest (its
+--         row id: the index's last column); then that row by the primary key, one probe of
+--         integers per key.
+-- `id` breaks ties of (changed, version) everywhere, in the index's own order (its last key
+-- column): no step or probe sorts.
 -- Keys come from the history, not from the live table, so records deleted since are found too.
 -- Sequential and bitmap scans are off: every path must read the index in its order (a
 -- planner that estimated most of the table's history at or before t would otherwise sort it).
@@ -257,16 +261,15 @@ BEGIN
     ELSIF path = 'scan' THEN
         RETURN QUERY
         SELECT h.key, h.version, h.changed, h.data
-        FROM (SELECT DISTINCT ON (a.table_name, a.key) a.table_name, a.key, a.changed, a.version
+        FROM (SELECT DISTINCT ON (a.table_name, a.key) a.table_name, a.key, a.id
               FROM {{activity_schema}}.chrononaut_activity AS a
               WHERE a.table_name = hist AND a.changed <= at
-              ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC) AS k
+              ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC, a.id DESC) AS k
         CROSS JOIN LATERAL (
+            -- by the primary key; LIMIT 1 keeps it a per-key probe (no join over the table)
             SELECT a.key, a.version, a.changed, a.data, a.operation
             FROM {{activity_schema}}.chrononaut_activity AS a
-            WHERE a.table_name = hist AND a.key = k.key
-              AND a.changed = k.changed AND a.version = k.version
-            ORDER BY a.id DESC
+            WHERE a.id = k.id
             LIMIT 1
         ) AS h
         WHERE h.operation IS DISTINCT FROM 'delete';
@@ -318,7 +321,7 @@ COMMENT ON FUNCTION chrononaut.history_as_of(text, timestamptz) IS
 -- Ordered by (changed, version, id): Python-written history may repeat version numbers and its
 -- `changed` comes from the application's clock. The bounds are written with COALESCE so that
 -- they stay index conditions in a generic plan; sorts are off, so the order comes from the
--- index (ties of (changed, version) are sorted by id incrementally, a few rows at a time).
+-- index (ties of (changed, version) included: id is its last key column).
 CREATE OR REPLACE FUNCTION chrononaut.record_history(
     hist text, record_key jsonb,
     at_or_before timestamptz DEFAULT NULL, at_or_after timestamptz DEFAULT NULL,

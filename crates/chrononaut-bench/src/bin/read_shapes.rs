@@ -21,6 +21,7 @@
 //! ```sh
 //! cargo build --release -p chrononaut-cli
 //! cargo run --release -p chrononaut-bench --bin read_shapes -- [--runs 5] [--other 100000] [--large] [--path P]
+//!     [--shapes 100000x100,...]   # only these shapes (records x versions)
 //! ```
 
 mod common;
@@ -77,6 +78,21 @@ async fn main() -> Res<()> {
     let mut shapes: Vec<(i64, i64)> = vec![(100_000, 10), (10_000, 100), (1_000, 1_000)];
     if large {
         shapes.extend([(1_000_000, 10), (100_000, 100), (10_000, 1_000)]);
+    }
+    // `--shapes 100000x100,1000x1000`: only these shapes
+    if let Some(list) = args
+        .iter()
+        .position(|a| a == "--shapes")
+        .and_then(|i| args.get(i + 1))
+    {
+        shapes = list
+            .split(',')
+            .map(|shape| {
+                let (r, v) = shape.split_once('x')?;
+                Some((r.trim().parse().ok()?, v.trim().parse().ok()?))
+            })
+            .collect::<Option<Vec<(i64, i64)>>>()
+            .ok_or_else(|| format!("--shapes {list}: RECORDSxVERSIONS[,...], e.g. 100000x100"))?;
     }
     let cli = cli();
     if cli.is_none() {

@@ -49,8 +49,8 @@ pub async fn at(ch: &Chrononaut, url: Option<&str>, json_out: bool, args: AtArgs
     let as_of = ch.as_of(&mut conn, &args.table, args.at).await?;
     let columns = as_of.columns().to_vec();
     let mut rows: Vec<chrononaut::AsOfRow> = as_of.rows().try_collect().await?;
-    // the stream comes in descending key order; show ascending
-    rows.reverse();
+    // the stream comes in the history index's order; show the keys' order (9 before 10)
+    rows.sort_by(|a, b| a.key_order(b));
     // values as PostgreSQL printed them (numbers keep their digits and scale)
     let rows: Vec<BTreeMap<String, &RawValue>> = rows.iter().map(|r| r.raw_columns()).collect();
     let stdout = std::io::stdout();

@@ -148,8 +148,10 @@ pub struct TablePage {
     pub next: Option<usize>,
 }
 
-/// Rows `start..start + size` of `table` as of `at`, in the order the library streams them
-/// (read as they come; the stream is dropped after the page).
+/// Rows `start..start + size` of `table` as of `at`, in key order (numbers by value:
+/// [`chrononaut::AsOfRow::key_order`]). The library streams them in its history index's order,
+/// so every page reads the whole table as of `at` (the server computes all of it for any page
+/// anyway: `chrononaut.history_as_of` returns its rows as one set) and sorts it.
 pub async fn table_at(
     state: &AppState,
     table: &str,
@@ -160,21 +162,10 @@ pub async fn table_at(
     let mut conn = conn(state).await?;
     let as_of = state.ch.as_of(&mut conn, table, at).await?;
     let columns = as_of.columns().to_vec();
-    let mut stream = as_of.rows();
-    let mut rows = Vec::with_capacity(size);
-    let mut seen = 0usize;
-    let mut next = None;
-    while let Some(row) = stream.try_next().await? {
-        if seen >= start {
-            if rows.len() == size {
-                next = Some(seen);
-                break;
-            }
-            rows.push(row);
-        }
-        seen += 1;
-    }
-    drop(stream);
+    let mut all: Vec<chrononaut::AsOfRow> = as_of.rows().try_collect().await?;
+    all.sort_unstable_by(|a, b| a.key_order(b));
+    let next = (all.len() > start.saturating_add(size)).then(|| start.saturating_add(size));
+    let rows: Vec<chrononaut::AsOfRow> = all.into_iter().skip(start).take(size).collect();
     Ok(TablePage {
         table: table.to_owned(),
         at,

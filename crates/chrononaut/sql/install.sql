@@ -113,17 +113,27 @@ CREATE INDEX IF NOT EXISTS ix_chrononaut_activity_key_table_name
 -- backward scan that stops after one row), diffs, whole-table "as of t". The Python index
 -- above cannot order by time: "as of t" on a record with 50k versions reads all of them.
 -- Every index costs every history write: chrononaut adds only this one and the next.
--- `id` is its last key column (8 bytes more per entry, as INCLUDE (id) would be): it orders
--- the rows of equal (changed, version) that history written by the Python library can hold, so
--- the reads' `id` tie-break comes from the index instead of a sort, and the whole-table "as of"
--- finds each record's row id in an index-only pass and fetches the row by the primary key
--- (integer comparisons) instead of a probe of this index (jsonb comparisons) per record.
--- Earlier releases made it on (table_name, key, changed, version) only: an index of this name
--- without `id` as its fifth and last key column is dropped here and built again (the DO block
--- below). On an adopted or upgraded activity table with many rows, that build blocks history
--- writes for its duration; build it beforehand, outside a transaction, with
+-- Its columns are (table_name, jsonb_hash(key), key, changed, version, id):
+-- - `jsonb_hash(key)` (PostgreSQL's own hash of the key, the one its hash indexes use: equal
+--   keys have equal hashes, `{"id": 1}` and `{"id": 1.0}` included) comes before the key so
+--   that a btree step compares the key as an integer first. Comparing jsonb is slow (iterators
+--   on every call), and PostgreSQL 15 compares every remaining entry of a leaf page against
+--   the scan keys: the whole-table "as of" takes one step per record from the previous key to
+--   the next one, and with the hash first that step compares integers only (keys of equal
+--   hash, which are rare, are still told apart by the key beside it). Every per-key read and
+--   look-up states `jsonb_hash(a.key) = jsonb_hash(<key>)` beside `a.key = <key>`, so that the
+--   planner can use this index for it; records come out in (hash, key) order, not key order.
+-- - `id` is its last key column: it orders the rows of equal (changed, version) that history
+--   written by the Python library can hold, so the reads' `id` tie-break comes from the index
+--   instead of a sort, and the whole-table "as of" finds each record's row id in an
+--   index-only pass and fetches the row by the primary key.
+-- Earlier releases made it on (table_name, key, changed, version[, id]): an index of this
+-- name without the hash as its second column and `id` as its sixth and last is dropped here
+-- and built again (the DO block below). On an adopted or upgraded activity table with many
+-- rows, that build blocks history writes for its duration; build it beforehand, outside a
+-- transaction, with
 --   CREATE INDEX CONCURRENTLY ix_chrononaut_activity_table_key_changed_new
---       ON chrononaut_activity (table_name, key, changed, version, id);
+--       ON chrononaut_activity (table_name, jsonb_hash(key), key, changed, version, id);
 --   DROP INDEX CONCURRENTLY IF EXISTS ix_chrononaut_activity_table_key_changed;
 --   ALTER INDEX ix_chrononaut_activity_table_key_changed_new
 --       RENAME TO ix_chrononaut_activity_table_key_changed;
@@ -137,15 +147,17 @@ BEGIN
                JOIN pg_catalog.pg_index AS i ON i.indexrelid = c.oid
                WHERE n.nspname = {{activity_schema_literal}}
                  AND c.relname = 'ix_chrononaut_activity_table_key_changed'
-                 AND (i.indnkeyatts <> 5
+                 AND (i.indnkeyatts <> 6
+                      OR pg_catalog.pg_get_indexdef(c.oid, 2, false) <> 'jsonb_hash(key)'
                       OR (SELECT a.attname FROM pg_catalog.pg_attribute AS a
-                          WHERE a.attrelid = i.indrelid AND a.attnum = i.indkey[4])
+                          WHERE a.attrelid = i.indrelid AND a.attnum = i.indkey[5])
                          IS DISTINCT FROM 'id')) THEN
         DROP INDEX {{activity_schema}}.ix_chrononaut_activity_table_key_changed;
     END IF;
 END $$;
 CREATE INDEX IF NOT EXISTS ix_chrononaut_activity_table_key_changed
-    ON {{activity_schema}}.chrononaut_activity (table_name, key, changed, version, id);
+    ON {{activity_schema}}.chrononaut_activity
+    (table_name, pg_catalog.jsonb_hash(key), key, changed, version, id);
 -- Recent activity (newest first): a table's history rows in time order, for `chrononaut log
 -- TABLE`, the history browser and Chrononaut::table_activity / activity (keyset pages on
 -- (changed, id), scanned backwards). Without it "the newest 50 rows of a table" reads the

@@ -69,6 +69,65 @@ impl AsOfRow {
         raw_members(&self.raw.0).remove(column)
     }
 
+    /// Orders rows by their keys, the way people read keys: numbers by value (`9` before
+    /// `10`), strings by their text, a composite key field by field (by field name). `as_of`
+    /// streams rows in the history index's order, which is not the keys' order; sort with
+    /// this when you want one.
+    ///
+    /// ```
+    /// # use serde_json::json;
+    /// let mut keys = vec![json!({"id": 10}), json!({"id": 9}), json!({"id": 100})];
+    /// keys.sort_by(chrononaut::AsOfRow::cmp_keys);
+    /// assert_eq!(keys, vec![json!({"id": 9}), json!({"id": 10}), json!({"id": 100})]);
+    /// ```
+    pub fn key_order(&self, other: &AsOfRow) -> std::cmp::Ordering {
+        Self::cmp_keys(&self.key, &other.key)
+    }
+
+    /// The order of [`AsOfRow::key_order`], on two keys (or any two JSON values): null, then
+    /// booleans, numbers, strings, arrays, objects; numbers by value, strings by text, arrays
+    /// and objects member by member.
+    pub fn cmp_keys(a: &Value, b: &Value) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        fn rank(v: &Value) -> u8 {
+            match v {
+                Value::Null => 0,
+                Value::Bool(_) => 1,
+                Value::Number(_) => 2,
+                Value::String(_) => 3,
+                Value::Array(_) => 4,
+                Value::Object(_) => 5,
+            }
+        }
+        match (a, b) {
+            (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+            (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                _ => {
+                    let (x, y) = (
+                        x.as_f64().unwrap_or(f64::NAN),
+                        y.as_f64().unwrap_or(f64::NAN),
+                    );
+                    x.partial_cmp(&y).unwrap_or(Ordering::Equal)
+                }
+            },
+            (Value::String(x), Value::String(y)) => x.cmp(y),
+            (Value::Array(x), Value::Array(y)) => x
+                .iter()
+                .zip(y)
+                .map(|(x, y)| Self::cmp_keys(x, y))
+                .find(|o| o.is_ne())
+                .unwrap_or_else(|| x.len().cmp(&y.len())),
+            (Value::Object(x), Value::Object(y)) => x
+                .iter()
+                .zip(y)
+                .map(|((xk, xv), (yk, yv))| xk.cmp(yk).then_with(|| Self::cmp_keys(xv, yv)))
+                .find(|o| o.is_ne())
+                .unwrap_or_else(|| x.len().cmp(&y.len())),
+            _ => rank(a).cmp(&rank(b)),
+        }
+    }
+
     /// Each recorded column as PostgreSQL printed it, by name.
     pub fn raw_columns(&self) -> BTreeMap<String, &RawValue> {
         raw_members(&self.raw.0)
@@ -85,7 +144,8 @@ impl AsOfRow {
 }
 
 /// A table as it was at some time, from [`Chrononaut::as_of`]: its columns and a stream of its
-/// rows (read as they come, not collected; in descending key order).
+/// rows (read as they come, not collected; in the history index's order, not by key: sort
+/// with [`AsOfRow::key_order`] for that).
 pub struct AsOf<'c> {
     columns: Vec<String>,
     rows: BoxStream<'c, Result<AsOfRow>>,

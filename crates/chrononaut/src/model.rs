@@ -206,7 +206,7 @@ pub trait Versioned: DeserializeOwned + Send + Sync {
     }
 
     /// Every record of the table as it was at `at` ([`Chrononaut::as_of`], collected; in
-    /// descending key order). Hidden and untracked columns are absent from the data.
+    /// no particular order). Hidden and untracked columns are absent from the data.
     fn history_at(
         ch: &Chrononaut,
         conn: &mut (impl crate::DbConn + ?Sized),

@@ -80,7 +80,8 @@ async fn install_upgrades_a_database_made_by_the_first_release() {
     // no version of the old history is changed, lost or added
     assert_eq!(t.json(VERSIONS).await, versions_before);
     // the first release's history index (table_name, key, changed, version) is replaced by
-    // the one with id as its last key column; the Python library's index stays as it was
+    // the one with the key's hash before the key and id as its last key column; the Python
+    // library's index stays as it was
     assert_eq!(
         t.json(
             "SELECT jsonb_agg(pg_get_indexdef(indexrelid) ORDER BY indexrelid::regclass::text) \
@@ -91,7 +92,7 @@ async fn install_upgrades_a_database_made_by_the_first_release() {
             "CREATE UNIQUE INDEX chrononaut_activity_pkey ON public.chrononaut_activity USING btree (id)",
             "CREATE INDEX ix_chrononaut_activity_key_table_name ON public.chrononaut_activity USING btree (key, table_name)",
             "CREATE INDEX ix_chrononaut_activity_table_changed ON public.chrononaut_activity USING btree (table_name, changed, id) WHERE (id IS NOT NULL)",
-            "CREATE INDEX ix_chrononaut_activity_table_key_changed ON public.chrononaut_activity USING btree (table_name, key, changed, version, id)",
+            "CREATE INDEX ix_chrononaut_activity_table_key_changed ON public.chrononaut_activity USING btree (table_name, jsonb_hash(key), key, changed, version, id)",
         ])
     );
     // and the reads take it: the oldest and the latest version of a record
@@ -338,4 +339,40 @@ async fn upgrade_adds_read_visibility() {
             .await
             .expect("read as app");
     assert_eq!(seen, vec![("accounts".to_owned(), all_accounts)]);
+}
+
+/// The previous release's history index, (table_name, key, changed, version, id), is built
+/// again with the key's hash before the key; one built beforehand by the README's concurrent
+/// recipe (`jsonb_hash(key)` unqualified) is found and kept.
+#[tokio::test]
+async fn install_rebuilds_the_history_index_without_the_key_hash() {
+    let t = common::setup().await;
+    let mut conn = t.pool.acquire().await.expect("connection");
+    let def =
+        "SELECT to_jsonb(pg_get_indexdef('ix_chrononaut_activity_table_key_changed'::regclass))";
+    let oid = "SELECT 'ix_chrononaut_activity_table_key_changed'::regclass::oid::int8";
+    let ours = "CREATE INDEX ix_chrononaut_activity_table_key_changed ON public.chrononaut_activity USING btree (table_name, jsonb_hash(key), key, changed, version, id)";
+    assert_eq!(t.json(def).await, json!(ours));
+    t.exec(
+        "DROP INDEX ix_chrononaut_activity_table_key_changed; \
+         CREATE INDEX ix_chrononaut_activity_table_key_changed \
+             ON chrononaut_activity (table_name, key, changed, version, id)",
+    )
+    .await;
+    t.ch.install(&mut conn).await.expect("upgrade");
+    assert_eq!(t.json(def).await, json!(ours));
+    // the recipe, run outside a transaction: kept by the next install
+    for sql in [
+        "CREATE INDEX CONCURRENTLY ix_chrononaut_activity_table_key_changed_new \
+             ON chrononaut_activity (table_name, jsonb_hash(key), key, changed, version, id)",
+        "DROP INDEX CONCURRENTLY IF EXISTS ix_chrononaut_activity_table_key_changed",
+        "ALTER INDEX ix_chrononaut_activity_table_key_changed_new \
+             RENAME TO ix_chrononaut_activity_table_key_changed",
+    ] {
+        t.exec(sql).await;
+    }
+    let before = t.scalar_i64(oid).await;
+    t.ch.install(&mut conn).await.expect("install");
+    assert_eq!(t.scalar_i64(oid).await, before);
+    assert_eq!(t.json(def).await, json!(ours));
 }

@@ -4,6 +4,6 @@
 -- tracked with --no-chain get nothing here). Placeholders as in capture.sql.
 LEFT JOIN LATERAL (
     SELECT a.hash FROM {{activity}} AS a
-    WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key
+    WHERE a.table_name = {{table_name}} AND a.key = {{s}}.key AND pg_catalog.jsonb_hash(a.key) = pg_catalog.jsonb_hash({{s}}.key)
     ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC LIMIT 1
 ) AS {{p}} ON true

@@ -17,7 +17,7 @@ WITH cn_rows AS MATERIALIZED (
     FROM cn_rows AS r
     WHERE NOT r.inconsistent
       AND NOT EXISTS (SELECT 1 FROM {{activity}} AS a
-                      WHERE a.key = r.key AND a.table_name = {{table_name}} AND a.version = r.version
+                      WHERE a.key = r.key AND pg_catalog.jsonb_hash(a.key) = pg_catalog.jsonb_hash(r.key) AND a.table_name = {{table_name}} AND a.version = r.version
                       OFFSET 0)
     RETURNING 1
 )

@@ -11,7 +11,7 @@ SELECT cn.id::text FROM (
     UNION
     SELECT cn_t.{{id}} FROM {{table}} AS cn_t {{table_joins}}
     WHERE NOT EXISTS (SELECT 1 FROM {{activity}} AS a
-                      WHERE a.key = {{key_t}} AND a.table_name = {{table_name}})
+                      WHERE a.key = {{key_t}} AND pg_catalog.jsonb_hash(a.key) = pg_catalog.jsonb_hash({{key_t}}) AND a.table_name = {{table_name}})
     UNION
     SELECT cn_h.{{id}} FROM {{legacy}} AS cn_h WHERE {{after_h}}
 ) AS cn

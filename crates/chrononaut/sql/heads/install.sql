@@ -94,11 +94,11 @@ AS $$
     INSERT INTO chrononaut.heads (table_name, key, version, changed, row_version, hash)
     SELECT l.table_name, l.key,
            (SELECT max(a.version) FROM {{activity_schema}}.chrononaut_activity AS a
-            WHERE a.table_name = p_table AND a.key = p_key),
+            WHERE a.table_name = p_table AND a.key = p_key AND pg_catalog.jsonb_hash(a.key) = pg_catalog.jsonb_hash(p_key)),
            l.changed, l.version, l.hash
     FROM (SELECT a.table_name, a.key, a.changed, a.version, a.hash
           FROM {{activity_schema}}.chrononaut_activity AS a
-          WHERE a.table_name = p_table AND a.key = p_key
+          WHERE a.table_name = p_table AND a.key = p_key AND pg_catalog.jsonb_hash(a.key) = pg_catalog.jsonb_hash(p_key)
           ORDER BY a.changed DESC, a.version DESC, a.id DESC LIMIT 1) AS l;
 $$;
 REVOKE EXECUTE ON FUNCTION chrononaut.refresh_head(text, jsonb) FROM PUBLIC;

@@ -9,7 +9,7 @@
 -- (changed, id): its cost grows with the record's versions, not with the table's history.
 SELECT id, table_name, changed, version, key, data, user_info, extra_info, operation
 FROM {{activity}}
-WHERE table_name = $1 AND key = $2::jsonb
+WHERE table_name = $1 AND key = $2::jsonb AND pg_catalog.jsonb_hash(key) = pg_catalog.jsonb_hash($2::jsonb)
   AND changed >= COALESCE($3::timestamptz, '-infinity'::timestamptz)
   AND changed <= COALESCE($4::timestamptz, 'infinity'::timestamptz)
   AND (changed, id) < (COALESCE($5::timestamptz, 'infinity'::timestamptz),

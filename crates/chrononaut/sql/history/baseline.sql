@@ -33,7 +33,7 @@ WITH b AS (
 ), v AS (
     SELECT b.*,
            COALESCE((SELECT max(a.version) + 1 FROM {{activity}} AS a
-                     WHERE a.key = b.key AND a.table_name = {{table_name}}), 0) AS version
+                     WHERE a.key = b.key AND pg_catalog.jsonb_hash(a.key) = pg_catalog.jsonb_hash(b.key) AND a.table_name = {{table_name}}), 0) AS version
     FROM b
     WHERE b.row_version IS NULL
 ), h AS (

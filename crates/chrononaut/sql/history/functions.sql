@@ -64,13 +64,15 @@ COMMENT ON FUNCTION chrononaut.as_of(anyelement, timestamptz) IS
 -- itself would have its `key = ...` condition evaluated after the policy's (jsonb equality is
 -- not LEAKPROOF), so not as an index condition: reading one record would scan the history of
 -- its whole table, and the skip scan of as_of would do so once per key. Here every read is a
--- probe of ix_chrononaut_activity_table_key_changed (table_name, key, changed, version, id)
--- (and, for the rows as_of's scan path found in it, of the primary key).
+-- probe of ix_chrononaut_activity_table_key_changed (table_name, jsonb_hash(key), key,
+-- changed, version, id) (and, for the rows as_of's scan path found in it, of the primary
+-- key); a read of one key states the hash beside the key, so that this index serves it.
 -- A reader who may not read the history gets no rows, as from the table. They only read
 -- history rows: nothing in them runs code of a tracked table (types, domains).
 
 -- chrononaut.as_of_path(hist, t): how chrononaut.history_as_of reads an unpartitioned history
--- at t, chosen from estimates (all three paths give the same rows, in the same order):
+-- at t, chosen from estimates (all three paths give the same rows, in the same order: the
+-- index's, by (hash of the key, key)):
 --   'walk'  one index step per record: from the previous key, the newest entry at or before t
 --           of the next key down, with its data, in ix_chrononaut_activity_table_key_changed
 --           (the step passes over that key's entries newer than t). Cost per record: one
@@ -170,17 +172,17 @@ COMMENT ON FUNCTION chrononaut.as_of_path(text, timestamptz) IS
 
 -- chrononaut.history_as_of(hist, t): every record of the history named hist as it was at t:
 -- per key, the latest version recorded at or before t, unless it is a deletion (records
--- inserted later are absent). Rows in descending key order.
+-- inserted later are absent). Rows in the index's order, descending (hash of the key, key),
+-- not in key order (the CLI sorts them; AsOfRow::key_order).
 -- O(records x log(history)), whatever the number of versions per record, by one of the paths
 -- of chrononaut.as_of_path (above), each in ix_chrononaut_activity_table_key_changed:
---   skip: a skip scan of the table's distinct keys, newest key first: each step is one index
---         probe for the greatest (table_name, key) below the previous one (written as a row
---         comparison so that only this index can serve it; the first step starts at
---         table_name <= hist for the same reason, and the walk stops at the first key of
---         another table); then per key one backward probe of the same index for its latest
---         version at or before t.
+--   skip: a skip scan of the table's distinct keys, greatest first: each step is one index
+--         probe for the greatest (jsonb_hash(key), key) of the table below the previous one
+--         (a row comparison: the step compares the hashes, integers, and compares jsonb keys
+--         only for keys of equal hash); then per key one backward probe of the same index for
+--         its latest version at or before t.
 --   walk: each step goes straight to the next key's latest version at or before t (its data
---         included): one probe per key instead of two.
+--         included): one probe per key instead of two, comparing hashes as the skip does.
 --   scan: the table's entries at or before t once, index only, keeping each key's newest (its
 --         row id: the index's last column); then that row by the primary key, one probe of
 --         integers per key.
@@ -193,7 +195,7 @@ COMMENT ON FUNCTION chrononaut.as_of_path(text, timestamptz) IS
 -- search every partition; there the keys come from chrononaut.heads (one range of its primary
 -- key, deleted records included) and each key's probe is bounded below by its head's time when
 -- the head is at or before t (the record has not changed since: the probe then finds the head
--- itself, in the one partition that holds it).
+-- itself, in the one partition that holds it); rows then come in descending key order.
 -- History written by the Python library has no `operation`: its deletions cannot be told
 -- apart, and such deleted records show with their last state.
 CREATE OR REPLACE FUNCTION chrononaut.history_as_of(hist text, at timestamptz)
@@ -223,7 +225,7 @@ BEGIN
         CROSS JOIN LATERAL (
             SELECT a.key, a.version, a.changed, a.data, a.operation
             FROM {{activity_schema}}.chrononaut_activity AS a
-            WHERE a.table_name = hist AND a.key = k.key AND a.changed <= at
+            WHERE a.table_name = hist AND a.key = k.key AND pg_catalog.jsonb_hash(a.key) = pg_catalog.jsonb_hash(k.key) AND a.changed <= at
               AND a.changed >= CASE WHEN k.changed <= at THEN k.changed ELSE '-infinity' END
             ORDER BY a.changed DESC, a.version DESC, a.id DESC
             LIMIT 1
@@ -238,20 +240,24 @@ BEGIN
         RETURN;
     ELSIF path = 'walk' THEN
         RETURN QUERY
-        WITH RECURSIVE r (table_name, key, version, changed, data, operation) AS (
-            (SELECT a.table_name, a.key, a.version, a.changed, a.data, a.operation
+        WITH RECURSIVE r (table_name, h, key, version, changed, data, operation) AS (
+            (SELECT a.table_name, pg_catalog.jsonb_hash(a.key), a.key, a.version, a.changed, a.data, a.operation
              FROM {{activity_schema}}.chrononaut_activity AS a
              WHERE a.table_name = hist AND a.changed <= at
-             ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC, a.id DESC
+             ORDER BY a.table_name DESC, pg_catalog.jsonb_hash(a.key) DESC, a.key DESC, a.changed DESC,
+                      a.version DESC, a.id DESC
              LIMIT 1)
             UNION ALL
-            SELECT n.table_name, n.key, n.version, n.changed, n.data, n.operation
+            SELECT n.table_name, n.h, n.key, n.version, n.changed, n.data, n.operation
             FROM r
             CROSS JOIN LATERAL (
-                SELECT a.table_name, a.key, a.version, a.changed, a.data, a.operation
+                SELECT a.table_name, pg_catalog.jsonb_hash(a.key) AS h, a.key, a.version, a.changed, a.data,
+                       a.operation
                 FROM {{activity_schema}}.chrononaut_activity AS a
-                WHERE a.table_name = hist AND a.key < r.key AND a.changed <= at
-                ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC, a.id DESC
+                WHERE a.table_name = hist AND (pg_catalog.jsonb_hash(a.key), a.key) < (r.h, r.key)
+                  AND a.changed <= at
+                ORDER BY a.table_name DESC, pg_catalog.jsonb_hash(a.key) DESC, a.key DESC, a.changed DESC,
+                         a.version DESC, a.id DESC
                 LIMIT 1
             ) AS n
         )
@@ -261,10 +267,11 @@ BEGIN
     ELSIF path = 'scan' THEN
         RETURN QUERY
         SELECT h.key, h.version, h.changed, h.data
-        FROM (SELECT DISTINCT ON (a.table_name, a.key) a.table_name, a.key, a.id
+        FROM (SELECT DISTINCT ON (a.table_name, pg_catalog.jsonb_hash(a.key), a.key) a.table_name, a.key, a.id
               FROM {{activity_schema}}.chrononaut_activity AS a
               WHERE a.table_name = hist AND a.changed <= at
-              ORDER BY a.table_name DESC, a.key DESC, a.changed DESC, a.version DESC, a.id DESC) AS k
+              ORDER BY a.table_name DESC, pg_catalog.jsonb_hash(a.key) DESC, a.key DESC, a.changed DESC,
+                       a.version DESC, a.id DESC) AS k
         CROSS JOIN LATERAL (
             -- by the primary key; LIMIT 1 keeps it a per-key probe (no join over the table)
             SELECT a.key, a.version, a.changed, a.data, a.operation
@@ -275,30 +282,30 @@ BEGIN
         WHERE h.operation IS DISTINCT FROM 'delete';
     ELSE
         RETURN QUERY
-        WITH RECURSIVE keys (table_name, key) AS (
-            (SELECT a.table_name, a.key
+        WITH RECURSIVE keys (table_name, h, key) AS (
+            (SELECT a.table_name, pg_catalog.jsonb_hash(a.key), a.key
              FROM {{activity_schema}}.chrononaut_activity AS a
-             WHERE a.table_name <= hist
-             ORDER BY a.table_name DESC, a.key DESC
+             WHERE a.table_name = hist
+             ORDER BY a.table_name DESC, pg_catalog.jsonb_hash(a.key) DESC, a.key DESC
              LIMIT 1)
             UNION ALL
-            SELECT n.table_name, n.key
+            SELECT n.table_name, n.h, n.key
             FROM keys AS k
             CROSS JOIN LATERAL (
-                SELECT a.table_name, a.key
+                SELECT a.table_name, pg_catalog.jsonb_hash(a.key) AS h, a.key
                 FROM {{activity_schema}}.chrononaut_activity AS a
-                WHERE (a.table_name, a.key) < (k.table_name, k.key)
-                ORDER BY a.table_name DESC, a.key DESC
+                WHERE a.table_name = hist AND (pg_catalog.jsonb_hash(a.key), a.key) < (k.h, k.key)
+                ORDER BY a.table_name DESC, pg_catalog.jsonb_hash(a.key) DESC, a.key DESC
                 LIMIT 1
             ) AS n
-            WHERE k.table_name = hist
         )
         SELECT h.key, h.version, h.changed, h.data
         FROM keys AS k
         CROSS JOIN LATERAL (
             SELECT a.key, a.version, a.changed, a.data, a.operation
             FROM {{activity_schema}}.chrononaut_activity AS a
-            WHERE a.table_name = hist AND a.key = k.key AND a.changed <= at
+            WHERE a.table_name = hist AND pg_catalog.jsonb_hash(a.key) = k.h AND a.key = k.key
+              AND a.changed <= at
             ORDER BY a.changed DESC, a.version DESC, a.id DESC
             LIMIT 1
         ) AS h
@@ -340,7 +347,7 @@ BEGIN
         RETURN QUERY
         SELECT a.*
         FROM {{activity_schema}}.chrononaut_activity AS a
-        WHERE a.table_name = hist AND a.key = record_key
+        WHERE a.table_name = hist AND a.key = record_key AND pg_catalog.jsonb_hash(a.key) = pg_catalog.jsonb_hash(record_key)
           AND a.changed <= COALESCE(at_or_before, 'infinity'::timestamptz)
           AND a.changed >= COALESCE(at_or_after, '-infinity'::timestamptz)
           AND (only_version IS NULL OR a.version = only_version)
@@ -350,7 +357,7 @@ BEGIN
         RETURN QUERY
         SELECT a.*
         FROM {{activity_schema}}.chrononaut_activity AS a
-        WHERE a.table_name = hist AND a.key = record_key
+        WHERE a.table_name = hist AND a.key = record_key AND pg_catalog.jsonb_hash(a.key) = pg_catalog.jsonb_hash(record_key)
           AND a.changed <= COALESCE(at_or_before, 'infinity'::timestamptz)
           AND a.changed >= COALESCE(at_or_after, '-infinity'::timestamptz)
           AND (only_version IS NULL OR a.version = only_version)

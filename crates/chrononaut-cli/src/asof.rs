@@ -1,14 +1,11 @@
 //! `at`: a whole table as it was at a time; the baseline step of `track`.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
 use chrononaut::{BaselineOptions, BaselineReport, Chrononaut};
 use clap::{Args, ValueEnum};
 use futures_util::TryStreamExt;
-
-use serde_json::value::RawValue;
 
 use crate::history::{Style, parse_time, table_lines};
 use crate::progress::Progress;
@@ -48,63 +45,58 @@ pub async fn at(ch: &Chrononaut, url: Option<&str>, json_out: bool, args: AtArgs
     });
     let as_of = ch.as_of(&mut conn, &args.table, args.at).await?;
     let columns = as_of.columns().to_vec();
-    let mut rows: Vec<chrononaut::AsOfRow> = as_of.rows().try_collect().await?;
+    let rows: Vec<chrononaut::AsOfRow> = as_of.rows().try_collect().await?;
     // the stream comes in the history index's order; show the keys' order (9 before 10)
-    rows.sort_by(|a, b| a.key_order(b));
-    // values as PostgreSQL printed them (numbers keep their digits and scale)
-    let rows: Vec<BTreeMap<String, &RawValue>> = rows.iter().map(|r| r.raw_columns()).collect();
+    let order = key_order(&rows);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let io = |e: std::io::Error| Failure(format!("cannot write the output: {e}"));
     match format {
         Format::Json => {
-            for row in &rows {
-                let line = serde_json::to_string(row).map_err(|e| Failure(e.to_string()))?;
-                writeln!(out, "{line}").map_err(io)?;
+            for &i in &order {
+                // values as PostgreSQL printed them (numbers keep their digits and scale)
+                serde_json::to_writer(&mut out, &rows[i].raw_columns())
+                    .map_err(|e| Failure(format!("cannot write the output: {e}")))?;
+                writeln!(out).map_err(io)?;
             }
         }
         Format::Csv => {
-            writeln!(
-                out,
-                "{}",
-                columns
-                    .iter()
-                    .map(|c| csv_field(c))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )
-            .map_err(io)?;
-            for row in &rows {
-                let fields: Vec<String> = columns
-                    .iter()
-                    .map(|c| match row.get(c) {
-                        None => String::new(),
-                        Some(v) if v.get() == "null" => String::new(),
-                        Some(v) => csv_field(&raw_text(v)),
-                    })
-                    .collect();
-                writeln!(out, "{}", fields.join(",")).map_err(io)?;
+            let header: Vec<String> = columns.iter().map(|c| csv_field(c)).collect();
+            writeln!(out, "{}", header.join(",")).map_err(io)?;
+            for &i in &order {
+                let row = rows[i].raw_columns();
+                for (n, c) in columns.iter().enumerate() {
+                    if n > 0 {
+                        out.write_all(b",").map_err(io)?;
+                    }
+                    match row.get(c) {
+                        Some(v) if v.get() != "null" => out
+                            .write_all(csv_field(&raw_text(v)).as_bytes())
+                            .map_err(io)?,
+                        _ => {}
+                    }
+                }
+                writeln!(out).map_err(io)?;
             }
         }
         Format::Table => {
             let style = Style::detect();
-            let cells: Vec<Vec<String>> = rows
+            let cells: Vec<Vec<(String, String)>> = order
                 .iter()
-                .map(|row| {
+                .map(|&i| {
+                    let row = rows[i].raw_columns();
                     columns
                         .iter()
                         .map(|c| {
-                            row.get(c)
-                                .map_or_else(|| "null".to_owned(), |v| raw_text(v))
+                            let text = row
+                                .get(c)
+                                .map_or_else(|| "null".to_owned(), |v| raw_text(v));
+                            (text.clone(), text)
                         })
                         .collect()
                 })
                 .collect();
             let header: Vec<&str> = columns.iter().map(String::as_str).collect();
-            let cells: Vec<Vec<(String, String)>> = cells
-                .into_iter()
-                .map(|row| row.into_iter().map(|c| (c.clone(), c)).collect())
-                .collect();
             for line in table_lines(&style, &header, &cells) {
                 writeln!(out, "{line}").map_err(io)?;
             }
@@ -114,6 +106,42 @@ pub async fn at(ch: &Chrononaut, url: Option<&str>, json_out: bool, args: AtArgs
         }
     }
     out.flush().map_err(io)
+}
+
+/// The positions of `rows` in the order of [`chrononaut::AsOfRow::key_order`]. A key of one
+/// integer field (the usual primary key) is sorted by that integer alone: the same order
+/// (`key_order` compares the field names, equal, then the numbers by value), without
+/// comparing JSON values.
+fn key_order(rows: &[chrononaut::AsOfRow]) -> Vec<usize> {
+    fn single_int(key: &serde_json::Value) -> Option<(&str, i64)> {
+        let fields = key.as_object()?;
+        if fields.len() != 1 {
+            return None;
+        }
+        let (name, value) = fields.iter().next()?;
+        Some((name.as_str(), value.as_i64()?))
+    }
+    let ints: Option<Vec<(i64, usize)>> = rows.first().and_then(|first| {
+        let (name, _) = single_int(&first.key)?;
+        rows.iter()
+            .enumerate()
+            .map(|(i, r)| match single_int(&r.key) {
+                Some((n, v)) if n == name => Some((v, i)),
+                _ => None,
+            })
+            .collect()
+    });
+    match ints {
+        Some(mut ints) => {
+            ints.sort_unstable();
+            ints.into_iter().map(|(_, i)| i).collect()
+        }
+        None => {
+            let mut order: Vec<usize> = (0..rows.len()).collect();
+            order.sort_by(|&a, &b| rows[a].key_order(&rows[b]));
+            order
+        }
+    }
 }
 
 fn csv_field(text: &str) -> String {

@@ -338,6 +338,34 @@ id  name      qty   version
     assert!(e.contains("unknown table"), "{e}");
 }
 
+/// `at` prints records in their keys' order (numbers by value), whatever the history index's
+/// order: one integer field (sorted by the integer), a composite key (field by field), text keys.
+#[tokio::test]
+async fn at_sorts_keys_as_people_read_them() {
+    let db = TestDb::new().await.expect("db");
+    let url = db.url.as_str();
+    ok(url, &["init"]);
+    sql(
+        &db,
+        "CREATE TABLE n (id bigint PRIMARY KEY); \
+         INSERT INTO n SELECT unnest(ARRAY[10, 9, 100, -3, 2, 9007199254740993, 0]); \
+         CREATE TABLE pair (a int, b text, PRIMARY KEY (a, b)); \
+         INSERT INTO pair VALUES (10, 'x'), (9, 'z'), (9, 'a'), (-1, 'q'); \
+         CREATE TABLE word (w text PRIMARY KEY); INSERT INTO word VALUES ('b'), ('B'), ('a'), ('ab')",
+    )
+    .await;
+    for t in ["n", "pair", "word"] {
+        ok(url, &["track", t]);
+    }
+    let csv = |t: &str| ok(url, &["at", t, "--at", "2999-01-01", "--format", "csv"]);
+    assert_eq!(
+        csv("n"),
+        "id,version\n-3,0\n0,0\n2,0\n9,0\n10,0\n100,0\n9007199254740993,0\n"
+    );
+    assert_eq!(csv("pair"), "a,b,version\n-1,q,0\n9,a,0\n9,z,0\n10,x,0\n");
+    assert_eq!(csv("word"), "w,version\nB,0\na,0\nab,0\nb,0\n");
+}
+
 #[tokio::test]
 async fn restore_text_and_json() {
     let db = TestDb::new().await.expect("db");

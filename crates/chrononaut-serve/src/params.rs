@@ -89,7 +89,12 @@ pub fn value_text(v: &Value) -> String {
 /// A value as PostgreSQL printed it, for humans: strings bare, everything else as stored
 /// (`350.00`, not the f64 `350.0` of a `Value`).
 pub fn raw_text(v: &serde_json::value::RawValue) -> String {
-    serde_json::from_str::<String>(v.get()).unwrap_or_else(|_| v.get().to_owned())
+    let text = v.get();
+    if !text.trim_start().starts_with('"') {
+        // a number, boolean, null, array or object: as stored (no failed string parse)
+        return text.to_owned();
+    }
+    serde_json::from_str::<String>(text).unwrap_or_else(|_| text.to_owned())
 }
 
 /// `2024-05-01 12:00:00.123456` (UTC to the microsecond, as the CLI prints it: a time copied

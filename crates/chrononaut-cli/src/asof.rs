@@ -45,62 +45,65 @@ pub async fn at(ch: &Chrononaut, url: Option<&str>, json_out: bool, args: AtArgs
     });
     let as_of = ch.as_of(&mut conn, &args.table, args.at).await?;
     let columns = as_of.columns().to_vec();
-    let rows: Vec<chrononaut::AsOfRow> = as_of.rows().try_collect().await?;
-    // the stream comes in the history index's order; show the keys' order (9 before 10)
-    let order = key_order(&rows);
+    let rows = as_of.rows();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let io = |e: std::io::Error| Failure(format!("cannot write the output: {e}"));
+    // Each row is rendered as it arrives and kept only as its rendering and its key; the
+    // stream comes in the history index's order, and the output in the keys' (9 before 10).
+    // Values as PostgreSQL printed them (numbers keep their digits and scale).
     match format {
         Format::Json => {
-            for &i in &order {
-                // values as PostgreSQL printed them (numbers keep their digits and scale)
-                serde_json::to_writer(&mut out, &rows[i].raw_columns())
-                    .map_err(|e| Failure(format!("cannot write the output: {e}")))?;
-                writeln!(out).map_err(io)?;
+            let lines = sorted_by_key(rows, |row| {
+                serde_json::to_string(&row.raw_columns()).map_err(|e| Failure(e.to_string()))
+            })
+            .await?;
+            for line in lines {
+                writeln!(out, "{line}").map_err(io)?;
             }
         }
         Format::Csv => {
             let header: Vec<String> = columns.iter().map(|c| csv_field(c)).collect();
             writeln!(out, "{}", header.join(",")).map_err(io)?;
-            for &i in &order {
-                let row = rows[i].raw_columns();
+            let lines = sorted_by_key(rows, |row| {
+                let values = row.raw_columns();
+                let mut line = String::new();
                 for (n, c) in columns.iter().enumerate() {
                     if n > 0 {
-                        out.write_all(b",").map_err(io)?;
+                        line.push(',');
                     }
-                    match row.get(c) {
-                        Some(v) if v.get() != "null" => out
-                            .write_all(csv_field(&raw_text(v)).as_bytes())
-                            .map_err(io)?,
+                    match values.get(c) {
+                        Some(v) if v.get() != "null" => line.push_str(&csv_field(&raw_text(v))),
                         _ => {}
                     }
                 }
-                writeln!(out).map_err(io)?;
+                Ok(line)
+            })
+            .await?;
+            for line in lines {
+                writeln!(out, "{line}").map_err(io)?;
             }
         }
         Format::Table => {
             let style = Style::detect();
-            let cells: Vec<Vec<(String, String)>> = order
-                .iter()
-                .map(|&i| {
-                    let row = rows[i].raw_columns();
-                    columns
-                        .iter()
-                        .map(|c| {
-                            let text = row
-                                .get(c)
-                                .map_or_else(|| "null".to_owned(), |v| raw_text(v));
-                            (text.clone(), text)
-                        })
-                        .collect()
-                })
-                .collect();
+            let cells: Vec<Vec<(String, String)>> = sorted_by_key(rows, |row| {
+                let values = row.raw_columns();
+                Ok(columns
+                    .iter()
+                    .map(|c| {
+                        let text = values
+                            .get(c)
+                            .map_or_else(|| "null".to_owned(), |v| raw_text(v));
+                        (text.clone(), text)
+                    })
+                    .collect())
+            })
+            .await?;
             let header: Vec<&str> = columns.iter().map(String::as_str).collect();
             for line in table_lines(&style, &header, &cells) {
                 writeln!(out, "{line}").map_err(io)?;
             }
-            if rows.is_empty() {
+            if cells.is_empty() {
                 writeln!(out, "(no rows at {})", crate::history::time(args.at)).map_err(io)?;
             }
         }
@@ -108,11 +111,22 @@ pub async fn at(ch: &Chrononaut, url: Option<&str>, json_out: bool, args: AtArgs
     out.flush().map_err(io)
 }
 
-/// The positions of `rows` in the order of [`chrononaut::AsOfRow::key_order`]. A key of one
-/// integer field (the usual primary key) is sorted by that integer alone: the same order
-/// (`key_order` compares the field names, equal, then the numbers by value), without
-/// comparing JSON values.
-fn key_order(rows: &[chrononaut::AsOfRow]) -> Vec<usize> {
+/// A row's key as kept for sorting: its integer when the key is one integer field (the usual
+/// primary key), else the key itself.
+enum SortKey {
+    Int(i64),
+    Json(serde_json::Value),
+}
+
+/// Renders every row of `rows` as it arrives and returns the renderings in the order of
+/// [`chrononaut::AsOfRow::key_order`]. Only the rendering and the key are kept per row (not the
+/// row's parsed columns: a tenth of the memory). When every key is one integer field of the
+/// same name they are sorted by that integer alone: the same order (`key_order` compares the
+/// equal field names, then the numbers by value), without comparing JSON values.
+async fn sorted_by_key<R>(
+    mut rows: futures_util::stream::BoxStream<'_, chrononaut::Result<chrononaut::AsOfRow>>,
+    mut render: impl FnMut(&chrononaut::AsOfRow) -> CliResult<R>,
+) -> CliResult<Vec<R>> {
     fn single_int(key: &serde_json::Value) -> Option<(&str, i64)> {
         let fields = key.as_object()?;
         if fields.len() != 1 {
@@ -121,27 +135,42 @@ fn key_order(rows: &[chrononaut::AsOfRow]) -> Vec<usize> {
         let (name, value) = fields.iter().next()?;
         Some((name.as_str(), value.as_i64()?))
     }
-    let ints: Option<Vec<(i64, usize)>> = rows.first().and_then(|first| {
-        let (name, _) = single_int(&first.key)?;
-        rows.iter()
-            .enumerate()
-            .map(|(i, r)| match single_int(&r.key) {
-                Some((n, v)) if n == name => Some((v, i)),
-                _ => None,
-            })
-            .collect()
-    });
-    match ints {
-        Some(mut ints) => {
-            ints.sort_unstable();
-            ints.into_iter().map(|(_, i)| i).collect()
-        }
-        None => {
-            let mut order: Vec<usize> = (0..rows.len()).collect();
-            order.sort_by(|&a, &b| rows[a].key_order(&rows[b]));
-            order
-        }
+    let mut kept: Vec<(SortKey, R)> = Vec::new();
+    // the field name of the integer keys (all the same while `all_int`)
+    let mut int_name: Option<String> = None;
+    let mut all_int = true;
+    while let Some(row) = rows.try_next().await? {
+        let key = match single_int(&row.key) {
+            Some((name, v))
+                if all_int && *int_name.get_or_insert_with(|| name.to_owned()) == name =>
+            {
+                SortKey::Int(v)
+            }
+            _ => {
+                all_int = false;
+                SortKey::Json(row.key.clone())
+            }
+        };
+        kept.push((key, render(&row)?));
     }
+    if all_int {
+        kept.sort_unstable_by_key(|(k, _)| match k {
+            SortKey::Int(v) => *v,
+            SortKey::Json(_) => i64::MIN, // not reached: every key is an integer here
+        });
+    } else {
+        let name = int_name.unwrap_or_default();
+        let mut keyed: Vec<(serde_json::Value, R)> = kept
+            .into_iter()
+            .map(|(k, r)| match k {
+                SortKey::Int(v) => (serde_json::json!({ name.as_str(): v }), r),
+                SortKey::Json(v) => (v, r),
+            })
+            .collect();
+        keyed.sort_by(|a, b| chrononaut::AsOfRow::cmp_keys(&a.0, &b.0));
+        return Ok(keyed.into_iter().map(|(_, r)| r).collect());
+    }
+    Ok(kept.into_iter().map(|(_, r)| r).collect())
 }
 
 fn csv_field(text: &str) -> String {

@@ -364,6 +364,18 @@ async fn at_sorts_keys_as_people_read_them() {
     );
     assert_eq!(csv("pair"), "a,b,version\n-1,q,0\n9,a,0\n9,z,0\n10,x,0\n");
     assert_eq!(csv("word"), "w,version\nB,0\na,0\nab,0\nb,0\n");
+    // a key of another shape among the integers (history written by hand or by the Python
+    // library): strings after numbers, the integers still by value
+    sql(
+        &db,
+        "INSERT INTO chrononaut_activity (table_name, changed, version, key, data, user_info, extra_info) \
+         VALUES ('n', now(), 0, '{\"id\": \"x\"}', '{\"id\": \"x\", \"version\": 0}', '{}', '{}')",
+    )
+    .await;
+    assert_eq!(
+        csv("n"),
+        "id,version\n-3,0\n0,0\n2,0\n9,0\n10,0\n100,0\n9007199254740993,0\nx,0\n"
+    );
 }
 
 #[tokio::test]

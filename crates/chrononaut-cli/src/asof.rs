@@ -63,8 +63,6 @@ pub async fn at(ch: &Chrononaut, url: Option<&str>, json_out: bool, args: AtArgs
             }
         }
         Format::Csv => {
-            let header: Vec<String> = columns.iter().map(|c| csv_field(c)).collect();
-            writeln!(out, "{}", header.join(",")).map_err(io)?;
             let lines = sorted_by_key(rows, |row| {
                 let values = row.raw_columns();
                 let mut line = String::new();
@@ -80,6 +78,9 @@ pub async fn at(ch: &Chrononaut, url: Option<&str>, json_out: bool, args: AtArgs
                 Ok(line)
             })
             .await?;
+            // the header only once every row was read (a failed read prints nothing)
+            let header: Vec<String> = columns.iter().map(|c| csv_field(c)).collect();
+            writeln!(out, "{}", header.join(",")).map_err(io)?;
             for line in lines {
                 writeln!(out, "{line}").map_err(io)?;
             }
